@@ -1,0 +1,33 @@
+# The two commands of the README: `make demo` and `make test`. Everything they need is
+# installed here (Debian/Ubuntu), so a fresh machine and CI need nothing done by hand.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: test demo venv registry-binary clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c 'import ensurepip' 2>/dev/null || \
+		{ echo "installing python3-venv"; $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+registry-binary:
+	@command -v docker-registry >/dev/null 2>&1 || [ -x /usr/bin/docker-registry ] || \
+		{ echo "installing docker-registry (CNCF distribution)"; \
+		  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq docker-registry; }
+
+test: venv registry-binary
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: venv registry-binary
+	$(PY) demo/run.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -1,0 +1,3 @@
+from manifest_spec.cli import main
+
+main()

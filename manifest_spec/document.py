@@ -1,0 +1,175 @@
+"""YAML text → plain values (every scalar as the text written) with the line of every node."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import yaml
+
+MAX_BYTES = 1024 * 1024
+# Far above any real spec, far below what an alias bomb expands to.
+MAX_NODES = 20_000
+MAX_DEPTH = 64
+
+PathKey = tuple[Union[str, int], ...]
+_YAML_TAG_PREFIX = "tag:yaml.org,2002:"
+_NULL_WORDS = {"", "~", "null", "Null", "NULL"}
+_VARIABLE_RE = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|(\{[^}]*\}?))")
+
+
+@dataclass
+class Document:
+    """Plain data plus where each value (and each mapping key) starts, 1-based."""
+
+    data: Any
+    values: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    problems: list[tuple[int, int, str, str]] = field(default_factory=list)
+
+    def where(self, path: PathKey, *, key: bool = False) -> tuple[int, int]:
+        """The position of the node at path (or of its key), else of its nearest parent."""
+        table = self.keys if key else self.values
+        while path not in table and path:
+            path = path[:-1]
+            table = self.values
+        return table.get(path, (1, 1))
+
+
+def json_path(path: PathKey) -> str:
+    """('manifests', 1, 'platform') → 'manifests[1].platform'."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+class _Reader:
+    def __init__(self, doc: Document, variables: Mapping[str, str]) -> None:
+        self.doc = doc
+        self.variables = variables
+        self.count = 0
+
+    def problem(self, node: yaml.Node, path: PathKey, message: str) -> None:
+        self.doc.problems.append((node.start_mark.line + 1, node.start_mark.column + 1, json_path(path), message))
+
+    def read(self, node: yaml.Node, path: PathKey) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES or len(path) > MAX_DEPTH:
+            raise _TooLarge(node)
+        self.doc.values.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if not node.tag.startswith(_YAML_TAG_PREFIX):
+            self.problem(node, path, f"unsupported YAML tag {node.tag}: write plain values")
+            return None
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.read(item, path + (i,)) for i, item in enumerate(node.value)]
+        return self.mapping(node, path)
+
+    def scalar(self, node: yaml.ScalarNode, path: PathKey) -> str | None:
+        if node.style is None and node.tag == _YAML_TAG_PREFIX + "null" and node.value in _NULL_WORDS:
+            return None
+        return self.substitute(node, path)
+
+    def substitute(self, node: yaml.ScalarNode, path: PathKey) -> str:
+        def replace(match: re.Match[str]) -> str:
+            name, default, malformed = match.group(1), match.group(2), match.group(3)
+            if match.group(0) == "$$":
+                return "$"
+            if malformed is not None:
+                self.problem(node, path, f"malformed variable ${malformed}: write ${{NAME}} or ${{NAME:-default}}, or $$ for a literal $")
+                return match.group(0)
+            value = self.variables.get(name)
+            if value is None or (value == "" and default is not None):
+                if default is not None:
+                    return default
+                self.problem(node, path, f"undefined variable ${{{name}}}: pass --var {name}=VALUE, set it in the environment, or write ${{{name}:-default}}")
+                return match.group(0)
+            return value
+
+        return _VARIABLE_RE.sub(replace, node.value) if "$" in node.value else node.value
+
+    def mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key_node, value_node in self.merged_pairs(node, path):
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.problem(key_node, path, "mapping keys must be plain text")
+                continue
+            key = key_node.value
+            child = path + (key,)
+            if key in result:
+                first = self.doc.keys[child]
+                self.problem(key_node, child, f"duplicate key {key!r} (first at line {first[0]})")
+                continue
+            self.doc.keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            result[key] = self.read(value_node, child)
+        return result
+
+    def merged_pairs(self, node: yaml.MappingNode, path: PathKey) -> list[tuple[yaml.Node, yaml.Node]]:
+        """Own pairs first, then YAML merge keys (`<<: *anchor`) for keys not set here."""
+        own = [(k, v) for k, v in node.value if k.tag != _YAML_TAG_PREFIX + "merge"]
+        merged: list[tuple[yaml.Node, yaml.Node]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag != _YAML_TAG_PREFIX + "merge":
+                continue
+            sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            for source in sources:
+                self.count += 1
+                if self.count > MAX_NODES:
+                    raise _TooLarge(node)
+                if not isinstance(source, yaml.MappingNode):
+                    self.problem(source, path, "a merge key (<<) takes a mapping or a list of mappings")
+                    continue
+                merged.extend(self.merged_pairs(source, path))
+        names = {k.value for k, _ in own if isinstance(k, yaml.ScalarNode)}
+        extra: list[tuple[yaml.Node, yaml.Node]] = []
+        for key_node, value_node in merged:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value not in names:
+                names.add(key_node.value)
+                extra.append((key_node, value_node))
+        return own + extra
+
+
+class _TooLarge(Exception):
+    def __init__(self, node: yaml.Node) -> None:
+        self.node = node
+
+
+def read_document(raw: bytes, variables: Mapping[str, str]) -> Document:
+    """Parse one YAML document safely; problems are collected, never raised."""
+    doc = Document(data=None)
+    if len(raw) > MAX_BYTES:
+        doc.problems.append((1, 1, "", f"spec file is {len(raw)} bytes, over the 1 MiB limit; a spec is a few KiB"))
+        return doc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        doc.problems.append((1, 1, "", f"spec file is not UTF-8 text (byte {e.start})"))
+        return doc
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = " ".join(p for p in (e.context, e.problem) if p)
+        doc.problems.append((line, column, "", f"YAML syntax error: {message}"))
+        return doc
+    except yaml.YAMLError as e:
+        doc.problems.append((1, 1, "", f"YAML error: {e}"))
+        return doc
+    if root is None:
+        doc.problems.append((1, 1, "", "spec file is empty"))
+        return doc
+    reader = _Reader(doc, variables)
+    try:
+        doc.data = reader.read(root, ())
+    except _TooLarge as e:
+        mark = e.node.start_mark
+        doc.data = None
+        doc.problems.append(
+            (mark.line + 1, mark.column + 1, "", f"YAML expands to over {MAX_NODES} nodes or {MAX_DEPTH} levels (an alias bomb?)")
+        )
+    return doc

@@ -1,0 +1,49 @@
+"""The one error hierarchy; cli.py maps each class to an exit code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ManifestSpecError(Exception):
+    """Base of every error this tool raises on purpose; the message says what to do."""
+
+    exit_code = 1
+
+
+class UsageError(ManifestSpecError):
+    """The command line itself is wrong."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One mistake in a spec file, located at a line and column (1-based)."""
+
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        at = f":{self.line}:{self.column}" if self.line else ""
+        return f"{self.file}{at}: {where}{self.message}"
+
+
+class SpecError(ManifestSpecError):
+    """A spec file is invalid; carries every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class InvalidReferenceError(ManifestSpecError):
+    """An image reference does not follow the distribution reference grammar."""
+
+
+class RegistryError(ManifestSpecError):
+    """The registry refused or failed a request; the message names the reference."""

@@ -1,0 +1,138 @@
+"""Known OCI platforms, their normal forms, and the keys used to find duplicates. Pure."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+# `go tool dist list` (Go 1.22), plus what registries really carry: buildx attestation
+# entries use unknown/unknown, and Docker's wasm images use wasi/wasm.
+KNOWN_OS_ARCH: frozenset[tuple[str, str]] = frozenset(
+    tuple(pair.split("/"))  # type: ignore[misc]
+    for pair in """
+    aix/ppc64 android/386 android/amd64 android/arm android/arm64 darwin/amd64 darwin/arm64
+    dragonfly/amd64 freebsd/386 freebsd/amd64 freebsd/arm freebsd/arm64 freebsd/riscv64
+    illumos/amd64 ios/amd64 ios/arm64 js/wasm linux/386 linux/amd64 linux/arm linux/arm64
+    linux/loong64 linux/mips linux/mips64 linux/mips64le linux/mipsle linux/ppc64 linux/ppc64le
+    linux/riscv64 linux/s390x netbsd/386 netbsd/amd64 netbsd/arm netbsd/arm64 openbsd/386
+    openbsd/amd64 openbsd/arm openbsd/arm64 openbsd/ppc64 openbsd/riscv64 plan9/386 plan9/amd64
+    plan9/arm solaris/amd64 wasip1/wasm wasi/wasm windows/386 windows/amd64 windows/arm
+    windows/arm64 unknown/unknown
+    """.split()
+)
+KNOWN_OS: frozenset[str] = frozenset(os for os, _ in KNOWN_OS_ARCH)
+KNOWN_ARCH: frozenset[str] = frozenset(arch for _, arch in KNOWN_OS_ARCH)
+
+# Variants per architecture (OCI image-spec "platform variants", Go's GOARM/GOAMD64,
+# containerd's arm64 v8.x/v9.x, and the RISC-V profiles).
+KNOWN_VARIANTS: dict[str, frozenset[str]] = {
+    "arm": frozenset({"v5", "v6", "v7", "v8"}),
+    "arm64": frozenset({"v8", "v9"} | {f"v8.{i}" for i in range(10)} | {f"v9.{i}" for i in range(6)}),
+    "amd64": frozenset({"v1", "v2", "v3", "v4"}),
+    "riscv64": frozenset({"rva20u64", "rva22u64", "rva23u64"}),
+}
+
+# Names people write that are not OCI names (uname, Debian); said as a hint, never accepted.
+ALIASES: dict[str, str] = {
+    "aarch64": "arm64",
+    "x86_64": "amd64",
+    "x86-64": "amd64",
+    "x64": "amd64",
+    "i386": "386",
+    "i686": "386",
+    "x86": "386",
+    "armhf": "arm (variant v7)",
+    "armel": "arm (variant v6)",
+    "armv7": "arm (variant v7)",
+    "armv7l": "arm (variant v7)",
+    "armv6": "arm (variant v6)",
+    "armv6l": "arm (variant v6)",
+    "armv8": "arm64",
+    "macos": "darwin",
+    "osx": "darwin",
+    "win": "windows",
+    "win32": "windows",
+}
+
+
+@dataclass(frozen=True)
+class Platform:
+    """An OCI platform as written in a spec or an image config (empty string = absent)."""
+
+    os: str
+    architecture: str
+    variant: str = ""
+    os_version: str = ""
+    os_features: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        text = f"{self.os}/{self.architecture}"
+        if self.variant:
+            text += f"/{self.variant}"
+        if self.os_version:
+            text += f" (os.version {self.os_version})"
+        if self.os_features:
+            text += f" (os.features {','.join(self.os_features)})"
+        return text
+
+
+def normalized_variant(architecture: str, variant: str) -> str:
+    """The variant as containerd compares it: arm64 ≡ arm64/v8, arm ≡ arm/v7, amd64/v1 ≡ amd64."""
+    if architecture == "arm64" and variant in ("", "v8", "v8.0"):
+        return ""
+    if architecture == "arm" and variant in ("", "v7"):
+        return "v7"
+    if architecture == "amd64" and variant in ("", "v1"):
+        return ""
+    return variant
+
+
+def platform_key(platform: Platform) -> tuple[str, str, str, str, tuple[str, ...]]:
+    """Two platforms with the same key are the same target for a puller."""
+    return (
+        platform.os,
+        platform.architecture,
+        normalized_variant(platform.architecture, platform.variant),
+        platform.os_version,
+        tuple(sorted(platform.os_features)),
+    )
+
+
+def _closest(word: str, candidates: frozenset[str] | set[str]) -> list[str]:
+    alias = ALIASES.get(word.lower())
+    if alias:
+        return [alias]
+    return difflib.get_close_matches(word, sorted(candidates), n=3, cutoff=0.5)
+
+
+def _hint(word: str, candidates: frozenset[str] | set[str]) -> str:
+    close = _closest(word, candidates)
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
+
+
+def platform_problems(platform: Platform) -> list[tuple[str, str]]:
+    """Problems as (field, message) pairs; empty when the platform is a known one."""
+    problems: list[tuple[str, str]] = []
+    os_, arch = platform.os, platform.architecture
+    if os_ not in KNOWN_OS:
+        problems.append(("os", f"unknown os {os_!r}{_hint(os_, KNOWN_OS)}"))
+    if arch not in KNOWN_ARCH:
+        problems.append(("architecture", f"unknown architecture {arch!r}{_hint(arch, KNOWN_ARCH)}"))
+    if not problems and (os_, arch) not in KNOWN_OS_ARCH:
+        archs = sorted(a for o, a in KNOWN_OS_ARCH if o == os_)
+        problems.append(
+            ("architecture", f"{os_}/{arch} is not a known platform; {os_} images exist for {', '.join(archs)}")
+        )
+    if platform.variant and arch in KNOWN_ARCH:
+        variants = KNOWN_VARIANTS.get(arch, frozenset())
+        if not variants:
+            problems.append(("variant", f"architecture {arch!r} has no variants, got {platform.variant!r}"))
+        elif platform.variant not in variants:
+            known = ", ".join(sorted(variants, key=_variant_order))
+            problems.append(("variant", f"unknown variant {platform.variant!r} for {arch}; known: {known}"))
+    return problems
+
+
+def _variant_order(variant: str) -> tuple[int, ...]:
+    digits = variant.lstrip("v").replace("rva", "").replace("u64", "")
+    return tuple(int(p) for p in digits.split(".") if p.isdigit())

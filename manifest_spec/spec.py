@@ -1,0 +1,255 @@
+"""Spec files: read, substitute variables, validate (schema + semantics) → frozen `Spec`."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Optional
+
+import jsonschema
+
+from manifest_spec.document import MAX_BYTES, Document, PathKey, json_path, read_document
+from manifest_spec.errors import InvalidReferenceError, Problem, SpecError
+from manifest_spec.platforms import Platform, platform_key, platform_problems
+from manifest_spec.reference import Reference, parse_reference
+
+INDEX_TYPES = ("docker", "oci")
+_OCI_ONLY = "Docker manifest lists carry no annotations; set `type: oci` (or push with --type oci)"
+
+
+@dataclass(frozen=True)
+class Member:
+    """One entry of `manifests:`; platform None means "take it from the image config"."""
+
+    image: Reference
+    platform: Optional[Platform]
+    annotations: tuple[tuple[str, str], ...] = ()
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A valid spec. `type` is None when the spec leaves it to --type (default docker)."""
+
+    path: str
+    image: Reference
+    tags: tuple[str, ...]
+    members: tuple[Member, ...]
+    annotations: tuple[tuple[str, str], ...] = ()
+    type: Optional[str] = None
+    sha256: str = ""
+
+
+@lru_cache(maxsize=1)
+def load_schema() -> dict[str, Any]:
+    """The packaged JSON Schema (one copy: schemas/ at the top of the source tree)."""
+    text = resources.files("manifest_spec.schemas").joinpath("manifest-spec.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def load_spec(
+    path: str,
+    variables: Mapping[str, str] | None = None,
+    *,
+    allow_unknown_platform: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> Spec:
+    """Read and validate one spec file; raises SpecError listing every problem in it."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)  # enough to say "too large" without reading a huge file
+    except OSError as e:
+        raise SpecError([Problem(path, 0, 0, "", f"cannot read spec: {e.strerror or e}")]) from e
+    return parse_spec(raw, path, variables, allow_unknown_platform=allow_unknown_platform, environ=environ)
+
+
+def parse_spec(
+    raw: bytes,
+    path: str,
+    variables: Mapping[str, str] | None = None,
+    *,
+    allow_unknown_platform: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> Spec:
+    """Validate spec bytes; `--var` values win over the environment."""
+    scope = {**(os.environ if environ is None else environ), **(variables or {})}
+    doc = read_document(raw, scope)
+    checker = _Checker(doc, path)
+    for line, column, where, message in doc.problems:
+        checker.problems.append(Problem(path, line, column, where, message))
+    spec = checker.check(allow_unknown_platform, hashlib.sha256(raw).hexdigest())
+    if checker.problems or spec is None:
+        raise SpecError(sorted(checker.problems, key=lambda p: (p.line, p.column)))
+    return spec
+
+
+def check_type(spec: Spec, index_type: str) -> None:
+    """Annotations exist only in OCI indexes; fail early rather than drop them silently."""
+    problems = []
+    if index_type == "docker":
+        if spec.annotations:
+            problems.append(Problem(spec.path, 0, 0, "annotations", _OCI_ONLY))
+        for i, member in enumerate(spec.members):
+            if member.annotations:
+                problems.append(Problem(spec.path, member.line, 0, f"manifests[{i}].annotations", _OCI_ONLY))
+    if problems:
+        raise SpecError(problems)
+
+
+class _Checker:
+    def __init__(self, doc: Document, path: str) -> None:
+        self.doc = doc
+        self.path = path
+        self.problems: list[Problem] = []
+
+    def add(self, where: PathKey, message: str, *, key: bool = False) -> None:
+        line, column = self.doc.where(where, key=key)
+        self.problems.append(Problem(self.path, line, column, json_path(where), message))
+
+    def check(self, allow_unknown_platform: bool, sha256: str) -> Spec | None:
+        data = self.doc.data
+        if self.doc.problems and not isinstance(data, dict):
+            return None
+        if not isinstance(data, dict):
+            self.add((), f"a spec is a mapping with image: and manifests:, got {_describe(data)}")
+            return None
+        for error in jsonschema.Draft202012Validator(load_schema()).iter_errors(data):
+            self.schema_error(error)
+        target = self.reference(data.get("image"), ("image",), target=True)
+        manifests = data.get("manifests")
+        entries = [(i, e) for i, e in enumerate(manifests if isinstance(manifests, list) else []) if isinstance(e, dict)]
+        members = {i: self.member(entry, ("manifests", i), allow_unknown_platform) for i, entry in entries}
+        self.check_duplicates(members)
+        index_type = data.get("type") if data.get("type") in INDEX_TYPES else None
+        if index_type == "docker":
+            if data.get("annotations"):
+                self.add(("annotations",), _OCI_ONLY, key=True)
+            for i, entry in entries:
+                if entry.get("annotations"):
+                    self.add(("manifests", i, "annotations"), _OCI_ONLY, key=True)
+        if self.problems or target is None:
+            return None
+        return Spec(
+            path=self.path,
+            image=target,
+            tags=tuple(data.get("tags") or ()),
+            members=tuple(m for m in members.values() if m is not None),
+            annotations=_pairs(data.get("annotations")),
+            type=index_type,
+            sha256=sha256,
+        )
+
+    def schema_error(self, error: jsonschema.ValidationError) -> None:
+        where: PathKey = tuple(error.absolute_path)
+        kind, value = error.validator, error.validator_value
+        if kind == "additionalProperties":
+            allowed = sorted(error.schema.get("properties", {}))
+            for name in sorted(set(error.instance) - set(allowed)):
+                close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]!r}?)" if close else f"; allowed: {', '.join(allowed)}"
+                self.add(where + (name,), f"unknown key {name!r}{hint}", key=True)
+        elif kind == "required":
+            for name in value:
+                if isinstance(error.instance, dict) and name not in error.instance:
+                    hint = ": a platform needs both os and architecture (or leave platform out)" if "os" in value else ""
+                    self.add(where, f"missing required key {name!r}{hint}")
+        elif kind == "type":
+            self.add(where, f"expected {_TYPE_WORDS.get(value, value)}, got {_describe(error.instance)}")
+        elif kind == "minItems":
+            self.add(where, "list at least one image under manifests:")
+        elif kind == "minLength":
+            self.add(where, "must not be empty")
+        elif kind == "enum":
+            self.add(where, f"must be one of {', '.join(value)}, got {error.instance!r}")
+        elif kind == "pattern":
+            self.add(where, f"invalid tag {error.instance!r}: a tag is up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'")
+        elif kind == "propertyNames":
+            self.add(where, "annotation keys must not be empty")
+        else:
+            self.add(where, error.message)
+
+    def reference(self, text: Any, where: PathKey, *, target: bool = False) -> Reference | None:
+        if not isinstance(text, str) or not text:
+            return None  # the schema check said why
+        try:
+            ref = parse_reference(text)
+        except InvalidReferenceError as e:
+            self.add(where, str(e))
+            return None
+        if target and (ref.digest or not ref.tag):
+            self.add(where, f"the target {text!r} needs a tag (and no digest): the index is pushed to that tag, e.g. {ref.name}:1.0")
+            return None
+        return ref
+
+    def member(self, entry: dict[str, Any], where: PathKey, allow_unknown: bool) -> Member | None:
+        ref = self.reference(entry.get("image"), where + ("image",))
+        if ref is not None and not ref.tag and not ref.digest:
+            ref = ref.with_tag("latest")  # as docker and manifest-tool read a bare name
+        platform = self.platform(entry.get("platform"), where + ("platform",), allow_unknown)
+        line = self.doc.where(where)[0]
+        if ref is None:
+            return None
+        return Member(ref, platform, _pairs(entry.get("annotations")), line)
+
+    def platform(self, data: Any, where: PathKey, allow_unknown: bool) -> Platform | None:
+        if not isinstance(data, dict) or not isinstance(data.get("os"), str) or not isinstance(data.get("architecture"), str):
+            return None
+        for oci, mt in (("os.version", "osversion"), ("os.features", "osfeatures")):
+            if oci in data and mt in data:
+                self.add(where + (mt,), f"give {oci!r} or {mt!r} (manifest-tool's spelling), not both", key=True)
+        version = data.get("os.version", data.get("osversion")) or ""
+        features = data.get("os.features", data.get("osfeatures")) or []
+        platform = Platform(
+            os=data["os"],
+            architecture=data["architecture"],
+            variant=data.get("variant") if isinstance(data.get("variant"), str) else "",
+            os_version=version if isinstance(version, str) else "",
+            os_features=tuple(f for f in features if isinstance(f, str)) if isinstance(features, list) else (),
+        )
+        if not allow_unknown:
+            for field_name, message in platform_problems(platform):
+                self.add(where + (field_name,), f"{message}; --allow-unknown-platform accepts it on purpose")
+        return platform
+
+    def check_duplicates(self, members: dict[int, Member | None]) -> None:
+        seen: dict[tuple[Any, ...], int] = {}
+        for i, member in members.items():
+            if member is None or member.platform is None:
+                continue
+            key = platform_key(member.platform)
+            if key in seen:
+                first = seen[key]
+                line = self.doc.where(("manifests", first))[0]
+                self.add(
+                    ("manifests", i, "platform"),
+                    f"duplicate platform {member.platform}: manifests[{first}] (line {line}) already has it; "
+                    "a puller could get either image",
+                )
+            else:
+                seen[key] = i
+
+
+_TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "a text value"}
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{value!r}"
+
+
+def _pairs(value: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict):
+        return ()
+    return tuple(sorted((k, v) for k, v in value.items() if isinstance(v, str)))

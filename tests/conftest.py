@@ -1,0 +1,34 @@
+"""Shared fixtures: one real registry per test session, a fresh repository name per test."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+_TESTS_DIR = str(Path(__file__).resolve().parent)
+if _TESTS_DIR not in sys.path:
+    sys.path.insert(0, _TESTS_DIR)
+
+from support.registry import Registry, RegistryNotFoundError, unique_repo_name  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def registry() -> Iterator[Registry]:
+    """A started ``docker-registry`` on a free loopback port (fails, never skips, if missing)."""
+    try:
+        reg = Registry().start()
+    except RegistryNotFoundError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield reg
+    finally:
+        reg.stop()
+
+
+@pytest.fixture
+def repo_name(request: pytest.FixtureRequest) -> str:
+    """A unique lower-case repository name for this test, e.g. ``t/test-push-3``."""
+    return unique_repo_name(request.node.name)

@@ -1,0 +1,268 @@
+"""Start a real CNCF distribution registry (``docker-registry``) for tests.
+
+The registry runs as a child process on a free loopback port with its storage in a
+temporary directory. Extra configuration (``auth.htpasswd``, ``http.tls``, ...) is
+deep-merged over the defaults. Nothing here is mocked.
+"""
+
+from __future__ import annotations
+
+import atexit
+import copy
+import http.client
+import itertools
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Iterator, Mapping
+
+DEFAULT_BINARY = "/usr/bin/docker-registry"
+NOT_FOUND_HINT = (
+    "docker-registry not found: run `make test` (it installs it) "
+    "or `sudo apt-get install docker-registry`"
+)
+STARTUP_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+_PORT_ATTEMPTS = 3
+
+
+class RegistryNotFoundError(RuntimeError):
+    """The ``docker-registry`` binary is not installed."""
+
+
+class RegistryStartError(RuntimeError):
+    """The registry process exited or did not answer in time."""
+
+
+def find_registry_binary() -> str:
+    """Return the path of ``docker-registry`` or raise :class:`RegistryNotFoundError`."""
+    if os.path.isfile(DEFAULT_BINARY) and os.access(DEFAULT_BINARY, os.X_OK):
+        return DEFAULT_BINARY
+    found = shutil.which("docker-registry")
+    if found:
+        return found
+    raise RegistryNotFoundError(NOT_FOUND_HINT)
+
+
+def deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a new dict: ``extra`` merged into ``base``; nested dicts merge, other values replace."""
+    merged: dict[str, Any] = copy.deepcopy(dict(base))
+    for key, value in extra.items():
+        current = merged.get(key)
+        if isinstance(current, dict) and isinstance(value, Mapping):
+            merged[key] = deep_merge(current, value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+_REPO_COUNTER = itertools.count(1)
+
+
+def unique_repo_name(test_name: str, prefix: str = "t") -> str:
+    """A valid, lower-case repository name unique in this process: ``t/<name>-<n>``."""
+    slug = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")[:60].strip("-")
+    return f"{prefix}/{slug or 'test'}-{next(_REPO_COUNTER)}"
+
+
+def clean_environment() -> dict[str, str]:
+    """``os.environ`` without ``REGISTRY_*`` variables (they override the config file)."""
+    return {k: v for k, v in os.environ.items() if not k.upper().startswith("REGISTRY_")}
+
+
+class Registry:
+    """A real ``docker-registry`` on a free loopback port.
+
+    ``Registry(extra_config)`` only prepares; :meth:`start` (or ``with``) starts it.
+    ``host`` is ``127.0.0.1:PORT``; ``url`` is ``http://`` (``https://`` when
+    ``http.tls`` is configured) + ``host``. :meth:`stop` sends SIGTERM, waits, and
+    removes the storage directory.
+    """
+
+    def __init__(
+        self,
+        extra_config: Mapping[str, Any] | None = None,
+        *,
+        binary: str | None = None,
+        startup_timeout: float = STARTUP_TIMEOUT,
+    ) -> None:
+        self.extra_config: dict[str, Any] = copy.deepcopy(dict(extra_config or {}))
+        self.binary: str | None = binary
+        self.startup_timeout = startup_timeout
+        self.root: Path | None = None
+        self.config: dict[str, Any] = {}
+        self.config_path: Path | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.host: str = ""
+        self.url: str = ""
+        self._stderr: IO[bytes] | None = None
+        self._stderr_path: Path | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> Registry:
+        if self.process is not None:
+            return self
+        binary = self.binary or find_registry_binary()
+        if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+            raise RegistryNotFoundError(f"{NOT_FOUND_HINT} (looked for {binary})")
+        self.root = Path(tempfile.mkdtemp(prefix="manifest-spec-registry-"))
+        last_error: RegistryStartError | None = None
+        try:
+            for _ in range(_PORT_ATTEMPTS):
+                try:
+                    self._start_once(binary)
+                    atexit.register(self.stop)
+                    return self
+                except RegistryStartError as exc:
+                    last_error = exc
+                    self._terminate()
+                    if "address already in use" not in str(exc).lower():
+                        break
+        except BaseException:
+            self.stop()
+            raise
+        self.stop()
+        assert last_error is not None
+        raise last_error
+
+    def _start_once(self, binary: str) -> None:
+        assert self.root is not None
+        port = free_port()
+        base: dict[str, Any] = {
+            "version": 0.1,
+            "log": {"level": "error", "accesslog": {"disabled": True}},
+            "storage": {
+                "filesystem": {"rootdirectory": str(self.root / "storage")},
+                "maintenance": {"uploadpurging": {"enabled": False}},
+                "delete": {"enabled": True},
+            },
+            "http": {"addr": f"127.0.0.1:{port}", "secret": secrets.token_hex(16)},
+        }
+        self.config = deep_merge(base, self.extra_config)
+        self.host = str(self.config["http"]["addr"])
+        scheme = "https" if self.config["http"].get("tls") else "http"
+        self.url = f"{scheme}://{self.host}"
+        self.config_path = self.root / "config.json"
+        self.config_path.write_text(json.dumps(self.config, indent=2), encoding="utf-8")
+        self._stderr_path = self.root / "stderr.log"
+        self._stderr = open(self._stderr_path, "wb")
+        self.process = subprocess.Popen(
+            [binary, "serve", str(self.config_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=self._stderr,
+            stderr=self._stderr,
+            env=clean_environment(),
+            cwd=str(self.root),
+        )
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            code = self.process.poll()
+            if code is not None:
+                raise RegistryStartError(
+                    f"docker-registry exited with status {code} on {self.host}: "
+                    f"{self.stderr_text().strip()}"
+                )
+            if self._answers():
+                return
+            if time.monotonic() > deadline:
+                raise RegistryStartError(
+                    f"docker-registry did not answer GET /v2/ on {self.host} within "
+                    f"{self.startup_timeout:.0f} s: {self.stderr_text().strip()}"
+                )
+            time.sleep(0.02)
+
+    def _answers(self) -> bool:
+        """True once ``GET /v2/`` gets any HTTP status."""
+        hostname, _, port = self.host.rpartition(":")
+        conn: http.client.HTTPConnection
+        if self.url.startswith("https://"):
+            conn = http.client.HTTPSConnection(
+                hostname, int(port), timeout=1.0, context=ssl._create_unverified_context()
+            )
+        else:
+            conn = http.client.HTTPConnection(hostname, int(port), timeout=1.0)
+        try:
+            conn.request("GET", "/v2/")
+            conn.getresponse().read()
+            return True
+        except (OSError, http.client.HTTPException):
+            return False
+        finally:
+            conn.close()
+
+    def stderr_text(self) -> str:
+        """What the registry wrote to stdout/stderr so far."""
+        if self._stderr_path is None or not self._stderr_path.exists():
+            return ""
+        return self._stderr_path.read_text(encoding="utf-8", errors="replace")
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def _terminate(self) -> None:
+        proc, self.process = self.process, None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    def stop(self) -> None:
+        """SIGTERM the registry, wait for it, remove its storage. Idempotent."""
+        self._terminate()
+        atexit.unregister(self.stop)
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.root = None
+
+    # -- context manager -------------------------------------------------------------------
+
+    def __enter__(self) -> Registry:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<Registry {self.url or '(not started)'} {state}>"
+
+
+def started_registry(extra_config: Mapping[str, Any] | None = None) -> Iterator[Registry]:
+    """Generator for fixtures: yield a started :class:`Registry`, stop it afterwards."""
+    with Registry(extra_config) as registry:
+        yield registry
