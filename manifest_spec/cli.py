@@ -87,3 +87,141 @@ def validate(specs: tuple[str, ...], variables: tuple[str, ...], output_format: 
             results.append((path, e.problems))
     output.report_validation(results, output_format)
     sys.exit(1 if any(problems for _, problems in results) else 0)
+
+
+def _client_options(ctx: click.Context) -> Any:
+    from manifest_spec.registry import ClientOptions
+
+    obj = ctx.find_root().obj
+    return ClientOptions(
+        plain_http=obj["plain_http"], insecure=obj["insecure"], username=obj["username"], password=obj["password"]
+    )
+
+
+_output_option = click.option(
+    "--output", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    help="text: manifest-tool's `Digest: sha256:<hex> <size>` line; json: one object.",
+)
+_push_options = [
+    click.option("--ignore-missing", is_flag=True, help="Leave out members that do not exist (with a warning)."),
+    click.option("--skip-platform-check", is_flag=True, help="Do not compare the spec's platforms with the image configs."),
+    _output_option,
+]
+
+
+def push_options(func: F) -> F:
+    for option in reversed(_push_options):
+        func = option(func)
+    return func
+
+
+@main.group()
+@click.option("--type", "index_type", type=click.Choice(["docker", "oci"]), default=None,
+              help="docker: manifest list (default); oci: OCI image index. Wins over the spec's type.")
+@click.pass_context
+def push(ctx: click.Context, index_type: str | None) -> None:
+    """Push a manifest list / OCI index built from a spec or from arguments."""
+    ctx.obj = {**ctx.find_root().obj, "index_type": index_type}
+
+
+def _run_push(ctx: click.Context, spec: Any, ignore_missing: bool, skip_platform_check: bool, output_format: str) -> None:
+    from manifest_spec import push as push_module
+    from manifest_spec.registry import ClientPool
+
+    settings = push_module.PushSettings(
+        index_type=ctx.obj["index_type"] or spec.type or "docker",
+        ignore_missing=ignore_missing,
+        check_platform=not skip_platform_check,
+    )
+    with ClientPool(_client_options(ctx)) as pool:
+        prepared = push_module.prepare(spec, settings, pool)
+        for warning in prepared.resolution.skipped:
+            output.diagnostic(f"warning: {warning}")
+        result = push_module.push_index(prepared, pool)
+    output.report_push(result, output_format)
+
+
+@push.command("from-spec")
+@click.argument("spec_file", metavar="SPEC")
+@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set ${NAME} (wins over the environment).")
+@click.option("--allow-unknown-platform", is_flag=True, help="Accept os/architecture/variant values not known to be real.")
+@push_options
+@click.pass_context
+@handle_errors
+def from_spec(ctx: click.Context, spec_file: str, variables: tuple[str, ...], allow_unknown_platform: bool,
+              ignore_missing: bool, skip_platform_check: bool, output_format: str) -> None:
+    """Push the index described by a YAML spec."""
+    from manifest_spec.spec import load_spec
+
+    spec = load_spec(spec_file, parse_vars(variables), allow_unknown_platform=allow_unknown_platform)
+    _run_push(ctx, spec, ignore_missing, skip_platform_check, output_format)
+
+
+def _split_list(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def spec_data_from_args(platforms: str, template: str, target: str, tags: str | None, annotations: str | None) -> dict[str, Any]:
+    """manifest-tool's from-args: OS, ARCH and VARIANT in the template name each platform's image."""
+    members = []
+    for item in _split_list(platforms):
+        parts = item.split("/")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise click.BadParameter(f"{item!r} is not os/arch or os/arch/variant", param_hint="--platforms")
+        os_, arch, variant = parts[0], parts[1], parts[2] if len(parts) == 3 else ""
+        image = template.replace("OS", os_).replace("ARCH", arch).replace("VARIANT", variant)
+        platform = {"os": os_, "architecture": arch, **({"variant": variant} if variant else {})}
+        members.append({"image": image, "platform": platform})
+    if not members:
+        raise click.BadParameter("give at least one os/arch", param_hint="--platforms")
+    data: dict[str, Any] = {"image": target, "manifests": members}
+    if tags:
+        data["tags"] = _split_list(tags)
+    if annotations:
+        pairs = {}
+        for item in _split_list(annotations):
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise click.BadParameter(f"{item!r} is not key=value", param_hint="--annotations")
+            pairs[key] = value
+        data["annotations"] = pairs
+    return data
+
+
+@push.command("from-args")
+@click.option("--platforms", required=True, help="Comma-separated os/arch[/variant] list, e.g. linux/amd64,linux/arm/v7.")
+@click.option("--template", required=True, help="Source image name with OS, ARCH and VARIANT placeholders.")
+@click.option("--target", required=True, help="Where to push the index, with its tag.")
+@click.option("--tags", default=None, help="Comma-separated extra tags.")
+@click.option("--annotations", default=None, help="Comma-separated key=value index annotations (OCI only).")
+@push_options
+@click.pass_context
+@handle_errors
+def from_args(ctx: click.Context, platforms: str, template: str, target: str, tags: str | None, annotations: str | None,
+              ignore_missing: bool, skip_platform_check: bool, output_format: str) -> None:
+    """Push an index whose members follow a name template (manifest-tool's from-args)."""
+    from manifest_spec.spec import spec_from_data
+
+    data = spec_data_from_args(platforms, template, target, tags, annotations)
+    spec = spec_from_data(data, "from-args")
+    _run_push(ctx, spec, ignore_missing, skip_platform_check, output_format)
+
+
+@main.command()
+@click.argument("reference", metavar="REF")
+@click.option("--raw", is_flag=True, help="Print the exact bytes the registry returned.")
+@_output_option
+@click.pass_context
+@handle_errors
+def inspect(ctx: click.Context, reference: str, raw: bool, output_format: str) -> None:
+    """Show a manifest list / index (each entry's platform, digest, size, layers) or an image."""
+    from manifest_spec.describe import describe
+    from manifest_spec.reference import parse_reference
+    from manifest_spec.registry import ClientPool
+
+    ref = parse_reference(reference)
+    if not ref.tag and not ref.digest:
+        ref = ref.with_tag("latest")
+    with ClientPool(_client_options(ctx)) as pool:
+        description = describe(ref, pool(ref), with_layers=not raw)
+    output.report_inspect(description, output_format, raw)

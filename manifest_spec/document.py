@@ -16,6 +16,10 @@ MAX_DEPTH = 64
 
 PathKey = tuple[Union[str, int], ...]
 _YAML_TAG_PREFIX = "tag:yaml.org,2002:"
+# The tags plain YAML resolves to (and `!!str` etc. written out); `!!python/...` and the like are not.
+_STANDARD_TAGS = frozenset(
+    _YAML_TAG_PREFIX + name for name in ("str", "int", "float", "bool", "null", "timestamp", "merge", "value", "map", "seq")
+)
 _NULL_WORDS = {"", "~", "null", "Null", "NULL"}
 _VARIABLE_RE = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|(\{[^}]*\}?))")
 
@@ -28,6 +32,8 @@ class Document:
     values: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
     keys: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
     problems: list[tuple[int, int, str, str]] = field(default_factory=list)
+    # Values not read as written (unsupported tag, bad variable): a problem already says why.
+    unreadable: set[PathKey] = field(default_factory=set)
 
     def where(self, path: PathKey, *, key: bool = False) -> tuple[int, int]:
         """The position of the node at path (or of its key), else of its nearest parent."""
@@ -58,10 +64,12 @@ class _Reader:
     def read(self, node: yaml.Node, path: PathKey) -> Any:
         self.count += 1
         if self.count > MAX_NODES or len(path) > MAX_DEPTH:
-            raise _TooLarge(node)
+            raise _TooLarge(node, path)
         self.doc.values.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
-        if not node.tag.startswith(_YAML_TAG_PREFIX):
-            self.problem(node, path, f"unsupported YAML tag {node.tag}: write plain values")
+        if node.tag not in _STANDARD_TAGS:
+            tag = node.tag.replace(_YAML_TAG_PREFIX, "!!", 1)
+            self.problem(node, path, f"unsupported YAML tag {tag}: write plain values")
+            self.doc.unreadable.add(path)
             return None
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node, path)
@@ -80,12 +88,14 @@ class _Reader:
             if match.group(0) == "$$":
                 return "$"
             if malformed is not None:
+                self.doc.unreadable.add(path)
                 self.problem(node, path, f"malformed variable ${malformed}: write ${{NAME}} or ${{NAME:-default}}, or $$ for a literal $")
                 return match.group(0)
             value = self.variables.get(name)
             if value is None or (value == "" and default is not None):
                 if default is not None:
                     return default
+                self.doc.unreadable.add(path)
                 self.problem(node, path, f"undefined variable ${{{name}}}: pass --var {name}=VALUE, set it in the environment, or write ${{{name}:-default}}")
                 return match.group(0)
             return value
@@ -108,8 +118,10 @@ class _Reader:
             result[key] = self.read(value_node, child)
         return result
 
-    def merged_pairs(self, node: yaml.MappingNode, path: PathKey) -> list[tuple[yaml.Node, yaml.Node]]:
+    def merged_pairs(self, node: yaml.MappingNode, path: PathKey, depth: int = 0) -> list[tuple[yaml.Node, yaml.Node]]:
         """Own pairs first, then YAML merge keys (`<<: *anchor`) for keys not set here."""
+        if depth > MAX_DEPTH:  # `&a {<<: *a}` merges itself forever
+            raise _TooLarge(node, path)
         own = [(k, v) for k, v in node.value if k.tag != _YAML_TAG_PREFIX + "merge"]
         merged: list[tuple[yaml.Node, yaml.Node]] = []
         for key_node, value_node in node.value:
@@ -119,11 +131,11 @@ class _Reader:
             for source in sources:
                 self.count += 1
                 if self.count > MAX_NODES:
-                    raise _TooLarge(node)
+                    raise _TooLarge(node, path)
                 if not isinstance(source, yaml.MappingNode):
                     self.problem(source, path, "a merge key (<<) takes a mapping or a list of mappings")
                     continue
-                merged.extend(self.merged_pairs(source, path))
+                merged.extend(self.merged_pairs(source, path, depth + 1))
         names = {k.value for k, _ in own if isinstance(k, yaml.ScalarNode)}
         extra: list[tuple[yaml.Node, yaml.Node]] = []
         for key_node, value_node in merged:
@@ -134,8 +146,9 @@ class _Reader:
 
 
 class _TooLarge(Exception):
-    def __init__(self, node: yaml.Node) -> None:
+    def __init__(self, node: yaml.Node, path: PathKey) -> None:
         self.node = node
+        self.path = path
 
 
 def read_document(raw: bytes, variables: Mapping[str, str]) -> Document:
@@ -154,11 +167,23 @@ def read_document(raw: bytes, variables: Mapping[str, str]) -> Document:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = " ".join(p for p in (e.context, e.problem) if p)
+        message = e.problem or e.context or "invalid YAML"
+        if e.problem and e.context:
+            start = e.context_mark
+            started = f" that starts at line {start.line + 1}" if start and start.line + 1 != line else ""
+            message += f" ({e.context}{started})"
         doc.problems.append((line, column, "", f"YAML syntax error: {message}"))
+        return doc
+    except yaml.reader.ReaderError as e:  # e.g. a NUL byte; position counts characters of text
+        line = text.count("\n", 0, e.position) + 1
+        column = e.position - text.rfind("\n", 0, e.position)
+        doc.problems.append((line, column, "", f"YAML error: {str(e).splitlines()[0]}"))
         return doc
     except yaml.YAMLError as e:
         doc.problems.append((1, 1, "", f"YAML error: {e}"))
+        return doc
+    except RecursionError:  # the composer recurses once per nesting level
+        doc.problems.append((1, 1, "", f"YAML nests far deeper than {MAX_DEPTH} levels; a spec nests 4"))
         return doc
     if root is None:
         doc.problems.append((1, 1, "", "spec file is empty"))
@@ -167,9 +192,11 @@ def read_document(raw: bytes, variables: Mapping[str, str]) -> Document:
     try:
         doc.data = reader.read(root, ())
     except _TooLarge as e:
+        # Point at the top-level key whose value explodes, not at the innocent node repeated.
         mark = e.node.start_mark
+        line, column = doc.keys.get(e.path[:1], (mark.line + 1, mark.column + 1))
         doc.data = None
         doc.problems.append(
-            (mark.line + 1, mark.column + 1, "", f"YAML expands to over {MAX_NODES} nodes or {MAX_DEPTH} levels (an alias bomb?)")
+            (line, column, "", f"YAML expands to over {MAX_NODES} nodes or {MAX_DEPTH} levels (an alias bomb?)")
         )
     return doc

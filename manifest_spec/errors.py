@@ -47,3 +47,17 @@ class InvalidReferenceError(ManifestSpecError):
 
 class RegistryError(ManifestSpecError):
     """The registry refused or failed a request; the message names the reference."""
+
+    def __init__(self, message: str, *, status: int = 0, code: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+    @property
+    def not_found(self) -> bool:
+        """The thing asked for does not exist (not: no permission, not: a server fault)."""
+        return self.status == 404 and self.code in ("MANIFEST_UNKNOWN", "NAME_UNKNOWN")
+
+
+class VerificationError(ManifestSpecError):
+    """Content does not match what the spec or the registry promised (digest, platform, type)."""

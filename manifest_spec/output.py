@@ -56,3 +56,96 @@ def report_error(message: str, fmt: Optional[str] = None) -> None:
     if fmt == "json":
         _write_json({"error": message}, sys.stdout)
     diagnostic(f"error: {message}")
+
+
+def _platform_json(platform: Any) -> Optional[dict[str, Any]]:
+    if platform is None:
+        return None
+    result: dict[str, Any] = {"os": platform.os, "architecture": platform.architecture}
+    if platform.variant:
+        result["variant"] = platform.variant
+    if platform.os_version:
+        result["os.version"] = platform.os_version
+    if platform.os_features:
+        result["os.features"] = list(platform.os_features)
+    return result
+
+
+def report_push(result: Any, fmt: str, *, dry_run: bool = False) -> None:
+    """`push`: manifest-tool's `Digest: sha256:<hex> <size>` line, or one JSON object."""
+    index = result.index
+    if fmt == "json":
+        _write_json(
+            {
+                "target": str(result.target),
+                "digest": index.digest,
+                "size": index.size,
+                "mediaType": index.media_type,
+                "tags": [result.target.tag, *[t for t in result.tags if t != result.target.tag]],
+                "members": [
+                    {"image": str(member.member.image), "digest": d.digest, "mediaType": d.media_type, "platform": _platform_json(d.platform)}
+                    for member in result.resolution.members
+                    for d in member.descriptors
+                ],
+            },
+            sys.stdout,
+        )
+    else:
+        sys.stdout.write(f"Digest: {index.digest} {index.size}\n")
+
+
+def report_inspect(description: Any, fmt: str, raw: bool) -> None:
+    """`inspect`: the exact bytes (--raw), a JSON summary, or a readable listing."""
+    manifest = description.manifest
+    if raw:
+        sys.stdout.buffer.write(manifest.data)
+        sys.stdout.flush()
+        return
+    if fmt == "json":
+        _write_json(
+            {
+                "reference": str(description.reference),
+                "mediaType": manifest.media_type,
+                "digest": manifest.digest,
+                "size": manifest.size,
+                "annotations": dict(description.annotations),
+                "manifests": [
+                    {
+                        "mediaType": e.descriptor.media_type,
+                        "digest": e.descriptor.digest,
+                        "size": e.descriptor.size,
+                        "platform": _platform_json(e.descriptor.platform),
+                        "annotations": dict(e.descriptor.annotations),
+                        "layers": [{"mediaType": l.media_type, "digest": l.digest, "size": l.size} for l in e.layers],
+                    }
+                    for e in description.entries
+                ],
+                "layers": [{"mediaType": l.media_type, "digest": l.digest, "size": l.size} for l in description.layers],
+            },
+            sys.stdout,
+        )
+        return
+    out = sys.stdout
+    kind = "index" if description.is_index else "image"
+    out.write(f"Name:      {description.reference}\n")
+    out.write(f"MediaType: {manifest.media_type} ({kind})\n")
+    out.write(f"Digest:    {manifest.digest}\n")
+    out.write(f"Size:      {manifest.size}\n")
+    for key, value in description.annotations:
+        out.write(f"Annotation: {key}={value}\n")
+    for number, entry in enumerate(description.entries, 1):
+        d = entry.descriptor
+        out.write(f"\n{number}. {d.platform if d.platform else '(no platform)'}\n")
+        out.write(f"   Digest:    {d.digest}\n   MediaType: {d.media_type}\n   Size:      {d.size}\n")
+        for key, value in d.annotations:
+            out.write(f"   Annotation: {key}={value}\n")
+        _write_layers(out, entry.layers, "   ")
+    _write_layers(out, description.layers, "")
+
+
+def _write_layers(out: TextIO, layers: Any, indent: str) -> None:
+    if layers:
+        total = sum(layer.size for layer in layers)
+        out.write(f"{indent}Layers:    {len(layers)} ({total} bytes)\n")
+        for layer in layers:
+            out.write(f"{indent}  {layer.digest} {layer.size}\n")

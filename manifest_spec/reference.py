@@ -76,8 +76,8 @@ def parse_reference(text: str) -> Reference:
     """Parse `[host[:port]/]path[:tag][@sha256:hex]`; short names normalise to docker.io/library."""
     if not text or text != text.strip():
         raise InvalidReferenceError(f"invalid image reference {text!r}: empty or surrounded by spaces")
-    remainder, _, digest = text.partition("@")
-    if digest and not DIGEST_RE.fullmatch(digest):
+    remainder, at, digest = text.partition("@")
+    if at and not DIGEST_RE.fullmatch(digest):
         raise InvalidReferenceError(
             f"invalid digest in {text!r}: expected sha256: followed by 64 lower-case hex digits"
         )

@@ -90,6 +90,15 @@ def parse_spec(
     return spec
 
 
+def spec_from_data(data: dict[str, Any], origin: str, *, allow_unknown_platform: bool = False) -> Spec:
+    """Validate a spec built in memory (push from-args) by the same rules as a file."""
+    checker = _Checker(Document(data=data), origin)
+    spec = checker.check(allow_unknown_platform, hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest())
+    if checker.problems or spec is None:
+        raise SpecError(checker.problems)
+    return spec
+
+
 def check_type(spec: Spec, index_type: str) -> None:
     """Annotations exist only in OCI indexes; fail early rather than drop them silently."""
     problems = []
@@ -149,6 +158,8 @@ class _Checker:
     def schema_error(self, error: jsonschema.ValidationError) -> None:
         where: PathKey = tuple(error.absolute_path)
         kind, value = error.validator, error.validator_value
+        if where in self.doc.unreadable:
+            return  # e.g. a `!foo` value read as null: the reader already said why
         if kind == "additionalProperties":
             allowed = sorted(error.schema.get("properties", {}))
             for name in sorted(set(error.instance) - set(allowed)):
@@ -158,12 +169,16 @@ class _Checker:
         elif kind == "required":
             for name in value:
                 if isinstance(error.instance, dict) and name not in error.instance:
+                    if difflib.get_close_matches(name, list(error.instance), n=1, cutoff=0.6):
+                        continue  # the misspelt key is reported as unknown, with this name as the fix
                     hint = ": a platform needs both os and architecture (or leave platform out)" if "os" in value else ""
                     self.add(where, f"missing required key {name!r}{hint}")
         elif kind == "type":
             self.add(where, f"expected {_TYPE_WORDS.get(value, value)}, got {_describe(error.instance)}")
         elif kind == "minItems":
             self.add(where, "list at least one image under manifests:")
+        elif kind == "minLength" and "propertyNames" in error.schema_path:
+            self.add(where, "annotation keys must not be empty")  # jsonschema reports the key's own check
         elif kind == "minLength":
             self.add(where, "must not be empty")
         elif kind == "enum":
@@ -176,15 +191,18 @@ class _Checker:
             self.add(where, error.message)
 
     def reference(self, text: Any, where: PathKey, *, target: bool = False) -> Reference | None:
-        if not isinstance(text, str) or not text:
-            return None  # the schema check said why
+        if not isinstance(text, str) or not text or where in self.doc.unreadable:
+            return None  # the schema check (or the reader) said why
         try:
             ref = parse_reference(text)
         except InvalidReferenceError as e:
             self.add(where, str(e))
             return None
-        if target and (ref.digest or not ref.tag):
-            self.add(where, f"the target {text!r} needs a tag (and no digest): the index is pushed to that tag, e.g. {ref.name}:1.0")
+        if target and ref.digest:
+            self.add(where, f"the target {text!r} must not have a digest (pushing gives the index a new one): write only a tag, e.g. {ref.name}:{ref.tag or '1.0'}")
+            return None
+        if target and not ref.tag:
+            self.add(where, f"the target {text!r} needs a tag: the index is pushed to that tag, e.g. {ref.name}:1.0")
             return None
         return ref
 
@@ -229,7 +247,8 @@ class _Checker:
                 line = self.doc.where(("manifests", first))[0]
                 self.add(
                     ("manifests", i, "platform"),
-                    f"duplicate platform {member.platform}: manifests[{first}] (line {line}) already has it; "
+                    key=True,
+                    message=f"duplicate platform {member.platform}: manifests[{first}] (line {line}) already has it; "
                     "a puller could get either image",
                 )
             else:

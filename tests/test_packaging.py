@@ -40,7 +40,7 @@ def test_wheel_validates_outside_the_source_tree(wheel_venv: Path) -> None:
     assert good.returncode == 0, good.stdout + good.stderr
     bad = run([command, "validate", "bad.yaml"], cwd=wheel_venv)
     assert bad.returncode == 1
-    assert "bad.yaml:4:28: manifests[0].platform.architecure: unknown key 'architecure' (did you mean 'architecture'?)" in bad.stdout
+    assert "bad.yaml:4:27: manifests[0].platform.architecure: unknown key 'architecure' (did you mean 'architecture'?)" in bad.stdout
 
 
 def test_wheel_ships_the_schema_as_package_data(wheel_venv: Path) -> None:
@@ -79,5 +79,5 @@ def test_pre_commit_hook(tmp_path: Path) -> None:
     assert "Passed" in good.stdout
     bad = run(pre_commit + ["--files", "specs/good.yaml", "specs/bad.yaml"], cwd=repo, env=env)
     assert bad.returncode == 1, bad.stdout + bad.stderr
-    assert "specs/bad.yaml:4:28:" in bad.stdout
+    assert "specs/bad.yaml:4:27:" in bad.stdout
     assert "Failed" in bad.stdout

@@ -1,0 +1,68 @@
+"""Read an existing manifest or index and describe it (for `inspect`). Read-only."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Optional
+
+from manifest_spec.index import INDEX_TYPES, Descriptor, parse_index
+from manifest_spec.reference import Reference
+from manifest_spec.registry import Manifest, RegistryClient
+
+
+@dataclass(frozen=True)
+class Layer:
+    media_type: str
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One index entry, with the layers of the image it points at."""
+
+    descriptor: Descriptor
+    layers: tuple[Layer, ...]
+
+
+@dataclass(frozen=True)
+class Description:
+    reference: Reference
+    manifest: Manifest
+    entries: tuple[Entry, ...]  # the index's entries; empty for a single image
+    layers: tuple[Layer, ...]  # a single image's layers; empty for an index
+    annotations: tuple[tuple[str, str], ...]
+
+    @property
+    def is_index(self) -> bool:
+        return self.manifest.media_type in INDEX_TYPES
+
+
+def _layers(manifest: Manifest) -> tuple[Layer, ...]:
+    body = manifest.json()
+    return tuple(
+        Layer(str(layer.get("mediaType", "")), str(layer.get("digest", "")), int(layer.get("size", 0)))
+        for layer in body.get("layers") or []
+        if isinstance(layer, dict)
+    )
+
+
+def describe(reference: Reference, client: RegistryClient, *, with_layers: bool = True) -> Description:
+    """GET the manifest (verified); for an index also each entry's manifest, concurrently."""
+    what = f"inspect {reference}"
+    manifest = client.get_manifest(reference.repository, reference.ref, what)
+    if manifest.media_type not in INDEX_TYPES:
+        return Description(reference, manifest, (), _layers(manifest), ())
+    _, descriptors, annotations = parse_index(manifest.data)
+
+    def entry(descriptor: Descriptor) -> Entry:
+        layers: tuple[Layer, ...] = ()
+        if with_layers and descriptor.media_type not in INDEX_TYPES:
+            child: Optional[Manifest] = client.get_manifest(reference.repository, descriptor.digest, f"{what} entry {descriptor.digest}")
+            layers = _layers(child) if child else ()
+        return Entry(descriptor, layers)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        entries = tuple(pool.map(entry, descriptors))
+    return Description(reference, manifest, entries, (), tuple(sorted(annotations.items())))

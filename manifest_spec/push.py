@@ -1,0 +1,101 @@
+"""Write to the registry: children into the target repository, then the index, then the tags."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+from manifest_spec.errors import RegistryError, VerificationError
+from manifest_spec.index import OCI_MANIFEST, BuiltIndex, build_index
+from manifest_spec.reference import Reference
+from manifest_spec.registry import RegistryClient
+from manifest_spec.resolve import Child, Resolution, resolve_members
+from manifest_spec.spec import Spec, check_type
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PushSettings:
+    """What the push flags decide; `index_type` is already flag > spec > docker."""
+
+    index_type: str = "docker"
+    ignore_missing: bool = False
+    check_platform: bool = True
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything a push will write, worked out without writing anything."""
+
+    spec: Spec
+    resolution: Resolution
+    index: BuiltIndex
+
+
+def prepare(spec: Spec, settings: PushSettings, client_for: Callable[[Reference], RegistryClient]) -> Prepared:
+    """Validate against the type, resolve and verify every member, build the index bytes."""
+    check_type(spec, settings.index_type)
+    for i, member in enumerate(spec.members):
+        if member.image.registry != spec.image.registry:
+            raise VerificationError(
+                f"manifests[{i}] {member.image} is on {member.image.registry}, the target on {spec.image.registry}: "
+                "every source must be on the target's registry (push it there first)"
+            )
+    resolution = resolve_members(
+        spec.members, client_for, check_platform=settings.check_platform, ignore_missing=settings.ignore_missing
+    )
+    oci = settings.index_type == "oci"
+    if not oci:
+        for member in resolution.members:
+            if any(d.media_type == OCI_MANIFEST for d in member.descriptors):
+                raise VerificationError(
+                    f"manifests[{member.position}] {member.member.image} is an OCI image; a Docker manifest list "
+                    "must not point at OCI manifests (Nexus and Quay reject it): push with --type oci or set `type: oci`"
+                )
+    index = build_index(resolution.descriptors, oci=oci, annotations=dict(spec.annotations) if oci else None)
+    return Prepared(spec, resolution, index)
+
+
+@dataclass(frozen=True)
+class PushResult:
+    target: Reference
+    index: BuiltIndex
+    tags: tuple[str, ...]
+    resolution: Resolution
+
+
+def place_children(client: RegistryClient, repository: str, children: list[Child]) -> None:
+    """Make every child manifest exist in `repository` by digest: mount its blobs, PUT it."""
+    done: set[str] = set()
+    for child in children:
+        digest = child.manifest.digest
+        if child.repository == repository or digest in done:
+            continue
+        done.add(digest)
+        what = f"copy {child.repository}@{digest} into {repository}"
+        if client.manifest_exists(repository, digest, what):
+            log.debug("%s: already there", what)
+            continue
+        for blob in child.blobs:
+            if client.blob_exists(repository, blob, what):
+                continue
+            if not client.mount_blob(repository, blob, child.repository, what):
+                raise RegistryError(
+                    f"{what}: the registry refused to mount blob {blob} from {child.repository} "
+                    "(it may not share storage between repositories); nothing was changed"
+                )
+        client.put_manifest(repository, digest, child.manifest.data, child.manifest.media_type, what)
+
+
+def push_index(prepared: Prepared, client_for: Callable[[Reference], RegistryClient]) -> PushResult:
+    """Children first, the index to the target tag next, extra tags last; nothing is deleted."""
+    target, index = prepared.spec.image, prepared.index
+    client = client_for(target)
+    children = [child for member in prepared.resolution.members for child in member.children]
+    place_children(client, target.repository, children)
+    tags = tuple(dict.fromkeys(prepared.spec.tags))
+    for tag in dict.fromkeys((target.tag, *tags)):
+        client.put_manifest(target.repository, tag, index.data, index.media_type, f"push {target.with_tag(tag)}")
+    return PushResult(target, index, tags, prepared.resolution)

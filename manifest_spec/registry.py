@@ -1,0 +1,275 @@
+"""Talk to one registry: manifests and blobs over `/v2/`, every byte verified, errors made clear."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any, Optional
+from urllib.parse import urljoin
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from manifest_spec.errors import RegistryError, VerificationError
+from manifest_spec.index import MANIFEST_ACCEPT
+from manifest_spec.reference import Reference
+
+log = logging.getLogger(__name__)
+
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # what distribution itself accepts for a manifest
+MAX_CONFIG_BYTES = 8 * 1024 * 1024
+SCHEMA1_TYPES = frozenset(
+    {
+        "application/vnd.docker.distribution.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+    }
+)
+CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """How to reach registries; built by the CLI from global flags."""
+
+    plain_http: bool = False
+    insecure: bool = False
+    username: Optional[str] = None
+    password: Optional[str] = None
+    timeout: float = 60.0
+    pool_size: int = 8
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Manifest bytes exactly as received, with the digest they hash to."""
+
+    data: bytes
+    media_type: str
+    digest: str
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def json(self) -> dict[str, Any]:
+        value = json.loads(self.data)
+        if not isinstance(value, dict):
+            raise VerificationError(f"manifest {self.digest} is not a JSON object")
+        return value
+
+
+def sha256_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class _HostBasicAuth(requests.auth.AuthBase):
+    """HTTP Basic, sent only to the registry's own host (never on a redirect elsewhere)."""
+
+    def __init__(self, host: str, username: str, password: str) -> None:
+        self.host = host
+        self.basic = requests.auth.HTTPBasicAuth(username, password)
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if requests.utils.urlparse(request.url).netloc == self.host:
+            return self.basic(request)
+        return request
+
+
+class RegistryClient:
+    """One registry host, one `requests.Session` (connections reused, safe to share by threads)."""
+
+    def __init__(self, host: str, options: ClientOptions) -> None:
+        self.host = host
+        self.base = f"{'http' if options.plain_http else 'https'}://{host}"
+        self.timeout = options.timeout
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=options.pool_size)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.verify = not options.insecure
+        self.session.headers["User-Agent"] = "manifest-spec"
+        if options.username is not None:
+            self.session.auth = _HostBasicAuth(host, options.username, options.password or "")
+
+    def close(self) -> None:
+        self.session.close()
+
+    # -- plumbing ------------------------------------------------------------------------
+    def request(self, method: str, path_or_url: str, what: str, **kwargs: Any) -> requests.Response:
+        url = urljoin(self.base, path_or_url)
+        kwargs.setdefault("timeout", self.timeout)
+        log.debug("%s %s", method, url.split("?")[0])
+        try:
+            return self.session.request(method, url, **kwargs)
+        except requests.exceptions.SSLError as e:
+            raise RegistryError(f"{what}: TLS error talking to {self.host}: {_short(e)} (--insecure skips verification)") from e
+        except requests.exceptions.ConnectionError as e:
+            raise RegistryError(f"{what}: cannot connect to {self.host}: {_short(e)}") from e
+        except requests.exceptions.Timeout as e:
+            raise RegistryError(f"{what}: {self.host} did not answer within {self.timeout:g} s") from e
+        except requests.exceptions.RequestException as e:
+            raise RegistryError(f"{what}: request to {self.host} failed: {_short(e)}") from e
+
+    def fail(self, response: requests.Response, what: str) -> RegistryError:
+        """Turn an unexpected answer into one line: what failed, the registry's code and reason."""
+        status = response.status_code
+        code, message = _error_body(response)
+        reason = f"{code}: {message}" if code else (message or response.reason or "")
+        hint = {
+            401: " (check --username/--password or your docker login)",
+            403: " (the credentials lack permission for this repository)",
+        }.get(status, "")
+        return RegistryError(f"{what}: {self.host} answered HTTP {status} {reason}{hint}".rstrip(), status=status, code=code)
+
+    def read_limited(self, response: requests.Response, limit: int, what: str) -> bytes:
+        """Read a body, refusing anything larger than `limit` before it is all in memory."""
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            response.close()
+            raise VerificationError(f"{what}: {declared} bytes is over the {limit} byte limit")
+        chunks, total = [], 0
+        for chunk in response.iter_content(CHUNK):
+            total += len(chunk)
+            if total > limit:
+                response.close()
+                raise VerificationError(f"{what}: more than {limit} bytes, over the limit")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    # -- manifests -----------------------------------------------------------------------
+    def get_manifest(self, repository: str, ref: str, what: str) -> Manifest:
+        """GET a manifest with every media type accepted; digest, type and size verified."""
+        response = self.request(
+            "GET", f"/v2/{repository}/manifests/{ref}", what, headers={"Accept": ", ".join(MANIFEST_ACCEPT)}, stream=True
+        )
+        if response.status_code != 200:
+            raise self.fail(response, what)
+        data = self.read_limited(response, MAX_MANIFEST_BYTES, what)
+        digest = sha256_digest(data)
+        if ref.startswith("sha256:") and digest != ref:
+            raise VerificationError(f"{what}: the registry sent content with digest {digest}, not the {ref} asked for")
+        header = response.headers.get("Docker-Content-Digest")
+        if header and header.startswith("sha256:") and header != digest:
+            raise VerificationError(f"{what}: Docker-Content-Digest {header} does not match the content ({digest})")
+        content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        media_type = _check_manifest_type(data, content_type, what)
+        return Manifest(data, media_type, digest)
+
+    def manifest_exists(self, repository: str, digest: str, what: str) -> bool:
+        response = self.request(
+            "HEAD", f"/v2/{repository}/manifests/{digest}", what, headers={"Accept": ", ".join(MANIFEST_ACCEPT)}
+        )
+        if response.status_code in (200, 404):
+            return response.status_code == 200
+        raise self.fail(response, what)
+
+    def put_manifest(self, repository: str, ref: str, data: bytes, media_type: str, what: str) -> str:
+        """PUT exact bytes; the registry must answer with the digest of those bytes."""
+        response = self.request(
+            "PUT", f"/v2/{repository}/manifests/{ref}", what, data=data, headers={"Content-Type": media_type}
+        )
+        if response.status_code not in (200, 201):
+            raise self.fail(response, what)
+        expected = sha256_digest(data)
+        returned = response.headers.get("Docker-Content-Digest")
+        if returned and returned != expected:
+            raise VerificationError(f"{what}: the registry stored digest {returned}, but the bytes sent hash to {expected}")
+        return expected
+
+    # -- blobs ---------------------------------------------------------------------------
+    def get_blob(self, repository: str, digest: str, limit: int, what: str) -> bytes:
+        response = self.request("GET", f"/v2/{repository}/blobs/{digest}", what, stream=True)
+        if response.status_code != 200:
+            raise self.fail(response, what)
+        data = self.read_limited(response, limit, what)
+        if sha256_digest(data) != digest:
+            raise VerificationError(f"{what}: blob content hashes to {sha256_digest(data)}, not {digest}")
+        return data
+
+    def blob_exists(self, repository: str, digest: str, what: str) -> bool:
+        response = self.request("HEAD", f"/v2/{repository}/blobs/{digest}", what)
+        if response.status_code in (200, 404):
+            return response.status_code == 200
+        raise self.fail(response, what)
+
+    def mount_blob(self, repository: str, digest: str, source_repository: str, what: str) -> bool:
+        """Cross-repository mount; False (upload session cancelled) when the registry refuses it."""
+        response = self.request(
+            "POST", f"/v2/{repository}/blobs/uploads/", what, params={"mount": digest, "from": source_repository}
+        )
+        if response.status_code == 201:
+            return True
+        if response.status_code == 202:
+            # The registry opened an upload session instead; close it so nothing dangles.
+            location = response.headers.get("Location")
+            if location:
+                self.request("DELETE", location, what)
+            return False
+        raise self.fail(response, what)
+
+
+def _check_manifest_type(data: bytes, content_type: str, what: str) -> str:
+    try:
+        body = json.loads(data)
+    except ValueError as e:
+        raise VerificationError(f"{what}: the manifest is not valid JSON ({e})") from e
+    if not isinstance(body, dict):
+        raise VerificationError(f"{what}: the manifest is not a JSON object")
+    if content_type in SCHEMA1_TYPES or body.get("schemaVersion") == 1:
+        raise VerificationError(
+            f"{what}: is a Docker schema 1 manifest, which registries and docker no longer accept; rebuild and push the image again"
+        )
+    declared = body.get("mediaType")
+    if isinstance(declared, str) and declared and content_type and declared != content_type:
+        raise VerificationError(f"{what}: served as {content_type} but the manifest says mediaType {declared}")
+    media_type = declared if isinstance(declared, str) and declared else content_type
+    if media_type not in MANIFEST_ACCEPT:
+        raise VerificationError(f"{what}: unsupported manifest media type {media_type or '(none)'}")
+    return media_type
+
+
+def _error_body(response: requests.Response) -> tuple[str, str]:
+    """The first OCI error (`{"errors": [{"code", "message", "detail"}]}`) or the text body."""
+    text = response.text[:2000] if response.content else ""
+    try:
+        errors = json.loads(text).get("errors") or []
+        first = errors[0]
+        message = str(first.get("message", ""))
+        detail = first.get("detail")
+        if detail:
+            message += f" ({json.dumps(detail) if not isinstance(detail, str) else detail})"
+        return str(first.get("code", "")), message
+    except (ValueError, AttributeError, IndexError, TypeError):
+        return "", " ".join(text.split())[:200]
+
+
+def _short(error: Exception) -> str:
+    text = str(error)
+    return text if len(text) < 200 else text[:200] + "…"
+
+
+
+class ClientPool:
+    """One client per registry host, made on first use and shared by every thread."""
+
+    def __init__(self, options: ClientOptions) -> None:
+        self.options = options
+        self.clients: dict[str, RegistryClient] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, reference: Reference) -> RegistryClient:
+        with self.lock:
+            client = self.clients.get(reference.api_host)
+            if client is None:
+                client = self.clients[reference.api_host] = RegistryClient(reference.api_host, self.options)
+            return client
+
+    def __enter__(self) -> ClientPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for client in self.clients.values():
+            client.close()

@@ -1,0 +1,231 @@
+"""Spec members → verified index entries, read-only: nothing here writes to a registry."""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Optional
+
+from manifest_spec.errors import RegistryError, VerificationError
+from manifest_spec.index import IMAGE_TYPES, INDEX_TYPES, Descriptor, parse_index
+from manifest_spec.platforms import Platform, normalized_variant, platform_key
+from manifest_spec.reference import Reference
+from manifest_spec.registry import MAX_CONFIG_BYTES, Manifest, RegistryClient
+from manifest_spec.spec import Member
+
+log = logging.getLogger(__name__)
+
+REFERENCE_TYPE = "vnd.docker.reference.type"
+REFERENCE_DIGEST = "vnd.docker.reference.digest"
+ATTESTATION = "attestation-manifest"
+MAX_WORKERS = 8
+
+
+@dataclass(frozen=True)
+class Child:
+    """A manifest the index will point at, and the blobs that must sit beside it."""
+
+    manifest: Manifest
+    repository: str
+    blobs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ResolvedMember:
+    """One spec member after resolution: its source pinned by digest and its index entries."""
+
+    position: int
+    member: Member
+    source: Reference
+    descriptors: tuple[Descriptor, ...]
+    children: tuple[Child, ...]
+
+
+@dataclass(frozen=True)
+class Resolution:
+    members: tuple[ResolvedMember, ...]
+    skipped: tuple[str, ...]  # warnings for members left out by --ignore-missing
+
+    @property
+    def descriptors(self) -> list[Descriptor]:
+        return [d for m in self.members for d in m.descriptors]
+
+
+def is_attestation(descriptor: Descriptor) -> bool:
+    return dict(descriptor.annotations).get(REFERENCE_TYPE) == ATTESTATION
+
+
+def resolve_members(
+    members: tuple[Member, ...],
+    client_for: Callable[[Reference], RegistryClient],
+    *,
+    check_platform: bool = True,
+    ignore_missing: bool = False,
+) -> Resolution:
+    """Resolve all members concurrently; results keep the spec order whatever answers first."""
+
+    def work(item: tuple[int, Member]) -> Optional[ResolvedMember]:
+        position, member = item
+        resolver = _MemberResolver(position, member, client_for(member.image), check_platform)
+        try:
+            return resolver.resolve()
+        except RegistryError as e:
+            if ignore_missing and e.not_found and e.status == 404 and resolver.at_top:
+                return None
+            raise
+
+    with ThreadPoolExecutor(max_workers=max(1, min(MAX_WORKERS, len(members)))) as pool:
+        results = list(pool.map(work, enumerate(members)))
+    skipped = tuple(
+        f"manifests[{i}] {m.image} does not exist; left out (--ignore-missing)"
+        for i, (m, r) in enumerate(zip(members, results))
+        if r is None
+    )
+    resolved = tuple(r for r in results if r is not None)
+    if not resolved:
+        raise RegistryError("none of the spec's images exist; nothing to push")
+    _check_duplicates(resolved)
+    return Resolution(resolved, skipped)
+
+
+class _MemberResolver:
+    def __init__(self, position: int, member: Member, client: RegistryClient, check_platform: bool) -> None:
+        self.position = position
+        self.member = member
+        self.client = client
+        self.check_platform = check_platform
+        self.repository = member.image.repository
+        self.name = f"manifests[{position}] {member.image}"
+        self.at_top = True  # a not-found answer here means the member itself is missing
+
+    def resolve(self) -> ResolvedMember:
+        top = self.client.get_manifest(self.repository, self.member.image.ref, self.name)
+        self.at_top = False
+        if top.media_type in INDEX_TYPES:
+            descriptors, children = self.from_index(top)
+        else:
+            descriptor, child = self.from_image(top, self.member.platform, self.name)
+            descriptor = replace(descriptor, annotations=self.member.annotations)
+            descriptors, children = (descriptor,), (child,)
+        source = self.member.image.with_digest(top.digest)
+        return ResolvedMember(self.position, self.member, source, descriptors, children)
+
+    def from_image(self, manifest: Manifest, wanted: Optional[Platform], what: str) -> tuple[Descriptor, Child]:
+        """An image manifest: read its config, settle its platform, list its blobs."""
+        body = manifest.json()
+        config = body.get("config") or {}
+        config_digest = config.get("digest") if isinstance(config, dict) else None
+        if not isinstance(config_digest, str):
+            raise VerificationError(f"{what}: the manifest has no config descriptor")
+        raw = self.client.get_blob(self.repository, config_digest, MAX_CONFIG_BYTES, f"{what} config")
+        actual = _config_platform(raw, f"{what} config")
+        platform = self.settle_platform(wanted, actual, what)
+        descriptor = Descriptor(manifest.media_type, manifest.digest, manifest.size, platform)
+        return descriptor, Child(manifest, self.repository, _blob_digests(body))
+
+    def settle_platform(self, wanted: Optional[Platform], actual: Optional[Platform], what: str) -> Platform:
+        if wanted is None:
+            if actual is None:
+                raise VerificationError(
+                    f"{what}: the spec gives no platform and the image config names none; add platform: {{os: ..., architecture: ...}}"
+                )
+            return actual
+        if actual is None:
+            return wanted
+        if self.check_platform and _mismatch(wanted, actual):
+            raise VerificationError(
+                f"{what}: the spec says {wanted} but the image is {actual} (from its config); "
+                f"pulled on {wanted} it would fail with `exec format error`. "
+                "Point the spec at the right image or fix its platform (--skip-platform-check overrides)"
+            )
+        # As manifest-tool does: fields the spec leaves out come from the config.
+        return Platform(
+            os=wanted.os,
+            architecture=wanted.architecture,
+            variant=wanted.variant or (actual.variant if actual.architecture == wanted.architecture else ""),
+            os_version=wanted.os_version or actual.os_version,
+            os_features=wanted.os_features or actual.os_features,
+        )
+
+    def from_index(self, top: Manifest) -> tuple[tuple[Descriptor, ...], tuple[Child, ...]]:
+        """An index member: all its entries, or with a spec platform that entry and its attestations."""
+        _, entries, _ = parse_index(top.data)
+        wanted = self.member.platform
+        if wanted is not None:
+            matches = [e for e in entries if not is_attestation(e) and e.platform and platform_key(e.platform) == platform_key(wanted)]
+            if not matches:
+                have = ", ".join(str(e.platform) for e in entries if e.platform and not is_attestation(e)) or "none"
+                raise VerificationError(f"{self.name}: the index has no {wanted} entry (it has: {have})")
+            chosen = matches[0]
+            entries = [chosen] + [e for e in entries if is_attestation(e) and dict(e.annotations).get(REFERENCE_DIGEST) == chosen.digest]
+        descriptors, children = [], []
+        for entry in entries:
+            what = f"{self.name} entry {entry.digest[:19]}"
+            if entry.media_type not in IMAGE_TYPES:
+                raise VerificationError(f"{what}: is {entry.media_type}; an index inside an index member is not supported")
+            manifest = self.client.get_manifest(self.repository, entry.digest, what)
+            if is_attestation(entry):
+                descriptor, child = entry, Child(manifest, self.repository, _blob_digests(manifest.json()))
+            else:
+                platform_wanted = wanted if wanted is not None else entry.platform
+                descriptor, child = self.from_image(manifest, platform_wanted, what)
+                merged = {**dict(entry.annotations), **dict(self.member.annotations)}
+                descriptor = replace(descriptor, annotations=tuple(sorted(merged.items())))
+            descriptors.append(descriptor)
+            children.append(child)
+        return tuple(descriptors), tuple(children)
+
+
+def _config_platform(raw: bytes, what: str) -> Optional[Platform]:
+    try:
+        config = json.loads(raw)
+    except ValueError as e:
+        raise VerificationError(f"{what}: not valid JSON ({e})") from e
+    if not isinstance(config, dict) or not config.get("os") or not config.get("architecture"):
+        return None
+    features = config.get("os.features") or []
+    return Platform(
+        os=str(config["os"]),
+        architecture=str(config["architecture"]),
+        variant=str(config.get("variant") or ""),
+        os_version=str(config.get("os.version") or ""),
+        os_features=tuple(str(f) for f in features) if isinstance(features, list) else (),
+    )
+
+
+def _mismatch(wanted: Platform, actual: Platform) -> bool:
+    if (wanted.os, wanted.architecture) != (actual.os, actual.architecture):
+        return True
+    if actual.variant and wanted.variant:
+        arch = wanted.architecture
+        return normalized_variant(arch, wanted.variant) != normalized_variant(arch, actual.variant)
+    return False
+
+
+def _distributable(layer: dict[str, Any]) -> bool:
+    """Foreign (Windows base) and non-distributable layers stay where their URLs say."""
+    media_type = str(layer.get("mediaType", ""))
+    return "foreign" not in media_type and "nondistributable" not in media_type and not layer.get("urls")
+
+
+def _blob_digests(body: dict[str, Any]) -> tuple[str, ...]:
+    """Config and layers that must exist in a repository for this manifest to be accepted there."""
+    parts = [body.get("config")] + list(body.get("layers") or [])
+    return tuple(p["digest"] for p in parts if isinstance(p, dict) and isinstance(p.get("digest"), str) and _distributable(p))
+
+
+def _check_duplicates(members: tuple[ResolvedMember, ...]) -> None:
+    seen: dict[tuple[Any, ...], ResolvedMember] = {}
+    for member in members:
+        for descriptor in member.descriptors:
+            if descriptor.platform is None or is_attestation(descriptor):
+                continue
+            key = platform_key(descriptor.platform)
+            first = seen.setdefault(key, member)
+            if first is not member:
+                raise VerificationError(
+                    f"duplicate platform {descriptor.platform}: manifests[{first.position}] {first.member.image} "
+                    f"and manifests[{member.position}] {member.member.image} both provide it"
+                )
