@@ -27,7 +27,7 @@ test: venv registry-binary
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: venv registry-binary
-	$(PY) demo/run.py
+	$(PY) tests/demo.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

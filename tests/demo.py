@@ -1,0 +1,64 @@
+"""`make demo`: a throwaway registry, small per-arch images, then manifest-spec on specs/*.yaml.
+
+Run with the project's virtualenv: `.venv/bin/python tests/demo.py`. Nothing outside a
+temporary directory is touched; the registry stops when the demo ends.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from support.images import push_image  # noqa: E402
+from support.registry import Registry  # noqa: E402
+
+from manifest_spec.spec import load_spec  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOL = shutil.which("manifest-spec", path=str(Path(sys.executable).parent)) or "manifest-spec"
+
+
+def run(*args: str) -> None:
+    shown = " ".join(a if " " not in a else repr(a) for a in args)
+    print(f"\n$ manifest-spec {shown}", flush=True)
+    result = subprocess.run([TOOL, *args])
+    if result.returncode != 0:
+        raise SystemExit(f"demo: `manifest-spec {shown}` exited {result.returncode}")
+
+
+def main() -> None:
+    specs = sorted((ROOT / "specs").glob("*.yaml"))
+    with Registry() as registry:
+        print(f"demo: throwaway registry (docker-registry) on {registry.url}")
+        variables = {"REGISTRY": registry.host}
+        # The per-arch images a CI build would have pushed: one tiny image per spec member,
+        # with the platform its config must carry (manifest-spec checks it).
+        for seed, path in enumerate(specs):
+            spec = load_spec(str(path), variables)
+            for member in spec.members:
+                p = member.platform
+                assert p is not None, f"{path}: demo specs name every platform"
+                push_image(
+                    registry.url, member.image.repository, member.image.tag,
+                    os=p.os, architecture=p.architecture, variant=p.variant or None,
+                    os_version=p.os_version or None, os_features=list(p.os_features) or None,
+                    oci=spec.type == "oci", seed=f"{seed}-{member.image}",
+                )
+            print(f"demo: pushed {len(spec.members)} per-arch images for {path.name}")
+        var = f"REGISTRY={registry.host}"
+        run("validate", "--var", var, *[str(p.relative_to(ROOT)) for p in specs])
+        for path in specs:
+            run("--plain-http", "push", "from-spec", "--var", var, str(path.relative_to(ROOT)))
+        first = load_spec(str(specs[0]), variables)
+        run("--plain-http", "inspect", str(first.image))
+        pi = load_spec(str(ROOT / "specs" / "raspberry-pi.yaml"), variables)
+        run("--plain-http", "inspect", str(pi.image.with_tag(pi.tags[0])))
+    print("\ndemo: done; the registry is stopped and its storage removed")
+
+
+if __name__ == "__main__":
+    main()
