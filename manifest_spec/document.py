@@ -155,7 +155,7 @@ def read_document(raw: bytes, variables: Mapping[str, str]) -> Document:
     """Parse one YAML document safely; problems are collected, never raised."""
     doc = Document(data=None)
     if len(raw) > MAX_BYTES:
-        doc.problems.append((1, 1, "", f"spec file is {len(raw)} bytes, over the 1 MiB limit; a spec is a few KiB"))
+        doc.problems.append((1, 1, "", "spec file is over the 1 MiB limit; a spec is a few KiB"))
         return doc
     try:
         text = raw.decode("utf-8-sig")
@@ -172,6 +172,8 @@ def read_document(raw: bytes, variables: Mapping[str, str]) -> Document:
             start = e.context_mark
             started = f" that starts at line {start.line + 1}" if start and start.line + 1 != line else ""
             message += f" ({e.context}{started})"
+        if mark and text[mark.index - 1 : mark.index + 1] == "${":
+            message += "; inside [...] or {...} quote a value that uses ${NAME}"
         doc.problems.append((line, column, "", f"YAML syntax error: {message}"))
         return doc
     except yaml.reader.ReaderError as e:  # e.g. a NUL byte; position counts characters of text

@@ -102,6 +102,8 @@ def _closest(word: str, candidates: frozenset[str] | set[str]) -> list[str]:
     alias = ALIASES.get(word.lower())
     if alias:
         return [alias]
+    if word.lower() in candidates:  # ARM64, Linux: names are lower-case
+        return [word.lower()]
     return difflib.get_close_matches(word, sorted(candidates), n=3, cutoff=0.5)
 
 

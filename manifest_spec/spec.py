@@ -120,7 +120,9 @@ class _Checker:
 
     def add(self, where: PathKey, message: str, *, key: bool = False) -> None:
         line, column = self.doc.where(where, key=key)
-        self.problems.append(Problem(self.path, line, column, json_path(where), message))
+        problem = Problem(self.path, line, column, json_path(where), message)
+        if problem not in self.problems:  # jsonschema yields one `required` error per missing key
+            self.problems.append(problem)
 
     def check(self, allow_unknown_platform: bool, sha256: str) -> Spec | None:
         data = self.doc.data
@@ -182,7 +184,7 @@ class _Checker:
         elif kind == "minLength":
             self.add(where, "must not be empty")
         elif kind == "enum":
-            self.add(where, f"must be one of {', '.join(value)}, got {error.instance!r}")
+            self.add(where, f"must be one of {', '.join(value)}, got {_describe(error.instance)}")
         elif kind == "pattern":
             self.add(where, f"invalid tag {error.instance!r}: a tag is up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'")
         elif kind == "propertyNames":
