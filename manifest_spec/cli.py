@@ -57,13 +57,18 @@ def handle_errors(func: F) -> F:
 @click.option("--debug", is_flag=True, help="Log every registry request (secrets redacted) to stderr.")
 @click.option("--insecure", is_flag=True, help="Do not verify TLS certificates.")
 @click.option("--plain-http", is_flag=True, help="Talk to the registry over http instead of https.")
-@click.option("--username", default=None, help="Registry user name.")
-@click.option("--password", default=None, help="Registry password (visible in process lists).")
-@click.option("--docker-cfg", default=None, help="Docker config directory or file for credentials.")
+@click.option("--username", envvar="MANIFEST_SPEC_USERNAME", default=None, help="Registry user name [env MANIFEST_SPEC_USERNAME].")
+@click.option("--password", default=None, help="Registry password; visible in process lists: prefer --password-stdin.")
+@click.option("--password-stdin", is_flag=True, help="Read the password (or token) from standard input.")
+@click.option("--docker-cfg", default=None, help="Docker config directory or file for credentials [default: $DOCKER_CONFIG or ~/.docker].")
+@click.option("--certs-dir", default=None, metavar="DIR", help="Where <host:port>/*.crt CAs and *.cert/*.key client pairs are [default: /etc/docker/certs.d].")
+@click.option("--timeout", type=click.FloatRange(min=1), default=60.0, show_default=True, help="Seconds to wait for a registry to connect or answer.")
 @click.pass_context
 def main(ctx: click.Context, debug: bool, **options: Any) -> None:
     """Push multi-platform images (manifest lists / OCI indexes) from a YAML spec."""
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Only our own loggers at debug: they never log credentials, tokens or query strings.
+    logging.getLogger("manifest_spec").setLevel(logging.DEBUG if debug else logging.WARNING)
     ctx.obj = {"debug": debug, **options}
 
 
@@ -89,13 +94,45 @@ def validate(specs: tuple[str, ...], variables: tuple[str, ...], output_format: 
     sys.exit(1 if any(problems for _, problems in results) else 0)
 
 
-def _client_options(ctx: click.Context) -> Any:
+def _client_options(ctx: click.Context, target_registry: str) -> Any:
+    """Registry options from the global flags; flag/env credentials belong to the target's registry."""
+    import os
+
+    from manifest_spec.credentials import Credentials
     from manifest_spec.registry import ClientOptions
 
     obj = ctx.find_root().obj
+    username, password = obj["username"], obj["password"]
+    if obj["password_stdin"]:
+        if password is not None:
+            raise click.UsageError("--password and --password-stdin exclude each other")
+        password = click.get_text_stream("stdin").read().rstrip("\r\n")
+    elif password is not None:
+        output.diagnostic("warning: --password shows in process lists; prefer --password-stdin or MANIFEST_SPEC_PASSWORD")
+    else:
+        password = os.environ.get("MANIFEST_SPEC_PASSWORD")
+    if password is not None and not username:
+        raise click.UsageError("a password needs --username (or MANIFEST_SPEC_USERNAME)")
+    if obj["insecure"]:
+        import urllib3
+
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        output.diagnostic("warning: --insecure: TLS certificates are not verified")
     return ClientOptions(
-        plain_http=obj["plain_http"], insecure=obj["insecure"], username=obj["username"], password=obj["password"]
+        plain_http=obj["plain_http"],
+        insecure=obj["insecure"],
+        credentials=Credentials(username, password or "") if username else None,
+        credentials_host=_api_host(target_registry),
+        docker_cfg=obj["docker_cfg"],
+        certs_dir=obj["certs_dir"],
+        timeout=obj["timeout"],
     )
+
+
+def _api_host(registry: str) -> str:
+    from manifest_spec.reference import Reference
+
+    return Reference(registry, "x").api_host
 
 
 _output_option = click.option(
@@ -133,11 +170,12 @@ def _run_push(ctx: click.Context, spec: Any, ignore_missing: bool, skip_platform
         ignore_missing=ignore_missing,
         check_platform=not skip_platform_check,
     )
-    with ClientPool(_client_options(ctx)) as pool:
+    with ClientPool(_client_options(ctx, spec.image.registry)) as pool:
         prepared = push_module.prepare(spec, settings, pool)
         for warning in prepared.resolution.skipped:
             output.diagnostic(f"warning: {warning}")
-        result = push_module.push_index(prepared, pool)
+        progress = output.copy_progress if sys.stderr.isatty() else None
+        result = push_module.push_index(prepared, pool, progress)
     output.report_push(result, output_format)
 
 
@@ -222,6 +260,6 @@ def inspect(ctx: click.Context, reference: str, raw: bool, output_format: str) -
     ref = parse_reference(reference)
     if not ref.tag and not ref.digest:
         ref = ref.with_tag("latest")
-    with ClientPool(_client_options(ctx)) as pool:
+    with ClientPool(_client_options(ctx, ref.registry)) as pool:
         description = describe(ref, pool(ref), with_layers=not raw)
     output.report_inspect(description, output_format, raw)

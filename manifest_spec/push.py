@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
-from manifest_spec.errors import RegistryError, VerificationError
+from manifest_spec.blobcopy import Progress, copy_blob
+from manifest_spec.errors import VerificationError
 from manifest_spec.index import OCI_MANIFEST, BuiltIndex, build_index
 from manifest_spec.reference import Reference
 from manifest_spec.registry import RegistryClient
@@ -37,12 +38,6 @@ class Prepared:
 def prepare(spec: Spec, settings: PushSettings, client_for: Callable[[Reference], RegistryClient]) -> Prepared:
     """Validate against the type, resolve and verify every member, build the index bytes."""
     check_type(spec, settings.index_type)
-    for i, member in enumerate(spec.members):
-        if member.image.registry != spec.image.registry:
-            raise VerificationError(
-                f"manifests[{i}] {member.image} is on {member.image.registry}, the target on {spec.image.registry}: "
-                "every source must be on the target's registry (push it there first)"
-            )
     resolution = resolve_members(
         spec.members, client_for, check_platform=settings.check_platform, ignore_missing=settings.ignore_missing
     )
@@ -66,35 +61,48 @@ class PushResult:
     resolution: Resolution
 
 
-def place_children(client: RegistryClient, repository: str, children: list[Child]) -> None:
-    """Make every child manifest exist in `repository` by digest: mount its blobs, PUT it."""
+def place_children(
+    target: Reference,
+    children: list[Child],
+    client_for: Callable[[Reference], RegistryClient],
+    progress: Optional[Progress] = None,
+) -> None:
+    """Make every child manifest exist in the target repository by digest, blobs first.
+
+    A blob already there is skipped; on the same registry it is mounted; where the registry
+    refuses the mount, or the source is on another registry, it is streamed across.
+    """
+    client = client_for(target)
+    repository = target.repository
     done: set[str] = set()
     for child in children:
         digest = child.manifest.digest
-        if child.repository == repository or digest in done:
+        same_registry = child.registry == target.registry
+        if (same_registry and child.repository == repository) or digest in done:
             continue
         done.add(digest)
-        what = f"copy {child.repository}@{digest} into {repository}"
+        what = f"copy {child.registry}/{child.repository}@{digest} into {repository}"
         if client.manifest_exists(repository, digest, what):
             log.debug("%s: already there", what)
             continue
+        source = client_for(Reference(child.registry, child.repository))
         for blob in child.blobs:
             if client.blob_exists(repository, blob, what):
                 continue
-            if not client.mount_blob(repository, blob, child.repository, what):
-                raise RegistryError(
-                    f"{what}: the registry refused to mount blob {blob} from {child.repository} "
-                    "(it may not share storage between repositories); nothing was changed"
-                )
+            if same_registry and client.mount_blob(repository, blob, child.repository, what):
+                continue
+            copy_blob(source, child.repository, client, repository, blob, progress)
         client.put_manifest(repository, digest, child.manifest.data, child.manifest.media_type, what)
 
 
-def push_index(prepared: Prepared, client_for: Callable[[Reference], RegistryClient]) -> PushResult:
+def push_index(
+    prepared: Prepared, client_for: Callable[[Reference], RegistryClient], progress: Optional[Progress] = None
+) -> PushResult:
     """Children first, the index to the target tag next, extra tags last; nothing is deleted."""
     target, index = prepared.spec.image, prepared.index
     client = client_for(target)
     children = [child for member in prepared.resolution.members for child in member.children]
-    place_children(client, target.repository, children)
+    place_children(target, children, client_for, progress)
     tags = tuple(dict.fromkeys(prepared.spec.tags))
     for tag in dict.fromkeys((target.tag, *tags)):
         client.put_manifest(target.repository, tag, index.data, index.media_type, f"push {target.with_tag(tag)}")

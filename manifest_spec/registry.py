@@ -8,14 +8,16 @@ import logging
 import threading
 from dataclasses import dataclass
 from typing import Any, Optional
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 
+from manifest_spec.auth import RegistryAuth
+from manifest_spec.credentials import Credentials, find_credentials
 from manifest_spec.errors import RegistryError, VerificationError
 from manifest_spec.index import MANIFEST_ACCEPT
 from manifest_spec.reference import Reference
+from manifest_spec.transport import make_session
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +38,19 @@ class ClientOptions:
 
     plain_http: bool = False
     insecure: bool = False
-    username: Optional[str] = None
-    password: Optional[str] = None
+    credentials: Optional[Credentials] = None  # from flags or environment ...
+    credentials_host: Optional[str] = None  # ... for this registry only (None: every registry)
+    docker_cfg: Optional[str] = None
+    certs_dir: Optional[str] = None
     timeout: float = 60.0
+    attempts: int = 4
     pool_size: int = 8
+
+    def credentials_for(self, host: str) -> Optional[Credentials]:
+        """Flags and environment for their registry, else docker / podman config, else anonymous."""
+        if self.credentials is not None and self.credentials_host in (None, host):
+            return self.credentials
+        return find_credentials(host, docker_cfg=self.docker_cfg)
 
 
 @dataclass(frozen=True)
@@ -65,34 +76,20 @@ def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-class _HostBasicAuth(requests.auth.AuthBase):
-    """HTTP Basic, sent only to the registry's own host (never on a redirect elsewhere)."""
-
-    def __init__(self, host: str, username: str, password: str) -> None:
-        self.host = host
-        self.basic = requests.auth.HTTPBasicAuth(username, password)
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        if requests.utils.urlparse(request.url).netloc == self.host:
-            return self.basic(request)
-        return request
-
-
 class RegistryClient:
     """One registry host, one `requests.Session` (connections reused, safe to share by threads)."""
 
     def __init__(self, host: str, options: ClientOptions) -> None:
         self.host = host
-        self.base = f"{'http' if options.plain_http else 'https'}://{host}"
+        scheme = "http" if options.plain_http else "https"
+        self.base = f"{scheme}://{host}"
         self.timeout = options.timeout
-        self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=options.pool_size)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self.session.verify = not options.insecure
-        self.session.headers["User-Agent"] = "manifest-spec"
-        if options.username is not None:
-            self.session.auth = _HostBasicAuth(host, options.username, options.password or "")
+        self.session = make_session(
+            host, insecure=options.insecure, certs_dir=options.certs_dir, attempts=options.attempts, pool_size=options.pool_size
+        )
+        # Passed on every request: requests would otherwise let REQUESTS_CA_BUNDLE override it.
+        self.verify = self.session.verify
+        self.session.auth = RegistryAuth(host, scheme, options.credentials_for(host), self.send_unauthenticated)
 
     def close(self) -> None:
         self.session.close()
@@ -101,7 +98,8 @@ class RegistryClient:
     def request(self, method: str, path_or_url: str, what: str, **kwargs: Any) -> requests.Response:
         url = urljoin(self.base, path_or_url)
         kwargs.setdefault("timeout", self.timeout)
-        log.debug("%s %s", method, url.split("?")[0])
+        kwargs.setdefault("verify", self.verify)
+        log.debug("%s %s", method, urlsplit(url).path)
         try:
             return self.session.request(method, url, **kwargs)
         except requests.exceptions.SSLError as e:
@@ -112,6 +110,10 @@ class RegistryClient:
             raise RegistryError(f"{what}: {self.host} did not answer within {self.timeout:g} s") from e
         except requests.exceptions.RequestException as e:
             raise RegistryError(f"{what}: request to {self.host} failed: {_short(e)}") from e
+
+    def send_unauthenticated(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """For the token realm: same retries and TLS trust, but no registry credentials attached."""
+        return self.request(method, url, f"token from {urlsplit(url).netloc}", auth=_no_auth, **kwargs)
 
     def fail(self, response: requests.Response, what: str) -> RegistryError:
         """Turn an unexpected answer into one line: what failed, the registry's code and reason."""
@@ -209,6 +211,10 @@ class RegistryClient:
                 self.request("DELETE", location, what)
             return False
         raise self.fail(response, what)
+
+
+def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    return request
 
 
 def _check_manifest_type(data: bytes, content_type: str, what: str) -> str:

@@ -30,6 +30,7 @@ class Child:
     manifest: Manifest
     repository: str
     blobs: tuple[str, ...]
+    registry: str
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class _MemberResolver:
         self.client = client
         self.check_platform = check_platform
         self.repository = member.image.repository
+        self.registry = member.image.registry
         self.name = f"manifests[{position}] {member.image}"
         self.at_top = True  # a not-found answer here means the member itself is missing
 
@@ -123,7 +125,7 @@ class _MemberResolver:
         actual = _config_platform(raw, f"{what} config")
         platform = self.settle_platform(wanted, actual, what)
         descriptor = Descriptor(manifest.media_type, manifest.digest, manifest.size, platform)
-        return descriptor, Child(manifest, self.repository, _blob_digests(body))
+        return descriptor, Child(manifest, self.repository, _blob_digests(body), self.registry)
 
     def settle_platform(self, wanted: Optional[Platform], actual: Optional[Platform], what: str) -> Platform:
         if wanted is None:
@@ -167,7 +169,7 @@ class _MemberResolver:
                 raise VerificationError(f"{what}: is {entry.media_type}; an index inside an index member is not supported")
             manifest = self.client.get_manifest(self.repository, entry.digest, what)
             if is_attestation(entry):
-                descriptor, child = entry, Child(manifest, self.repository, _blob_digests(manifest.json()))
+                descriptor, child = entry, Child(manifest, self.repository, _blob_digests(manifest.json()), self.registry)
             else:
                 platform_wanted = wanted if wanted is not None else entry.platform
                 descriptor, child = self.from_image(manifest, platform_wanted, what)

@@ -1,0 +1,204 @@
+"""Registry authentication: answer Basic and Bearer challenges (RFC 7235), cache tokens per scope."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+from urllib.parse import parse_qs, urlparse
+
+import requests
+
+from manifest_spec.credentials import Credentials
+from manifest_spec.errors import RegistryError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TOKEN_SECONDS = 60  # the distribution token spec's default for a missing expires_in
+_PATH_RE = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests|blobs|tags)/")
+_TOKEN_RE = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_PARAM_RE = re.compile(rf'\s*({_TOKEN_RE})\s*=\s*("(?:[^"\\]|\\.)*"|{_TOKEN_RE})\s*,?')
+_SCHEME_RE = re.compile(rf"\s*({_TOKEN_RE})(?:\s+|$)")
+
+
+@dataclass(frozen=True)
+class Challenge:
+    scheme: str  # lower-case: "basic" or "bearer"
+    params: dict[str, str]
+
+
+def parse_challenges(header: str) -> list[Challenge]:
+    """Parse a WWW-Authenticate value: several challenges, quoted values with escapes, any case."""
+    challenges: list[Challenge] = []
+    position = 0
+    while position < len(header):
+        scheme_match = _SCHEME_RE.match(header, position)
+        if not scheme_match:
+            break
+        position = scheme_match.end()
+        params: dict[str, str] = {}
+        while True:
+            param = _PARAM_RE.match(header, position)
+            if not param:
+                break
+            value = param.group(2)
+            if value.startswith('"'):
+                value = re.sub(r"\\(.)", r"\1", value[1:-1])
+            params[param.group(1).lower()] = value
+            position = param.end()
+        challenges.append(Challenge(scheme_match.group(1).lower(), params))
+        while position < len(header) and header[position] in ", ":
+            position += 1
+    return challenges
+
+
+def scopes_for(request: requests.PreparedRequest) -> frozenset[str]:
+    """What a request needs: pull for reads, pull+push for writes, pull on the mount source."""
+    url = urlparse(request.url or "")
+    match = _PATH_RE.match(url.path)
+    if not match:
+        return frozenset()
+    actions = "pull" if request.method in ("GET", "HEAD") else "pull,push"
+    scopes = {f"repository:{match.group('name')}:{actions}"}
+    source = parse_qs(url.query).get("from")
+    if source:
+        scopes.add(f"repository:{source[0]}:pull")
+    return frozenset(scopes)
+
+
+def _normalise_scopes(scopes: frozenset[str]) -> frozenset[str]:
+    """Registries vary the order of actions and of scopes: compare them as sets."""
+    result = set()
+    for scope in scopes:
+        kind, _, rest = scope.partition(":")
+        name, _, actions = rest.rpartition(":")
+        result.add(f"{kind}:{name}:{','.join(sorted(set(actions.split(','))))}")
+    return frozenset(result)
+
+
+class RegistryAuth(requests.auth.AuthBase):
+    """Per registry host: reuse a cached token, answer a 401 once, and stop on a second one."""
+
+    def __init__(
+        self,
+        host: str,
+        scheme: str,
+        credentials: Optional[Credentials],
+        send: Callable[..., requests.Response],
+    ) -> None:
+        self.host = host
+        self.https = scheme == "https"
+        self.credentials = credentials
+        self.send = send  # how to reach the token realm: the client's session, with its retries
+        self.tokens: dict[frozenset[str], tuple[str, float]] = {}
+        self.basic = False  # the registry asked for Basic: send it with every request
+        self.lock = threading.Lock()
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if urlparse(request.url or "").netloc != self.host:
+            return request  # credentials go to their own host only, never to a Location elsewhere
+        self.authorize(request, scopes_for(request))
+        request.register_hook("response", self.handle_401)
+        return request
+
+    def authorize(self, request: requests.PreparedRequest, scopes: frozenset[str]) -> None:
+        if self.basic and self.credentials and self.credentials.username:
+            request.headers["Authorization"] = _basic(self.credentials.username, self.credentials.password)
+            return
+        token = self.cached(scopes)
+        if token:
+            request.headers["Authorization"] = f"Bearer {token}"
+
+    def cached(self, scopes: frozenset[str]) -> Optional[str]:
+        key = _normalise_scopes(scopes)
+        with self.lock:
+            for held, (token, expires) in self.tokens.items():
+                if key <= held and expires > time.monotonic():
+                    return token
+        return None
+
+    def handle_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        if response.status_code != 401:
+            return response
+        challenges = parse_challenges(response.headers.get("WWW-Authenticate", ""))
+        request = response.request.copy()
+        if any(c.scheme == "bearer" for c in challenges):
+            challenge = next(c for c in challenges if c.scheme == "bearer")
+            wanted = scopes_for(response.request) | frozenset(challenge.params.get("scope", "").split())
+            wanted = frozenset(s for s in wanted if s)
+            request.headers["Authorization"] = f"Bearer {self.fetch_token(challenge, wanted)}"
+        elif any(c.scheme == "basic" for c in challenges) and self.credentials and self.credentials.username:
+            self.basic = True
+            request.headers["Authorization"] = _basic(self.credentials.username, self.credentials.password)
+        else:
+            raise self.refused(response)
+        if _unreplayable(request):
+            raise RegistryError(f"{self.host} asked for authentication in the middle of an upload; try again", status=401)
+        response.content  # noqa: B018 - drain, so the connection can be reused
+        response.close()
+        retried = response.connection.send(request, **kwargs)
+        retried.history.append(response)
+        retried.request = request
+        if retried.status_code == 401:  # answered the challenge and still refused: stop, no loop
+            raise self.refused(retried)
+        return retried
+
+    def refused(self, response: requests.Response) -> RegistryError:
+        method, path = response.request.method, urlparse(response.request.url or "").path
+        scopes = " ".join(sorted(scopes_for(response.request))) or "the registry"
+        who = f"as {self.credentials.username!r}" if self.credentials and self.credentials.username else "anonymously"
+        error = parse_challenges(response.headers.get("WWW-Authenticate", ""))
+        insufficient = any(c.params.get("error") == "insufficient_scope" for c in error)
+        if insufficient or (self.credentials and method not in ("GET", "HEAD")):
+            detail = f"the token lacks {scopes.replace(':', ' ', 1)} — check the account's permissions"
+        elif self.credentials:
+            detail = "the credentials were not accepted — check the user name and password (or docker login)"
+        else:
+            detail = "authentication is required — log in (docker login, --username/--password-stdin)"
+        return RegistryError(f"{method} {path}: {self.host} refused access {who}: {detail}", status=401, code="UNAUTHORIZED")
+
+    def fetch_token(self, challenge: Challenge, scopes: frozenset[str]) -> str:
+        realm = challenge.params.get("realm", "")
+        parsed = urlparse(realm)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise RegistryError(f"{self.host} named an unusable token realm {realm!r}")
+        if self.https and parsed.scheme == "http":
+            raise RegistryError(f"{self.host} (https) sent a token realm on plain http ({realm}); refused, credentials would travel in clear")
+        query = [("service", challenge.params["service"])] if "service" in challenge.params else []
+        query += [("scope", s) for s in sorted(scopes)]
+        creds = self.credentials
+        if creds and creds.identity_token:
+            response = self.send("POST", realm, data=query + [("grant_type", "refresh_token"), ("refresh_token", creds.identity_token), ("client_id", "manifest-spec")])
+            if response.status_code in (400, 404, 405):  # a realm without OAuth2 POST support
+                response = self.send("GET", realm, params=query, headers={"Authorization": f"Bearer {creds.identity_token}"})
+        else:
+            headers = {"Authorization": _basic(creds.username, creds.password)} if creds and creds.username else {}
+            response = self.send("GET", realm, params=query, headers=headers)
+        if response.status_code != 200:
+            who = "the credentials were refused" if creds else "anonymous access was refused"
+            raise RegistryError(f"token server {parsed.netloc} answered HTTP {response.status_code} for {self.host}: {who}", status=401)
+        try:
+            body = response.json()
+            token = str(body.get("access_token") or body.get("token") or "")
+            lifetime = float(body.get("expires_in") or DEFAULT_TOKEN_SECONDS)
+        except (ValueError, AttributeError, TypeError) as e:
+            raise RegistryError(f"token server {parsed.netloc} sent an answer that is not a token") from e
+        if not token:
+            raise RegistryError(f"token server {parsed.netloc} sent no token")
+        with self.lock:
+            # Refresh a little early so a token does not expire between check and use.
+            self.tokens[_normalise_scopes(scopes)] = (token, time.monotonic() + max(lifetime - 5, 1))
+        return token
+
+
+def _basic(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+def _unreplayable(request: requests.PreparedRequest) -> bool:
+    body = request.body
+    return body is not None and not isinstance(body, (bytes, str))

@@ -1,0 +1,75 @@
+"""Stream a blob from one repository (any registry) into another: constant memory, verified."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Callable, Optional
+from urllib.parse import urljoin
+
+from manifest_spec.errors import RegistryError, VerificationError
+from manifest_spec.registry import RegistryClient
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 8 * 1024 * 1024  # one PATCH each: memory stays at one chunk whatever the blob size
+Progress = Callable[[str, int, Optional[int]], None]  # (digest, bytes done, total or None)
+
+
+def copy_blob(
+    source: RegistryClient,
+    source_repository: str,
+    target: RegistryClient,
+    target_repository: str,
+    digest: str,
+    progress: Optional[Progress] = None,
+) -> None:
+    """GET from the source, upload in chunks to the target; the digest is checked before commit."""
+    what = f"copy blob {digest} from {source.host}/{source_repository} to {target.host}/{target_repository}"
+    response = source.request("GET", f"/v2/{source_repository}/blobs/{digest}", what, stream=True)
+    if response.status_code != 200:
+        raise source.fail(response, what)
+    declared = response.headers.get("Content-Length")
+    total = int(declared) if declared and declared.isdigit() else None
+    location = _start_upload(target, target_repository, what)
+    hasher, offset = hashlib.sha256(), 0
+    try:
+        with response:
+            for chunk in response.iter_content(CHUNK_BYTES):
+                hasher.update(chunk)
+                location = _patch(target, location, chunk, offset, what)
+                offset += len(chunk)
+                if progress:
+                    progress(digest, offset, total)
+        if "sha256:" + hasher.hexdigest() != digest:
+            raise VerificationError(f"{what}: the source sent content hashing to sha256:{hasher.hexdigest()}; nothing committed")
+    except BaseException:
+        target.request("DELETE", location, what)  # abandon the upload session; nothing stored
+        raise
+    separator = "&" if "?" in location else "?"
+    done = target.request("PUT", f"{location}{separator}digest={digest}", what, headers={"Content-Length": "0"})
+    if done.status_code != 201:
+        raise target.fail(done, what)
+    log.debug("%s: %d bytes", what, offset)
+
+
+def _start_upload(target: RegistryClient, repository: str, what: str) -> str:
+    response = target.request("POST", f"/v2/{repository}/blobs/uploads/", what)
+    if response.status_code != 202 or "Location" not in response.headers:
+        raise target.fail(response, what)
+    return urljoin(target.base, response.headers["Location"])
+
+
+def _patch(target: RegistryClient, location: str, chunk: bytes, offset: int, what: str) -> str:
+    headers = {
+        "Content-Type": "application/octet-stream",
+        "Content-Range": f"{offset}-{offset + len(chunk) - 1}",
+        "Content-Length": str(len(chunk)),
+    }
+    response = target.request("PATCH", location, what, data=chunk, headers=headers)
+    if response.status_code != 202 or "Location" not in response.headers:
+        raise target.fail(response, what)
+    return urljoin(target.base, response.headers["Location"])
+
+
+__all__ = ["copy_blob", "Progress", "RegistryError"]
