@@ -1,0 +1,247 @@
+"""A fault-injecting HTTP proxy in front of the real registry.
+
+The real registry never serves a wrong digest, a schema 1 manifest or a truncated body on
+demand; this proxy forwards every request to it unchanged and lets a test alter chosen
+answers. Each fault is a function ``Reply -> Reply`` applied to the registry's real answer::
+
+    with FaultProxy(registry.host) as proxy:
+        proxy.inject("GET", r"/manifests/sha256:", corrupt_body())
+        ... talk to proxy.host instead of registry.host ...
+
+The ``Host`` header is forwarded as sent, so the registry's absolute ``Location`` headers point
+back at the proxy and uploads go through it too. Responses are sent HTTP/1.0 style (the
+connection closes after each one), which lets a fault end a body early or leave out its length.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import re
+import threading
+from dataclasses import dataclass, field, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Callable, Optional
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade", "content-length"}
+SCHEMA1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+json"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An answer on its way back to the client; faults return a changed copy."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    declared_length: Optional[int] = None  # Content-Length to announce; None: len(body)
+    close_delimited: bool = False  # announce no length at all: the body ends when the connection closes
+
+    def header(self, name: str) -> Optional[str]:
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+    def with_header(self, name: str, value: Optional[str]) -> Reply:
+        """Set (or with None remove) one header."""
+        kept = tuple((k, v) for k, v in self.headers if k.lower() != name.lower())
+        return replace(self, headers=kept + (((name, value),) if value is not None else ()))
+
+
+Fault = Callable[[Reply], Reply]
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+# -- faults ------------------------------------------------------------------------------------
+
+
+def corrupt_body() -> Fault:
+    """Flip one byte in the middle; the length and the registry's digest header stay as they were."""
+
+    def fault(reply: Reply) -> Reply:
+        body = bytearray(reply.body)
+        middle = len(body) // 2
+        body[middle] = ord(" ") if body[middle] != ord(" ") else ord("\t")
+        return replace(reply, body=bytes(body))
+
+    return fault
+
+
+def set_header(name: str, value: Optional[str]) -> Fault:
+    """Replace a header (e.g. a wrong Docker-Content-Digest), or remove it with None."""
+    return lambda reply: reply.with_header(name, value)
+
+
+def serve(body: bytes, content_type: str, *, status: int = 200, digest_header: bool = True) -> Fault:
+    """Answer with other content, headers made consistent with it (as a registry would send it)."""
+
+    def fault(reply: Reply) -> Reply:
+        changed = replace(reply, status=status, body=body).with_header("Content-Type", content_type)
+        return changed.with_header("Docker-Content-Digest", _digest(body) if digest_header else None)
+
+    return fault
+
+
+def error(status: int, code: str, message: str, detail: object = None) -> Fault:
+    """Answer with an OCI distribution error body: {"errors": [{"code", "message", "detail"}]}."""
+    body = json.dumps({"errors": [{"code": code, "message": message, "detail": detail}]}).encode()
+    return serve(body, "application/json; charset=utf-8", status=status, digest_header=False)
+
+
+def truncate(keep: int) -> Fault:
+    """Announce the full Content-Length but send only the first `keep` bytes, then close."""
+    return lambda reply: replace(reply, body=reply.body[:keep], declared_length=len(reply.body))
+
+
+def without_length() -> Fault:
+    """Send the body with no Content-Length, delimited by closing the connection."""
+    return lambda reply: replace(reply, close_delimited=True)
+
+
+def schema1_manifest(name: str, tag: str) -> bytes:
+    """A (fake-signed) Docker schema 1 manifest, the shape registries served before 2016."""
+    return json.dumps(
+        {
+            "schemaVersion": 1,
+            "name": name,
+            "tag": tag,
+            "architecture": "amd64",
+            "fsLayers": [{"blobSum": _digest(b"layer")}],
+            "history": [{"v1Compatibility": json.dumps({"id": "0" * 64, "architecture": "amd64", "os": "linux"})}],
+            "signatures": [],
+        },
+        indent=3,
+    ).encode()
+
+
+# -- the proxy ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Rule:
+    method: str
+    pattern: re.Pattern[str]
+    fault: Fault
+    times: Optional[int]
+    forward: bool
+    hits: int = 0
+
+
+@dataclass
+class FaultProxy:
+    """A threaded proxy on 127.0.0.1; `host` replaces the registry's host in references."""
+
+    upstream: str  # "127.0.0.1:PORT" of the real registry
+    rules: list[_Rule] = field(default_factory=list)
+    seen: list[tuple[str, str]] = field(default_factory=list)  # (method, path) of every request
+    host: str = ""
+    _server: Optional[ThreadingHTTPServer] = None
+    _thread: Optional[threading.Thread] = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def inject(
+        self, method: str, path_pattern: str, fault: Fault, *, times: Optional[int] = None, forward: bool = True
+    ) -> _Rule:
+        """Apply `fault` to answers of `method` requests whose path (with query) matches; first rule wins.
+
+        With forward=False the registry never sees the request (a refused write must not happen):
+        the fault gets an empty 502 reply to rewrite.
+        """
+        rule = _Rule(method.upper(), re.compile(path_pattern), fault, times, forward)
+        with self._lock:
+            self.rules.append(rule)
+        return rule
+
+    def clear(self) -> None:
+        with self._lock:
+            self.rules.clear()
+
+    def requests(self, method: str) -> list[str]:
+        """Paths of the requests seen with this method, in order."""
+        with self._lock:
+            return [path for m, path in self.seen if m == method.upper()]
+
+    def _rule_for(self, method: str, path: str) -> Optional[_Rule]:
+        with self._lock:
+            self.seen.append((method, path.split("?")[0]))
+            for rule in self.rules:
+                if rule.method == method and rule.pattern.search(path) and (rule.times is None or rule.hits < rule.times):
+                    rule.hits += 1
+                    return rule
+        return None
+
+    def start(self) -> FaultProxy:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+                if body:
+                    headers["Content-Length"] = str(len(body))
+                rule = proxy._rule_for(self.command, self.path)
+                if rule is not None and not rule.forward:
+                    reply = Reply(502, (), b"")
+                else:
+                    conn = http.client.HTTPConnection(proxy.upstream, timeout=30)
+                    try:
+                        conn.request(self.command, self.path, body=body or None, headers=headers)
+                        answer = conn.getresponse()
+                        reply = Reply(answer.status, tuple(answer.getheaders()), answer.read())
+                    finally:
+                        conn.close()
+                self.send(rule.fault(reply) if rule is not None else reply)
+
+            def send(self, reply: Reply) -> None:
+                try:
+                    self.send_response(reply.status)
+                    for name, value in reply.headers:
+                        if name.lower() not in _HOP_BY_HOP | {"date", "server"}:
+                            self.send_header(name, value)
+                    if self.command == "HEAD":
+                        upstream_length = reply.header("Content-Length")
+                        if upstream_length is not None:
+                            self.send_header("Content-Length", upstream_length)
+                    elif not reply.close_delimited:
+                        length = reply.declared_length if reply.declared_length is not None else len(reply.body)
+                        self.send_header("Content-Length", str(length))
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(reply.body)
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up reading (e.g. over a size limit): that is its right
+                self.close_connection = True
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = forward
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.host = f"127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fault-proxy", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> FaultProxy:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
