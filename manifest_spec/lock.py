@@ -1,0 +1,211 @@
+"""Lock files: the exact member digests a spec resolved to, checked for drift, pushed as locked."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Optional
+
+from manifest_spec.errors import ManifestSpecError, VerificationError
+from manifest_spec.index import Descriptor
+from manifest_spec.platforms import Platform
+from manifest_spec.push import Prepared, PushSettings, prepare
+from manifest_spec.reference import DIGEST_RE, Reference
+from manifest_spec.registry import RegistryClient
+from manifest_spec.spec import Spec
+
+LOCK_VERSION = 1
+_RELOCK = "run `manifest-spec lock {spec}` and review the diff"
+
+
+class LockError(ManifestSpecError):
+    """A lock file is missing, unreadable, or disagrees with its spec."""
+
+
+@dataclass(frozen=True)
+class LockedMember:
+    image: str  # the member reference after ${VAR} substitution, as the spec names it
+    digest: str
+
+
+@dataclass(frozen=True)
+class Lock:
+    path: str
+    spec_sha256: str
+    target: str
+    tags: tuple[str, ...]
+    index_type: str
+    index_digest: str
+    members: tuple[LockedMember, ...]
+
+
+def lock_path(spec_path: str) -> str:
+    """`specs/app.yaml` → `specs/app.lock`: beside the spec, so a reviewer sees both in one diff."""
+    root, ext = os.path.splitext(spec_path)
+    return (root if ext in (".yaml", ".yml", ".json") else spec_path) + ".lock"
+
+
+def _platform_json(platform: Optional[Platform]) -> Optional[dict[str, Any]]:
+    if platform is None:
+        return None
+    result: dict[str, Any] = {"os": platform.os, "architecture": platform.architecture}
+    if platform.variant:
+        result["variant"] = platform.variant
+    if platform.os_version:
+        result["os.version"] = platform.os_version
+    if platform.os_features:
+        result["os.features"] = list(platform.os_features)
+    return result
+
+
+def _entry_json(d: Descriptor) -> dict[str, Any]:
+    entry: dict[str, Any] = {"digest": d.digest, "mediaType": d.media_type, "size": d.size, "platform": _platform_json(d.platform)}
+    if d.annotations:
+        entry["annotations"] = dict(d.annotations)
+    return entry
+
+
+def lock_document(prepared: Prepared, index_type: str, client_for: Callable[[Reference], RegistryClient]) -> dict[str, Any]:
+    """The lock's content: spec hash, substituted references, each member's digest, size, type, platform."""
+    spec = prepared.spec
+    members = []
+    for resolved in prepared.resolution.members:
+        only = resolved.descriptors[0] if len(resolved.descriptors) == 1 else None
+        if only is not None and only.digest == resolved.source.digest:
+            entry = _entry_json(only)
+        else:  # an index member: record the index itself, then the entries taken from it
+            source = resolved.source
+            head = client_for(source).head_manifest(source.repository, source.digest, f"lock {source}")
+            if head is None:
+                raise VerificationError(f"lock {source}: it vanished while the lock was being written")
+            entry = {"digest": source.digest, "mediaType": head.media_type, "size": head.size,
+                     "platform": _platform_json(resolved.member.platform),
+                     "entries": [_entry_json(d) for d in resolved.descriptors]}
+        members.append({"image": str(resolved.member.image), **entry})
+    return {
+        "lockVersion": LOCK_VERSION,
+        "spec": {"file": os.path.basename(spec.path), "sha256": spec.sha256},
+        "target": str(spec.image),
+        "tags": list(dict.fromkeys(spec.tags)),
+        "type": index_type,
+        "index": {"digest": prepared.index.digest, "mediaType": prepared.index.media_type, "size": prepared.index.size},
+        "members": members,
+    }
+
+
+def render_lock(document: dict[str, Any]) -> str:
+    """Deterministic: sorted keys, two-space indent, one trailing newline; JSON, hence also YAML."""
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_lock(path: str, document: dict[str, Any]) -> None:
+    # Write then rename, so an interrupted run never leaves half a lock for CI to trust.
+    temporary = path + ".tmp"
+    with open(temporary, "w", encoding="utf-8", newline="\n") as f:
+        f.write(render_lock(document))
+    os.replace(temporary, path)
+
+
+def read_lock(path: str, spec_path: str) -> Lock:
+    """Parse a lock file; a missing or malformed one is a LockError that says how to make it."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError as e:
+        raise LockError(f"{path}: no lock file; {_RELOCK.format(spec=spec_path)}") from e
+    except (OSError, ValueError) as e:
+        raise LockError(f"{path}: cannot read the lock ({e}); {_RELOCK.format(spec=spec_path)}") from e
+    try:
+        if data["lockVersion"] != LOCK_VERSION:
+            raise LockError(f"{path}: lockVersion {data['lockVersion']!r} is not {LOCK_VERSION}; {_RELOCK.format(spec=spec_path)}")
+        return Lock(
+            path=path,
+            spec_sha256=str(data["spec"]["sha256"]),
+            target=str(data["target"]),
+            tags=tuple(str(t) for t in data["tags"]),
+            index_type=str(data["type"]),
+            index_digest=str(data["index"]["digest"]),
+            members=tuple(LockedMember(str(m["image"]), str(m["digest"])) for m in data["members"]),
+        )
+    except (KeyError, TypeError) as e:
+        raise LockError(f"{path}: not a manifest-spec lock (missing {e}); {_RELOCK.format(spec=spec_path)}") from e
+
+
+def disagreements(spec: Spec, lock: Lock, index_type: Optional[str] = None) -> list[str]:
+    """What differs between a spec (after ${VAR} substitution) and its lock; [] when they agree."""
+    found = []
+    if spec.sha256 != lock.spec_sha256:
+        found.append(f"{spec.path} changed since it was locked (sha256 {spec.sha256[:12]}, locked {lock.spec_sha256[:12]})")
+    if str(spec.image) != lock.target:
+        found.append(f"the target is {spec.image}, locked {lock.target} (another ${{VAR}} value?)")
+    if tuple(dict.fromkeys(spec.tags)) != lock.tags:
+        found.append(f"the tags are {list(spec.tags)}, locked {list(lock.tags)}")
+    if index_type is not None and index_type != lock.index_type:
+        found.append(f"--type {index_type}, but the lock was made for {lock.index_type}")
+    images = [str(m.image) for m in spec.members]
+    locked = [m.image for m in lock.members]
+    if len(images) != len(locked):
+        found.append(f"the spec has {len(images)} member(s), the lock {len(locked)}")
+    else:
+        found += [f"manifests[{i}] is {now}, locked {was}" for i, (now, was) in enumerate(zip(images, locked)) if now != was]
+    return found
+
+
+def member_drift(spec: Spec, lock: Lock, client_for: Callable[[Reference], RegistryClient]) -> list[str]:
+    """Members whose reference now points at another digest than the locked one, or at nothing."""
+    drift = []
+    for i, (member, locked) in enumerate(zip(spec.members, lock.members)):
+        ref = member.image
+        head = client_for(ref).head_manifest(ref.repository, ref.ref, f"check manifests[{i}] {ref}")
+        if head is None:
+            drift.append(f"manifests[{i}] {ref} no longer exists (locked {locked.digest})")
+        elif head.digest != locked.digest:
+            drift.append(f"manifests[{i}] {ref} now points at {head.digest}, locked {locked.digest}")
+    return drift
+
+
+def check_lock(spec: Spec, path: str, client_for: Callable[[Reference], RegistryClient], index_type: Optional[str] = None) -> list[str]:
+    """`lock --check`: every way the lock no longer describes what a push would publish."""
+    try:
+        lock = read_lock(path, spec.path)
+    except LockError as e:
+        return [str(e)]
+    found = disagreements(spec, lock, index_type)
+    if len(spec.members) != len(lock.members):
+        return found  # members cannot be paired up: asking the registry would only add noise
+    return found + member_drift(spec, lock, client_for)
+
+
+def prepare_locked(
+    spec: Spec, lock: Lock, settings: PushSettings, client_for: Callable[[Reference], RegistryClient], *, type_flag: Optional[str] = None
+) -> Prepared:
+    """Prepare exactly the locked digests: each member fetched by digest (and verified), platform kept."""
+    found = disagreements(spec, lock, type_flag)
+    if found:
+        raise LockError(f"{spec.path} and {lock.path} disagree: {'; '.join(found)}; {_RELOCK.format(spec=spec.path)}")
+    bad = [m.digest for m in lock.members if not DIGEST_RE.fullmatch(m.digest)]
+    if bad:
+        raise LockError(f"{lock.path}: {bad[0]!r} is not a sha256 digest; {_RELOCK.format(spec=spec.path)}")
+    # Pinning by digest makes resolution GET exactly the locked manifests (verified by hash), whatever the tags say now.
+    members = tuple(
+        replace(member, image=member.image.with_digest(locked.digest)) for member, locked in zip(spec.members, lock.members)
+    )
+    settings = replace(settings, index_type=lock.index_type, ignore_missing=False)
+    prepared = prepare(replace(spec, members=members), settings, client_for)
+    if prepared.index.digest != lock.index_digest:
+        raise VerificationError(
+            f"the index built from the locked digests is {prepared.index.digest}, but {lock.path} says {lock.index_digest}; "
+            f"{_RELOCK.format(spec=spec.path)}"
+        )
+    return prepared
+
+
+def prepare_spec(
+    spec: Spec, settings: PushSettings, client_for: Callable[[Reference], RegistryClient], lock_file: Optional[str] = None,
+    *, type_flag: Optional[str] = None,
+) -> Prepared:
+    """Resolve and build (read-only); with a lock file, exactly its member digests."""
+    if lock_file is None:
+        return prepare(spec, settings, client_for)
+    return prepare_locked(spec, read_lock(lock_file, spec.path), settings, client_for, type_flag=type_flag)
