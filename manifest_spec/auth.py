@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 import threading
@@ -21,8 +22,11 @@ log = logging.getLogger(__name__)
 DEFAULT_TOKEN_SECONDS = 60  # the distribution token spec's default for a missing expires_in
 _PATH_RE = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests|blobs|tags)/")
 _TOKEN_RE = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_PARAM_RE = re.compile(rf'\s*({_TOKEN_RE})\s*=\s*("(?:[^"\\]|\\.)*"|{_TOKEN_RE})\s*,?')
-_SCHEME_RE = re.compile(rf"\s*({_TOKEN_RE})(?:\s+|$)")
+# Empty list elements (",,") are allowed before a parameter and a scheme (RFC 7230 #rule).
+_PARAM_RE = re.compile(rf'[\s,]*({_TOKEN_RE})\s*=\s*("(?:[^"\\]|\\.)*"|{_TOKEN_RE})\s*,?')
+# A scheme may be followed by a comma directly: "Negotiate, Basic realm=..." is two challenges.
+_SCHEME_RE = re.compile(rf"[\s,]*({_TOKEN_RE})(?=[\s,]|$)")
+_TOKEN68_RE = re.compile(r"\s+[A-Za-z0-9\-._~+/]+=*\s*(?=,|$)")
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,9 @@ def parse_challenges(header: str) -> list[Challenge]:
                 value = re.sub(r"\\(.)", r"\1", value[1:-1])
             params[param.group(1).lower()] = value
             position = param.end()
+        if not params:  # "Negotiate abc123==": a token68 instead of parameters; skip it
+            token68 = _TOKEN68_RE.match(header, position)
+            position = token68.end() if token68 else position
         challenges.append(Challenge(scheme_match.group(1).lower(), params))
         while position < len(header) and header[position] in ", ":
             position += 1
@@ -97,6 +104,7 @@ class RegistryAuth(requests.auth.AuthBase):
         self.tokens: dict[frozenset[str], tuple[str, float]] = {}
         self.basic = False  # the registry asked for Basic: send it with every request
         self.lock = threading.Lock()
+        self.fetch_lock = threading.Lock()  # one token fetch at a time: concurrent 401s share it
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         if urlparse(request.url or "").netloc != self.host:
@@ -124,13 +132,17 @@ class RegistryAuth(requests.auth.AuthBase):
     def handle_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
         if response.status_code != 401:
             return response
+        if urlparse(response.request.url or "").netloc != self.host:
+            # A redirect elsewhere (blob storage) answered 401: the hook travels with the
+            # redirected request, but our credentials and tokens must not.
+            return response
         challenges = parse_challenges(response.headers.get("WWW-Authenticate", ""))
         request = response.request.copy()
         if any(c.scheme == "bearer" for c in challenges):
             challenge = next(c for c in challenges if c.scheme == "bearer")
             wanted = scopes_for(response.request) | frozenset(challenge.params.get("scope", "").split())
             wanted = frozenset(s for s in wanted if s)
-            request.headers["Authorization"] = f"Bearer {self.fetch_token(challenge, wanted)}"
+            request.headers["Authorization"] = f"Bearer {self.token_for(challenge, wanted, response.request.headers.get('Authorization', ''))}"
         elif any(c.scheme == "basic" for c in challenges) and self.credentials and self.credentials.username:
             self.basic = True
             request.headers["Authorization"] = _basic(self.credentials.username, self.credentials.password)
@@ -147,14 +159,28 @@ class RegistryAuth(requests.auth.AuthBase):
             raise self.refused(retried)
         return retried
 
+    def token_for(self, challenge: Challenge, scopes: frozenset[str], sent: str) -> str:
+        """A token for these scopes: one another thread fetched meanwhile, else a new one.
+
+        Threads resolving members concurrently all get the same first 401; without this each
+        would ask the token server. A cached token the refused request already carried is not
+        reused: it is the one that was refused.
+        """
+        with self.fetch_lock:
+            token = self.cached(scopes)
+            if token and sent != f"Bearer {token}":
+                return token
+            return self.fetch_token(challenge, scopes)
+
     def refused(self, response: requests.Response) -> RegistryError:
         method, path = response.request.method, urlparse(response.request.url or "").path
-        scopes = " ".join(sorted(scopes_for(response.request))) or "the registry"
         who = f"as {self.credentials.username!r}" if self.credentials and self.credentials.username else "anonymously"
         error = parse_challenges(response.headers.get("WWW-Authenticate", ""))
         insufficient = any(c.params.get("error") == "insufficient_scope" for c in error)
         if insufficient or (self.credentials and method not in ("GET", "HEAD")):
-            detail = f"the token lacks {scopes.replace(':', ' ', 1)} — check the account's permissions"
+            lacking = _lacking(scopes_for(response.request), response.request.headers.get("Authorization", ""))
+            todo = "check the account's permissions" if self.credentials else "log in (docker login, --username/--password-stdin)"
+            detail = f"the token lacks {lacking} — {todo}"
         elif self.credentials:
             detail = "the credentials were not accepted — check the user name and password (or docker login)"
         else:
@@ -172,7 +198,9 @@ class RegistryAuth(requests.auth.AuthBase):
         query += [("scope", s) for s in sorted(scopes)]
         creds = self.credentials
         if creds and creds.identity_token:
-            response = self.send("POST", realm, data=query + [("grant_type", "refresh_token"), ("refresh_token", creds.identity_token), ("client_id", "manifest-spec")])
+            # OAuth2 form: ONE space-separated scope (servers read only the first `scope` field).
+            form = [p for p in query if p[0] != "scope"] + ([("scope", " ".join(sorted(scopes)))] if scopes else [])
+            response = self.send("POST", realm, data=form + [("grant_type", "refresh_token"), ("refresh_token", creds.identity_token), ("client_id", "manifest-spec")])
             if response.status_code in (400, 404, 405):  # a realm without OAuth2 POST support
                 response = self.send("GET", realm, params=query, headers={"Authorization": f"Bearer {creds.identity_token}"})
         else:
@@ -193,6 +221,27 @@ class RegistryAuth(requests.auth.AuthBase):
             # Refresh a little early so a token does not expire between check and use.
             self.tokens[_normalise_scopes(scopes)] = (token, time.monotonic() + max(lifetime - 5, 1))
         return token
+
+
+def _lacking(scopes: frozenset[str], authorization: str) -> str:
+    """What a request needs that its token (a JWT, read unverified) lacks: "push on repository team/app"."""
+    granted: dict[tuple[str, str], set[str]] = {}
+    try:
+        payload = authorization.split(" ", 1)[1].split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        for entry in claims.get("access") or []:
+            granted.setdefault((str(entry["type"]), str(entry["name"])), set()).update(entry.get("actions") or [])
+    except (IndexError, ValueError, TypeError, KeyError, AttributeError):
+        granted = {}  # an opaque token: name everything the request needs
+    parts = []
+    for scope in sorted(scopes):
+        kind, _, rest = scope.partition(":")
+        name, _, actions = rest.rpartition(":")
+        held = granted.get((kind, name), set())
+        lacking = [] if "*" in held else [a for a in actions.split(",") if a and a not in held]
+        if lacking:
+            parts.append(f"{','.join(lacking)} on {kind} {name}")
+    return " and ".join(parts) or "the access it asked for"
 
 
 def _basic(username: str, password: str) -> str:

@@ -7,8 +7,8 @@ import logging
 from typing import Callable, Optional
 from urllib.parse import urljoin
 
-from manifest_spec.errors import RegistryError, VerificationError
-from manifest_spec.registry import RegistryClient
+from manifest_spec.errors import VerificationError
+from manifest_spec.registry import BrokenBodyError, RegistryClient
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +17,24 @@ Progress = Callable[[str, int, Optional[int]], None]  # (digest, bytes done, tot
 
 
 def copy_blob(
+    source: RegistryClient,
+    source_repository: str,
+    target: RegistryClient,
+    target_repository: str,
+    digest: str,
+    progress: Optional[Progress] = None,
+) -> None:
+    """Copy one blob; a source body that breaks off is read again into a new upload session."""
+    for attempt in range(source.body_retries + 1):
+        try:
+            return _copy_blob_once(source, source_repository, target, target_repository, digest, progress)
+        except BrokenBodyError:  # the upload session was cancelled; GET is safe to repeat
+            if attempt >= source.body_retries:
+                raise
+            log.debug("retrying GET /v2/%s/blobs/%s after the body broke off", source_repository, digest)
+
+
+def _copy_blob_once(
     source: RegistryClient,
     source_repository: str,
     target: RegistryClient,
@@ -34,7 +52,7 @@ def copy_blob(
     location = _start_upload(target, target_repository, what)
     hasher, offset = hashlib.sha256(), 0
     try:
-        with response:
+        with response, source.reading_body(what):
             for chunk in response.iter_content(CHUNK_BYTES):
                 hasher.update(chunk)
                 location = _patch(target, location, chunk, offset, what)
@@ -71,5 +89,3 @@ def _patch(target: RegistryClient, location: str, chunk: bytes, offset: int, wha
         raise target.fail(response, what)
     return urljoin(target.base, response.headers["Location"])
 
-
-__all__ = ["copy_blob", "Progress", "RegistryError"]

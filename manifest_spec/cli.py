@@ -52,7 +52,23 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Commands(click.Group):
+    """Also offers `plan` and `lock` from cli_review, imported only when asked for (validate stays lean)."""
+
+    LAZY = {"plan": "plan", "lock": "lock_command"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.LAZY:
+            from manifest_spec import cli_review
+
+            return getattr(cli_review, self.LAZY[name])  # type: ignore[no-any-return]
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="manifest-spec")
 @click.option("--debug", is_flag=True, help="Log every registry request (secrets redacted) to stderr.")
 @click.option("--insecure", is_flag=True, help="Do not verify TLS certificates.")
@@ -106,7 +122,7 @@ def _client_options(ctx: click.Context, target_registry: str) -> Any:
     if obj["password_stdin"]:
         if password is not None:
             raise click.UsageError("--password and --password-stdin exclude each other")
-        password = click.get_text_stream("stdin").read().rstrip("\r\n")
+        password = sys.stdin.read().rstrip("\r\n")
     elif password is not None:
         output.diagnostic("warning: --password shows in process lists; prefer --password-stdin or MANIFEST_SPEC_PASSWORD")
     else:
@@ -142,6 +158,7 @@ _output_option = click.option(
 _push_options = [
     click.option("--ignore-missing", is_flag=True, help="Leave out members that do not exist (with a warning)."),
     click.option("--skip-platform-check", is_flag=True, help="Do not compare the spec's platforms with the image configs."),
+    click.option("--dry-run", is_flag=True, help="Resolve, verify and build; print the index JSON and its digest; write nothing."),
     _output_option,
 ]
 
@@ -161,19 +178,28 @@ def push(ctx: click.Context, index_type: str | None) -> None:
     ctx.obj = {**ctx.find_root().obj, "index_type": index_type}
 
 
-def _run_push(ctx: click.Context, spec: Any, ignore_missing: bool, skip_platform_check: bool, output_format: str) -> None:
+def _settings(type_flag: str | None, spec: Any, ignore_missing: bool, skip_platform_check: bool) -> Any:
+    from manifest_spec.push import PushSettings
+
+    return PushSettings(index_type=type_flag or spec.type or "docker", ignore_missing=ignore_missing, check_platform=not skip_platform_check)
+
+
+def _run_push(ctx: click.Context, spec: Any, ignore_missing: bool, skip_platform_check: bool, output_format: str,
+              dry_run: bool = False, lock_file: str | None = None) -> None:
     from manifest_spec import push as push_module
+    from manifest_spec.lock import prepare_spec
     from manifest_spec.registry import ClientPool
 
-    settings = push_module.PushSettings(
-        index_type=ctx.obj["index_type"] or spec.type or "docker",
-        ignore_missing=ignore_missing,
-        check_platform=not skip_platform_check,
-    )
+    settings = _settings(ctx.obj["index_type"], spec, ignore_missing, skip_platform_check)
     with ClientPool(_client_options(ctx, spec.image.registry)) as pool:
-        prepared = push_module.prepare(spec, settings, pool)
+        prepared = prepare_spec(spec, settings, pool, lock_file, type_flag=ctx.obj["index_type"])
         for warning in prepared.resolution.skipped:
             output.diagnostic(f"warning: {warning}")
+        if dry_run:
+            from manifest_spec.plan import plan_prepared
+
+            output.report_dry_run(plan_prepared(prepared, pool(spec.image)), output_format)
+            return
         progress = output.copy_progress if sys.stderr.isatty() else None
         result = push_module.push_index(prepared, pool, progress)
     output.report_push(result, output_format)
@@ -183,16 +209,22 @@ def _run_push(ctx: click.Context, spec: Any, ignore_missing: bool, skip_platform
 @click.argument("spec_file", metavar="SPEC")
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set ${NAME} (wins over the environment).")
 @click.option("--allow-unknown-platform", is_flag=True, help="Accept os/architecture/variant values not known to be real.")
+@click.option("--locked", is_flag=True, help="Push exactly the member digests of the spec's lock file; refuse if spec and lock disagree.")
+@click.option("--lock-file", default=None, metavar="PATH", help="The lock file for --locked (implies it) [default: SPEC's name + .lock].")
 @push_options
 @click.pass_context
 @handle_errors
-def from_spec(ctx: click.Context, spec_file: str, variables: tuple[str, ...], allow_unknown_platform: bool,
-              ignore_missing: bool, skip_platform_check: bool, output_format: str) -> None:
+def from_spec(ctx: click.Context, spec_file: str, variables: tuple[str, ...], allow_unknown_platform: bool, locked: bool,
+              lock_file: str | None, ignore_missing: bool, skip_platform_check: bool, dry_run: bool, output_format: str) -> None:
     """Push the index described by a YAML spec."""
+    from manifest_spec.lock import lock_path
     from manifest_spec.spec import load_spec
 
+    if (locked or lock_file) and ignore_missing:
+        raise click.UsageError("--locked pushes exactly the locked digests; --ignore-missing does not go with it")
     spec = load_spec(spec_file, parse_vars(variables), allow_unknown_platform=allow_unknown_platform)
-    _run_push(ctx, spec, ignore_missing, skip_platform_check, output_format)
+    lock_file = lock_file or (lock_path(spec_file) if locked else None)
+    _run_push(ctx, spec, ignore_missing, skip_platform_check, output_format, dry_run, lock_file)
 
 
 def _split_list(value: str | None) -> list[str]:
@@ -207,7 +239,8 @@ def spec_data_from_args(platforms: str, template: str, target: str, tags: str | 
         if len(parts) not in (2, 3) or not all(parts):
             raise click.BadParameter(f"{item!r} is not os/arch or os/arch/variant", param_hint="--platforms")
         os_, arch, variant = parts[0], parts[1], parts[2] if len(parts) == 3 else ""
-        image = template.replace("OS", os_).replace("ARCH", arch).replace("VARIANT", variant)
+        # manifest-tool's order and count: the first ARCH, then the first OS, then VARIANT.
+        image = template.replace("ARCH", arch, 1).replace("OS", os_, 1).replace("VARIANT", variant, 1)
         platform = {"os": os_, "architecture": arch, **({"variant": variant} if variant else {})}
         members.append({"image": image, "platform": platform})
     if not members:
@@ -236,22 +269,23 @@ def spec_data_from_args(platforms: str, template: str, target: str, tags: str | 
 @click.pass_context
 @handle_errors
 def from_args(ctx: click.Context, platforms: str, template: str, target: str, tags: str | None, annotations: str | None,
-              ignore_missing: bool, skip_platform_check: bool, output_format: str) -> None:
+              ignore_missing: bool, skip_platform_check: bool, dry_run: bool, output_format: str) -> None:
     """Push an index whose members follow a name template (manifest-tool's from-args)."""
     from manifest_spec.spec import spec_from_data
 
     data = spec_data_from_args(platforms, template, target, tags, annotations)
     spec = spec_from_data(data, "from-args")
-    _run_push(ctx, spec, ignore_missing, skip_platform_check, output_format)
+    _run_push(ctx, spec, ignore_missing, skip_platform_check, output_format, dry_run)
 
 
 @main.command()
 @click.argument("reference", metavar="REF")
 @click.option("--raw", is_flag=True, help="Print the exact bytes the registry returned.")
+@click.option("--to-spec", is_flag=True, help="Print a spec (members by digest, platforms, annotations) that reproduces the index.")
 @_output_option
 @click.pass_context
 @handle_errors
-def inspect(ctx: click.Context, reference: str, raw: bool, output_format: str) -> None:
+def inspect(ctx: click.Context, reference: str, raw: bool, to_spec: bool, output_format: str) -> None:
     """Show a manifest list / index (each entry's platform, digest, size, layers) or an image."""
     from manifest_spec.describe import describe
     from manifest_spec.reference import parse_reference
@@ -260,6 +294,21 @@ def inspect(ctx: click.Context, reference: str, raw: bool, output_format: str) -
     ref = parse_reference(reference)
     if not ref.tag and not ref.digest:
         ref = ref.with_tag("latest")
+    if to_spec:
+        from manifest_spec.cli_review import inspect_to_spec
+
+        inspect_to_spec(ctx, ref, reference, raw, output_format)
+        return
     with ClientPool(_client_options(ctx, ref.registry)) as pool:
         description = describe(ref, pool(ref), with_layers=not raw)
     output.report_inspect(description, output_format, raw)
+
+
+def exits(func: F) -> F:
+    """For commands defined in cli_review: the int they return is the exit status (exiting stays here)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        sys.exit(func(*args, **kwargs))
+
+    return wrapper  # type: ignore[return-value]

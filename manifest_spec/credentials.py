@@ -52,7 +52,8 @@ def docker_config_path(docker_cfg: Optional[str], environ: Mapping[str, str]) ->
     """--docker-cfg (a directory or a file) > $DOCKER_CONFIG > ~/.docker, then config.json."""
     location = docker_cfg or environ.get("DOCKER_CONFIG") or str(Path(environ.get("HOME", "~")).expanduser() / ".docker")
     path = Path(location).expanduser()
-    return path / "config.json" if path.is_dir() or not path.suffix else path
+    # An existing file is used as it is, suffix or not (a Kubernetes secret's `.dockerconfigjson`).
+    return path / "config.json" if path.is_dir() or (not path.is_file() and not path.suffix) else path
 
 
 def podman_auth_paths(environ: Mapping[str, str]) -> list[Path]:
@@ -95,8 +96,9 @@ def _from_auths(auths: Any, host: str, source: str) -> Optional[Credentials]:
     return None
 
 
-def run_helper(name: str, host: str, timeout: float = HELPER_TIMEOUT) -> Optional[Credentials]:
+def run_helper(name: str, host: str, timeout: Optional[float] = None) -> Optional[Credentials]:
     """`docker-credential-<name> get` with the server URL on stdin; "not found" means anonymous."""
+    timeout = HELPER_TIMEOUT if timeout is None else timeout  # read at call time: settable
     program = f"docker-credential-{name}"
     server = DOCKER_HUB_KEY if host in _HUB_NAMES else host
     try:
@@ -115,7 +117,7 @@ def run_helper(name: str, host: str, timeout: float = HELPER_TIMEOUT) -> Optiona
         data = json.loads(output)
         username, secret = str(data.get("Username") or ""), str(data.get("Secret") or "")
     except (ValueError, AttributeError) as e:
-        raise CredentialsError(f"credential helper {program} printed something that is not its JSON answer") from e
+        raise CredentialsError(f"credential helper {program} printed something that is not its JSON answer for {host}") from e
     if username == "<token>":
         return Credentials(identity_token=secret)
     return Credentials(username, secret)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Optional
 
 from manifest_spec.index import INDEX_TYPES, Descriptor, parse_index
+from manifest_spec.platforms import Platform, platform_from_config
 from manifest_spec.reference import Reference
-from manifest_spec.registry import Manifest, RegistryClient
+from manifest_spec.registry import MAX_CONFIG_BYTES, Manifest, RegistryClient
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class Description:
     entries: tuple[Entry, ...]  # the index's entries; empty for a single image
     layers: tuple[Layer, ...]  # a single image's layers; empty for an index
     annotations: tuple[tuple[str, str], ...]
+    platform: Optional[Platform] = None  # a single image's, from its config
 
     @property
     def is_index(self) -> bool:
@@ -53,14 +56,22 @@ def describe(reference: Reference, client: RegistryClient, *, with_layers: bool 
     what = f"inspect {reference}"
     manifest = client.get_manifest(reference.repository, reference.ref, what)
     if manifest.media_type not in INDEX_TYPES:
-        return Description(reference, manifest, (), _layers(manifest), ())
+        config = manifest.json().get("config")
+        platform = None
+        if with_layers and isinstance(config, dict) and isinstance(config.get("digest"), str):
+            raw = client.get_blob(reference.repository, config["digest"], MAX_CONFIG_BYTES, f"{what} config")
+            try:
+                platform = platform_from_config(json.loads(raw))
+            except ValueError:
+                platform = None  # not a JSON config (an artifact): nothing to show
+        return Description(reference, manifest, (), _layers(manifest), (), platform)
     _, descriptors, annotations = parse_index(manifest.data)
 
     def entry(descriptor: Descriptor) -> Entry:
         layers: tuple[Layer, ...] = ()
         if with_layers and descriptor.media_type not in INDEX_TYPES:
-            child: Optional[Manifest] = client.get_manifest(reference.repository, descriptor.digest, f"{what} entry {descriptor.digest}")
-            layers = _layers(child) if child else ()
+            child = client.get_manifest(reference.repository, descriptor.digest, f"{what} entry {descriptor.digest}")
+            layers = _layers(child)
         return Entry(descriptor, layers)
 
     with ThreadPoolExecutor(max_workers=8) as pool:

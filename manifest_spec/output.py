@@ -71,27 +71,99 @@ def _platform_json(platform: Any) -> Optional[dict[str, Any]]:
     return result
 
 
+def _push_json(target: Any, index: Any, tags: Any, resolution: Any) -> dict[str, Any]:
+    return {
+        "target": str(target),
+        "digest": index.digest,
+        "size": index.size,
+        "mediaType": index.media_type,
+        "tags": [target.tag, *[t for t in tags if t != target.tag]],
+        "members": [
+            {"image": str(member.member.image), "digest": d.digest, "mediaType": d.media_type, "platform": _platform_json(d.platform)}
+            for member in resolution.members
+            for d in member.descriptors
+        ],
+    }
+
+
 def report_push(result: Any, fmt: str, *, dry_run: bool = False) -> None:
-    """`push`: manifest-tool's `Digest: sha256:<hex> <size>` line, or one JSON object."""
+    """`push`: manifest-tool's `Digest: sha256:<hex> <size>` line, or one JSON object (with each tag's status)."""
     index = result.index
+    if fmt == "json":
+        body = _push_json(result.target, index, result.tags, result.resolution)
+        body["tagStatus"] = [{"tag": t.tag, "status": t.status, "previous": t.previous or None} for t in result.tag_results]
+        _write_json(body, sys.stdout)
+    else:
+        # stdout stays manifest-tool's one line; a tag left alone is worth a word on stderr.
+        for t in result.tag_results:
+            if t.status == "unchanged":
+                diagnostic(f"unchanged: {result.target.with_tag(t.tag)} already points at {index.digest}; not written")
+        sys.stdout.write(f"Digest: {index.digest} {index.size}\n")
+
+
+def report_dry_run(plan: Any, fmt: str) -> None:
+    """`push --dry-run`: the exact index JSON and its digest line (or the full JSON result); tags on stderr."""
+    from manifest_spec.planview import tag_json
+
+    prepared = plan.prepared
+    index, spec = prepared.index, prepared.spec
+    if fmt == "json":
+        body = _push_json(spec.image, index, tuple(dict.fromkeys(spec.tags)), prepared.resolution)
+        body.update({"dryRun": True, "index": json.loads(index.data), "tagStatus": [tag_json(t) for t in plan.tags]})
+        _write_json(body, sys.stdout)
+        return
+    for t in plan.tags:
+        now = f" (now {t.current.digest})" if t.current.digest and t.action != "unchanged" else ""
+        diagnostic(f"dry run: {t.reference}: {'would ' + t.action if t.action != 'unchanged' else 'unchanged'}{now}")
+    sys.stdout.write(index.data.decode("utf-8") + "\n")
+    sys.stdout.write(f"Digest: {index.digest} {index.size}\n")
+
+
+def report_plan(plans: list[Any], fmt: str) -> None:
+    """`plan`: text for people, Markdown for a pull-request comment, or one JSON object."""
+    from manifest_spec import planview
+
+    if fmt == "json":
+        _write_json(planview.plan_json(plans), sys.stdout)
+    elif fmt == "markdown":
+        sys.stdout.write(planview.render_markdown(plans))
+    else:
+        sys.stdout.write(planview.render_text(plans))
+
+
+def report_locks(written: list[tuple[str, str, Any]], fmt: str) -> None:
+    """`lock`: which lock file was written for which spec, and the index it pins."""
+    if fmt == "json":
+        _write_json({"locks": [{"spec": s, "lock": lock, "digest": index.digest} for s, lock, index in written]}, sys.stdout)
+        return
+    for spec_path, lock_file, index in written:
+        sys.stdout.write(f"{lock_file}: locked {spec_path} (index {index.digest})\n")
+
+
+def report_lock_check(results: list[tuple[str, str, list[str]]], fmt: str) -> None:
+    """`lock --check`: `LOCK: up to date`, or one line per drift naming what moved."""
     if fmt == "json":
         _write_json(
             {
-                "target": str(result.target),
-                "digest": index.digest,
-                "size": index.size,
-                "mediaType": index.media_type,
-                "tags": [result.target.tag, *[t for t in result.tags if t != result.target.tag]],
-                "members": [
-                    {"image": str(member.member.image), "digest": d.digest, "mediaType": d.media_type, "platform": _platform_json(d.platform)}
-                    for member in result.resolution.members
-                    for d in member.descriptors
-                ],
+                "upToDate": not any(drift for _, _, drift in results),
+                "locks": [{"spec": s, "lock": lock, "upToDate": not drift, "drift": drift} for s, lock, drift in results],
             },
             sys.stdout,
         )
     else:
-        sys.stdout.write(f"Digest: {index.digest} {index.size}\n")
+        for _, lock_file, drift in results:
+            if not drift:
+                sys.stdout.write(f"{lock_file}: up to date\n")
+            for item in drift:
+                sys.stdout.write(f"{lock_file}: {item}\n")
+    stale = [spec for spec, _, drift in results if drift]
+    if stale:
+        diagnostic(f"{len(stale)} of {len(results)} lock file(s) out of date: run `manifest-spec lock {' '.join(stale)}` and review the diff")
+
+
+def report_to_spec(text: str) -> None:
+    """`inspect --to-spec`: the spec, ready to redirect into a file."""
+    sys.stdout.write(text)
 
 
 def report_inspect(description: Any, fmt: str, raw: bool) -> None:
@@ -121,6 +193,7 @@ def report_inspect(description: Any, fmt: str, raw: bool) -> None:
                     for e in description.entries
                 ],
                 "layers": [{"mediaType": l.media_type, "digest": l.digest, "size": l.size} for l in description.layers],
+                "platform": _platform_json(description.platform),
             },
             sys.stdout,
         )
@@ -131,6 +204,8 @@ def report_inspect(description: Any, fmt: str, raw: bool) -> None:
     out.write(f"MediaType: {manifest.media_type} ({kind})\n")
     out.write(f"Digest:    {manifest.digest}\n")
     out.write(f"Size:      {manifest.size}\n")
+    if description.platform:
+        out.write(f"Platform:  {description.platform}\n")
     for key, value in description.annotations:
         out.write(f"Annotation: {key}={value}\n")
     for number, entry in enumerate(description.entries, 1):

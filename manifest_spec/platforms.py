@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from typing import Any, Optional
 
 # `go tool dist list` (Go 1.22), plus what registries really carry: buildx attestation
 # entries use unknown/unknown, and Docker's wasm images use wasi/wasm.
@@ -74,6 +75,20 @@ class Platform:
         if self.os_features:
             text += f" (os.features {','.join(self.os_features)})"
         return text
+
+
+def platform_from_config(config: Any) -> Optional[Platform]:
+    """The platform an image config declares, or None when it names no os/architecture."""
+    if not isinstance(config, dict) or not config.get("os") or not config.get("architecture"):
+        return None
+    features = config.get("os.features") or []
+    return Platform(
+        os=str(config["os"]),
+        architecture=str(config["architecture"]),
+        variant=str(config.get("variant") or ""),
+        os_version=str(config.get("os.version") or ""),
+        os_features=tuple(str(f) for f in features) if isinstance(features, list) else (),
+    )
 
 
 def normalized_variant(architecture: str, variant: str) -> str:

@@ -53,12 +53,25 @@ def prepare(spec: Spec, settings: PushSettings, client_for: Callable[[Reference]
     return Prepared(spec, resolution, index)
 
 
+CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
+
+
+@dataclass(frozen=True)
+class TagResult:
+    """What a push did to one tag; `previous` is the digest it held before ("" if none)."""
+
+    tag: str
+    status: str  # CREATED, UPDATED or UNCHANGED (already the index: not written)
+    previous: str = ""
+
+
 @dataclass(frozen=True)
 class PushResult:
     target: Reference
     index: BuiltIndex
     tags: tuple[str, ...]
     resolution: Resolution
+    tag_results: tuple[TagResult, ...] = ()
 
 
 def place_children(
@@ -104,6 +117,15 @@ def push_index(
     children = [child for member in prepared.resolution.members for child in member.children]
     place_children(target, children, client_for, progress)
     tags = tuple(dict.fromkeys(prepared.spec.tags))
+    results = []
     for tag in dict.fromkeys((target.tag, *tags)):
-        client.put_manifest(target.repository, tag, index.data, index.media_type, f"push {target.with_tag(tag)}")
-    return PushResult(target, index, tags, prepared.resolution)
+        what = f"push {target.with_tag(tag)}"
+        # HEAD first: a tag already holding these exact bytes is left alone, so a repeated push writes nothing.
+        current = client.head_manifest(target.repository, tag, what)
+        if current is not None and current.digest == index.digest:
+            log.debug("%s: already %s", what, index.digest)
+            results.append(TagResult(tag, UNCHANGED, current.digest))
+            continue
+        client.put_manifest(target.repository, tag, index.data, index.media_type, what)
+        results.append(TagResult(tag, UPDATED if current else CREATED, current.digest if current else ""))
+    return PushResult(target, index, tags, prepared.resolution, tuple(results))

@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -15,7 +18,7 @@ import requests
 from manifest_spec.auth import RegistryAuth
 from manifest_spec.credentials import Credentials, find_credentials
 from manifest_spec.errors import RegistryError, VerificationError
-from manifest_spec.index import MANIFEST_ACCEPT
+from manifest_spec.index import MANIFEST_ACCEPT, Descriptor
 from manifest_spec.reference import Reference
 from manifest_spec.transport import make_session
 
@@ -76,6 +79,13 @@ def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+BODY_RETRIES = 2  # a body cut short or reset mid-way: GET again (urllib3 retries only until the headers)
+
+
+class BrokenBodyError(RegistryError):
+    """The connection broke while a body was being read; the request itself may be repeated."""
+
+
 class RegistryClient:
     """One registry host, one `requests.Session` (connections reused, safe to share by threads)."""
 
@@ -84,6 +94,7 @@ class RegistryClient:
         scheme = "http" if options.plain_http else "https"
         self.base = f"{scheme}://{host}"
         self.timeout = options.timeout
+        self.body_retries = min(options.attempts, BODY_RETRIES)
         self.session = make_session(
             host, insecure=options.insecure, certs_dir=options.certs_dir, attempts=options.attempts, pool_size=options.pool_size
         )
@@ -103,7 +114,7 @@ class RegistryClient:
         try:
             return self.session.request(method, url, **kwargs)
         except requests.exceptions.SSLError as e:
-            raise RegistryError(f"{what}: TLS error talking to {self.host}: {_short(e)} (--insecure skips verification)") from e
+            raise RegistryError(f"{what}: TLS error talking to {self.host}: {_tls_problem(e, self.host)}") from e
         except requests.exceptions.ConnectionError as e:
             raise RegistryError(f"{what}: cannot connect to {self.host}: {_short(e)}") from e
         except requests.exceptions.Timeout as e:
@@ -118,7 +129,8 @@ class RegistryClient:
     def fail(self, response: requests.Response, what: str) -> RegistryError:
         """Turn an unexpected answer into one line: what failed, the registry's code and reason."""
         status = response.status_code
-        code, message = _error_body(response)
+        with self.reading_body(what):
+            code, message = _error_body(response)
         reason = f"{code}: {message}" if code else (message or response.reason or "")
         hint = {
             401: " (check --username/--password or your docker login)",
@@ -133,23 +145,45 @@ class RegistryClient:
             response.close()
             raise VerificationError(f"{what}: {declared} bytes is over the {limit} byte limit")
         chunks, total = [], 0
-        for chunk in response.iter_content(CHUNK):
-            total += len(chunk)
-            if total > limit:
-                response.close()
-                raise VerificationError(f"{what}: more than {limit} bytes, over the limit")
-            chunks.append(chunk)
+        with self.reading_body(what):
+            for chunk in response.iter_content(CHUNK):
+                total += len(chunk)
+                if total > limit:
+                    response.close()
+                    raise VerificationError(f"{what}: more than {limit} bytes, over the limit")
+                chunks.append(chunk)
         return b"".join(chunks)
+
+    @contextmanager
+    def reading_body(self, what: str) -> Iterator[None]:
+        """A body cut short or reset mid-way: iter_content raises these, not the request, so
+        request() cannot wrap them; this does, for every place that streams a body."""
+        try:
+            yield
+        except requests.exceptions.RequestException as e:
+            raise BrokenBodyError(f"{what}: the connection to {self.host} broke while reading the body: {_short(e)}") from e
+
+    def get_body(self, path: str, limit: int, what: str, **kwargs: Any) -> tuple[requests.Response, bytes]:
+        """GET a whole body (200 only), read again when the connection breaks in the middle of it."""
+        for attempt in range(self.body_retries + 1):
+            response = self.request("GET", path, what, stream=True, **kwargs)
+            if response.status_code != 200:
+                raise self.fail(response, what)
+            try:
+                return response, self.read_limited(response, limit, what)
+            except BrokenBodyError:
+                if attempt >= self.body_retries:
+                    raise
+                log.debug("retrying GET %s after the body broke off", urlsplit(path).path)
+                time.sleep(0.25 * attempt)
+        raise AssertionError("unreachable")
 
     # -- manifests -----------------------------------------------------------------------
     def get_manifest(self, repository: str, ref: str, what: str) -> Manifest:
         """GET a manifest with every media type accepted; digest, type and size verified."""
-        response = self.request(
-            "GET", f"/v2/{repository}/manifests/{ref}", what, headers={"Accept": ", ".join(MANIFEST_ACCEPT)}, stream=True
+        response, data = self.get_body(
+            f"/v2/{repository}/manifests/{ref}", MAX_MANIFEST_BYTES, what, headers={"Accept": ", ".join(MANIFEST_ACCEPT)}
         )
-        if response.status_code != 200:
-            raise self.fail(response, what)
-        data = self.read_limited(response, MAX_MANIFEST_BYTES, what)
         digest = sha256_digest(data)
         if ref.startswith("sha256:") and digest != ref:
             raise VerificationError(f"{what}: the registry sent content with digest {digest}, not the {ref} asked for")
@@ -183,10 +217,7 @@ class RegistryClient:
 
     # -- blobs ---------------------------------------------------------------------------
     def get_blob(self, repository: str, digest: str, limit: int, what: str) -> bytes:
-        response = self.request("GET", f"/v2/{repository}/blobs/{digest}", what, stream=True)
-        if response.status_code != 200:
-            raise self.fail(response, what)
-        data = self.read_limited(response, limit, what)
+        _, data = self.get_body(f"/v2/{repository}/blobs/{digest}", limit, what)
         if sha256_digest(data) != digest:
             raise VerificationError(f"{what}: blob content hashes to {sha256_digest(data)}, not {digest}")
         return data
@@ -211,6 +242,25 @@ class RegistryClient:
                 self.request("DELETE", location, what)
             return False
         raise self.fail(response, what)
+
+    # -- read-only look-ups for plan, dry-run and idempotent pushes -------------------------
+    def head_manifest(self, repository: str, ref: str, what: str) -> Optional[Descriptor]:
+        """What a tag or digest holds now (media type, digest, size), or None when it does not exist."""
+        response = self.request(
+            "HEAD", f"/v2/{repository}/manifests/{ref}", what, headers={"Accept": ", ".join(MANIFEST_ACCEPT)}
+        )
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise self.fail(response, what)
+        digest = response.headers.get("Docker-Content-Digest", "")
+        if not digest.startswith("sha256:"):
+            # Some registries leave the header out of HEAD answers: GET and hash the bytes instead.
+            manifest = self.get_manifest(repository, ref, what)
+            return Descriptor(manifest.media_type, manifest.digest, manifest.size)
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        length = response.headers.get("Content-Length", "")
+        return Descriptor(media_type, digest, int(length) if length.isdigit() else 0)
 
 
 def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -252,9 +302,39 @@ def _error_body(response: requests.Response) -> tuple[str, str]:
         return "", " ".join(text.split())[:200]
 
 
+_QUERY_RE = re.compile(r"\?[\w.~%-]+=[^\s'\")]*")  # "?_state=...&digest=..." in urllib3's "with url: ..."
+
+
 def _short(error: Exception) -> str:
-    text = str(error)
+    # An upload URL's query carries the registry's signed state (on some, a storage credential).
+    text = _QUERY_RE.sub("", str(error))
     return text if len(text) < 200 else text[:200] + "…"
+
+
+def _tls_problem(error: Exception, host: str) -> str:
+    """The innermost ssl reason (cut by _short otherwise) and what to do about it."""
+    import ssl
+
+    stack: list[BaseException] = [error]
+    seen: set[int] = set()
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return (
+                f"certificate verify failed: {current.verify_message}; trust its CA (<certs dir>/{host}/ca.crt "
+                "with --certs-dir, default /etc/docker/certs.d, or REQUESTS_CA_BUNDLE) or use --insecure"
+            )
+        if isinstance(current, ssl.SSLError) and "CERTIFICATE" in str(current.reason or "") and "ALERT" in str(current.reason or ""):
+            return (
+                f"the registry refused the connection ({current.reason}): it wants a client certificate it trusts; "
+                f"put client.cert and client.key in <certs dir>/{host}/ (--certs-dir)"
+            )
+        stack.extend(a for a in current.args if isinstance(a, BaseException))
+        stack.extend(x for x in (getattr(current, "reason", None), current.__cause__, current.__context__) if isinstance(x, BaseException))
+    return f"{_short(error)} (--insecure skips verification)"
 
 
 

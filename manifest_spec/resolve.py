@@ -10,7 +10,7 @@ from typing import Any, Callable, Optional
 
 from manifest_spec.errors import RegistryError, VerificationError
 from manifest_spec.index import IMAGE_TYPES, INDEX_TYPES, Descriptor, parse_index
-from manifest_spec.platforms import Platform, normalized_variant, platform_key
+from manifest_spec.platforms import Platform, normalized_variant, platform_from_config, platform_key
 from manifest_spec.reference import Reference
 from manifest_spec.registry import MAX_CONFIG_BYTES, Manifest, RegistryClient
 from manifest_spec.spec import Member
@@ -114,7 +114,9 @@ class _MemberResolver:
         source = self.member.image.with_digest(top.digest)
         return ResolvedMember(self.position, self.member, source, descriptors, children)
 
-    def from_image(self, manifest: Manifest, wanted: Optional[Platform], what: str) -> tuple[Descriptor, Child]:
+    def from_image(
+        self, manifest: Manifest, wanted: Optional[Platform], what: str, claimed_by: str = "the spec"
+    ) -> tuple[Descriptor, Child]:
         """An image manifest: read its config, settle its platform, list its blobs."""
         body = manifest.json()
         config = body.get("config") or {}
@@ -123,11 +125,13 @@ class _MemberResolver:
             raise VerificationError(f"{what}: the manifest has no config descriptor")
         raw = self.client.get_blob(self.repository, config_digest, MAX_CONFIG_BYTES, f"{what} config")
         actual = _config_platform(raw, f"{what} config")
-        platform = self.settle_platform(wanted, actual, what)
+        platform = self.settle_platform(wanted, actual, what, claimed_by)
         descriptor = Descriptor(manifest.media_type, manifest.digest, manifest.size, platform)
         return descriptor, Child(manifest, self.repository, _blob_digests(body), self.registry)
 
-    def settle_platform(self, wanted: Optional[Platform], actual: Optional[Platform], what: str) -> Platform:
+    def settle_platform(
+        self, wanted: Optional[Platform], actual: Optional[Platform], what: str, claimed_by: str = "the spec"
+    ) -> Platform:
         if wanted is None:
             if actual is None:
                 raise VerificationError(
@@ -138,7 +142,7 @@ class _MemberResolver:
             return wanted
         if self.check_platform and _mismatch(wanted, actual):
             raise VerificationError(
-                f"{what}: the spec says {wanted} but the image is {actual} (from its config); "
+                f"{what}: {claimed_by} says {wanted} but the image is {actual} (from its config); "
                 f"pulled on {wanted} it would fail with `exec format error`. "
                 "Point the spec at the right image or fix its platform (--skip-platform-check overrides)"
             )
@@ -172,7 +176,8 @@ class _MemberResolver:
                 descriptor, child = entry, Child(manifest, self.repository, _blob_digests(manifest.json()), self.registry)
             else:
                 platform_wanted = wanted if wanted is not None else entry.platform
-                descriptor, child = self.from_image(manifest, platform_wanted, what)
+                claimed_by = "the spec" if wanted is not None else "the source index"
+                descriptor, child = self.from_image(manifest, platform_wanted, what, claimed_by)
                 merged = {**dict(entry.annotations), **dict(self.member.annotations)}
                 descriptor = replace(descriptor, annotations=tuple(sorted(merged.items())))
             descriptors.append(descriptor)
@@ -182,19 +187,9 @@ class _MemberResolver:
 
 def _config_platform(raw: bytes, what: str) -> Optional[Platform]:
     try:
-        config = json.loads(raw)
+        return platform_from_config(json.loads(raw))
     except ValueError as e:
         raise VerificationError(f"{what}: not valid JSON ({e})") from e
-    if not isinstance(config, dict) or not config.get("os") or not config.get("architecture"):
-        return None
-    features = config.get("os.features") or []
-    return Platform(
-        os=str(config["os"]),
-        architecture=str(config["architecture"]),
-        variant=str(config.get("variant") or ""),
-        os_version=str(config.get("os.version") or ""),
-        os_features=tuple(str(f) for f in features) if isinstance(features, list) else (),
-    )
 
 
 def _mismatch(wanted: Platform, actual: Platform) -> bool:

@@ -28,6 +28,9 @@ RETRY_AFTER_CAP = 30.0
 class _Retry(Retry):
     """urllib3's Retry, with Retry-After capped and every retry logged (URL without query)."""
 
+    # urllib3 retries any status with a Retry-After in {413, 429, 503}: a 413 never gets smaller.
+    RETRY_AFTER_STATUS_CODES = frozenset({429, 503})
+
     def get_retry_after(self, response: Any) -> Optional[float]:
         seconds = super().get_retry_after(response)
         return None if seconds is None else min(seconds, RETRY_AFTER_CAP)
@@ -37,6 +40,18 @@ class _Retry(Retry):
         why = f"HTTP {response.status}" if response is not None else type(error).__name__ if error else "?"
         log.debug("retrying %s %s after %s", method, urlsplit(url or "").path, why)
         return super().increment(method, url, *args, **kwargs)
+
+
+class _NoUrllib3RetryWarning(logging.Filter):
+    """urllib3 warns `Retrying (...) after connection broken by ...: <url>` with the URL's query
+    (an upload URL's query carries a signed state, on some registries a storage credential).
+    _Retry.increment already logs every retry, path only, with --debug: drop urllib3's line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Retrying (")
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_NoUrllib3RetryWarning())
 
 
 def make_retry(attempts: int) -> Retry:
