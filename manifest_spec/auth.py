@@ -110,7 +110,7 @@ class RegistryAuth(requests.auth.AuthBase):
         if urlparse(request.url or "").netloc != self.host:
             return request  # credentials go to their own host only, never to a Location elsewhere
         self.authorize(request, scopes_for(request))
-        request.register_hook("response", self.handle_401)
+        request.register_hook("response", self.handle_401)  # type: ignore[no-untyped-call]
         return request
 
     def authorize(self, request: requests.PreparedRequest, scopes: frozenset[str]) -> None:

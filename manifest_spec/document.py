@@ -75,6 +75,7 @@ class _Reader:
             return self.scalar(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.read(item, path + (i,)) for i, item in enumerate(node.value)]
+        assert isinstance(node, yaml.MappingNode)  # the three node kinds YAML has
         return self.mapping(node, path)
 
     def scalar(self, node: yaml.ScalarNode, path: PathKey) -> str | None:

@@ -224,12 +224,13 @@ class _Checker:
         for oci, mt in (("os.version", "osversion"), ("os.features", "osfeatures")):
             if oci in data and mt in data:
                 self.add(where + (mt,), f"give {oci!r} or {mt!r} (manifest-tool's spelling), not both", key=True)
+        variant = data.get("variant")
         version = data.get("os.version", data.get("osversion")) or ""
         features = data.get("os.features", data.get("osfeatures")) or []
         platform = Platform(
             os=data["os"],
             architecture=data["architecture"],
-            variant=data.get("variant") if isinstance(data.get("variant"), str) else "",
+            variant=variant if isinstance(variant, str) else "",
             os_version=version if isinstance(version, str) else "",
             os_features=tuple(f for f in features if isinstance(f, str)) if isinstance(features, list) else (),
         )

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 from urllib.parse import urlsplit
 
+import certifi
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
@@ -35,7 +36,9 @@ class _Retry(Retry):
         seconds = super().get_retry_after(response)
         return None if seconds is None else min(seconds, RETRY_AFTER_CAP)
 
-    def increment(self, method: Optional[str] = None, url: Optional[str] = None, *args: Any, **kwargs: Any) -> Retry:
+    def increment(  # type: ignore[override]
+        self, method: Optional[str] = None, url: Optional[str] = None, *args: Any, **kwargs: Any
+    ) -> Retry:
         response, error = kwargs.get("response"), kwargs.get("error")
         why = f"HTTP {response.status}" if response is not None else type(error).__name__ if error else "?"
         log.debug("retrying %s %s after %s", method, urlsplit(url or "").path, why)
@@ -82,17 +85,22 @@ class TLSSettings:
 _BUNDLES: dict[tuple[str, ...], str] = {}
 
 
+def _remove(path: str) -> None:
+    if os.path.exists(path):
+        os.unlink(path)
+
+
 def _bundle(ca_files: list[Path]) -> str:
     """One CA file: the usual trust store plus the registry's own CAs (docker adds, not replaces)."""
     key = tuple(str(p) for p in ca_files)
     if key not in _BUNDLES:
-        base = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or requests.certs.where()
+        base = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where()
         parts = [Path(base).read_text()] if base and Path(base).is_file() else []
         parts += [p.read_text() for p in ca_files]
         handle, path = tempfile.mkstemp(prefix="manifest-spec-ca-", suffix=".pem")
         with os.fdopen(handle, "w") as f:
             f.write("\n".join(parts))
-        atexit.register(lambda: os.path.exists(path) and os.unlink(path))
+        atexit.register(_remove, path)
         _BUNDLES[key] = path
     return _BUNDLES[key]
 

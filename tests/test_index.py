@@ -21,7 +21,7 @@ from manifest_spec.index import (
 )
 from manifest_spec.platforms import Platform
 
-VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "vectors"
+VECTORS = Path(__file__).resolve().parent / "vectors"
 
 # Digests and sizes as published in the vectors README (what manifest-tool pushed).
 EXPECTED = {

@@ -1,6 +1,6 @@
 """Specs written for manifest-tool v2 push unchanged, and give the same index bytes it gives.
 
-Two sources: the byte vectors in /work/shared/vectors (index bytes manifest-tool pushed for the
+Two sources: the byte vectors in tests/vectors (copied from the shared vectors) (index bytes manifest-tool pushed for the
 spec beside each), and the spec shapes manifest-tool itself publishes (its README sample and
 from-args examples, integration/test-registry.yml, and the shape of its release spec
 hack/pushml.yaml: unquoted `architecture: 386` and tags, a Windows member with osversion/osfeatures).
@@ -35,7 +35,7 @@ from support.images import (
 )
 from support.registry import Registry
 
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors"
+VECTORS = Path(__file__).resolve().parent / "vectors"
 VECTOR_HOST = "127.0.0.1:5000"
 
 README_SPEC = """\

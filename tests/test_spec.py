@@ -27,7 +27,7 @@ ROOT = TESTS.parent
 INVALID = sorted((TESTS / "specs" / "invalid").glob("*.yaml"))
 VALID = sorted((TESTS / "specs" / "valid").glob("*.yaml"))
 PROJECT_SPECS = sorted((ROOT / "specs").glob("*.yaml"))
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors"
+VECTORS = Path(__file__).resolve().parent / "vectors"
 VECTOR_SPECS = ("docker-list.spec.yaml", "oci-index.spec.yaml")
 
 # Variables the spec files use; none of them may leak in from the environment.
