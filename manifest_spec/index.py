@@ -217,19 +217,6 @@ def _platform_from_json(value: Any, where: str) -> Platform:
 # --- Go struct layouts ------------------------------------------------------------------
 
 
-def _platform_json(platform: Platform) -> dict[str, _Json]:
-    # Docker PlatformSpec and OCI Platform share this order; architecture and os have no
-    # omitempty in either, so Go writes them even when empty.
-    out: dict[str, _Json] = {"architecture": platform.architecture, "os": platform.os}
-    if platform.os_version:
-        out["os.version"] = platform.os_version
-    if platform.os_features:
-        out["os.features"] = list(platform.os_features)
-    if platform.variant:
-        out["variant"] = platform.variant
-    return out
-
-
 def _oci_descriptor(desc: Descriptor) -> dict[str, _Json]:
     # image-spec v1.1 specs-go Descriptor: mediaType, digest, size, urls, annotations, data,
     # platform, artifactType. digest and size have no omitempty; `data` is never set here.
@@ -239,7 +226,7 @@ def _oci_descriptor(desc: Descriptor) -> dict[str, _Json]:
     if desc.annotations:
         out["annotations"] = dict(desc.annotations)  # already sorted, see Descriptor
     if desc.platform is not None:
-        out["platform"] = _platform_json(desc.platform)
+        out["platform"] = desc.platform.to_json()
     if desc.artifact_type:
         out["artifactType"] = desc.artifact_type
     return out
@@ -269,7 +256,7 @@ def _docker_descriptor(desc: Descriptor) -> dict[str, _Json]:
     out["digest"] = desc.digest
     if desc.urls:
         out["urls"] = list(desc.urls)
-    out["platform"] = _platform_json(desc.platform)
+    out["platform"] = desc.platform.to_json()
     return out
 
 

@@ -46,21 +46,8 @@ def lock_path(spec_path: str) -> str:
     return (root if ext in (".yaml", ".yml", ".json") else spec_path) + ".lock"
 
 
-def _platform_json(platform: Optional[Platform]) -> Optional[dict[str, Any]]:
-    if platform is None:
-        return None
-    result: dict[str, Any] = {"os": platform.os, "architecture": platform.architecture}
-    if platform.variant:
-        result["variant"] = platform.variant
-    if platform.os_version:
-        result["os.version"] = platform.os_version
-    if platform.os_features:
-        result["os.features"] = list(platform.os_features)
-    return result
-
-
 def _entry_json(d: Descriptor) -> dict[str, Any]:
-    entry: dict[str, Any] = {"digest": d.digest, "mediaType": d.media_type, "size": d.size, "platform": _platform_json(d.platform)}
+    entry: dict[str, Any] = {"digest": d.digest, "mediaType": d.media_type, "size": d.size, "platform": _platform(d.platform)}
     if d.annotations:
         entry["annotations"] = dict(d.annotations)
     return entry
@@ -80,7 +67,7 @@ def lock_document(prepared: Prepared, index_type: str, client_for: Callable[[Ref
             if head is None:
                 raise VerificationError(f"lock {source}: it vanished while the lock was being written")
             entry = {"digest": source.digest, "mediaType": head.media_type, "size": head.size,
-                     "platform": _platform_json(resolved.member.platform),
+                     "platform": _platform(resolved.member.platform),
                      "entries": [_entry_json(d) for d in resolved.descriptors]}
         members.append({"image": str(resolved.member.image), **entry})
     return {
@@ -209,3 +196,7 @@ def prepare_spec(
     if lock_file is None:
         return prepare(spec, settings, client_for)
     return prepare_locked(spec, read_lock(lock_file, spec.path), settings, client_for, type_flag=type_flag)
+
+
+def _platform(platform: Optional[Platform]) -> Optional[dict[str, Any]]:
+    return platform.to_json() if platform else None

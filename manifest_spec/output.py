@@ -7,6 +7,7 @@ import sys
 from typing import Any, Optional, TextIO
 
 from manifest_spec.errors import Problem
+from manifest_spec.platforms import Platform
 
 
 def _write_json(obj: Any, out: TextIO) -> None:
@@ -58,19 +59,6 @@ def report_error(message: str, fmt: Optional[str] = None) -> None:
     diagnostic(f"error: {message}")
 
 
-def _platform_json(platform: Any) -> Optional[dict[str, Any]]:
-    if platform is None:
-        return None
-    result: dict[str, Any] = {"os": platform.os, "architecture": platform.architecture}
-    if platform.variant:
-        result["variant"] = platform.variant
-    if platform.os_version:
-        result["os.version"] = platform.os_version
-    if platform.os_features:
-        result["os.features"] = list(platform.os_features)
-    return result
-
-
 def _push_json(target: Any, index: Any, tags: Any, resolution: Any) -> dict[str, Any]:
     return {
         "target": str(target),
@@ -79,7 +67,7 @@ def _push_json(target: Any, index: Any, tags: Any, resolution: Any) -> dict[str,
         "mediaType": index.media_type,
         "tags": [target.tag, *[t for t in tags if t != target.tag]],
         "members": [
-            {"image": str(member.member.image), "digest": d.digest, "mediaType": d.media_type, "platform": _platform_json(d.platform)}
+            {"image": str(member.member.image), "digest": d.digest, "mediaType": d.media_type, "platform": _platform(d.platform)}
             for member in resolution.members
             for d in member.descriptors
         ],
@@ -186,14 +174,14 @@ def report_inspect(description: Any, fmt: str, raw: bool) -> None:
                         "mediaType": e.descriptor.media_type,
                         "digest": e.descriptor.digest,
                         "size": e.descriptor.size,
-                        "platform": _platform_json(e.descriptor.platform),
+                        "platform": _platform(e.descriptor.platform),
                         "annotations": dict(e.descriptor.annotations),
                         "layers": [{"mediaType": l.media_type, "digest": l.digest, "size": l.size} for l in e.layers],
                     }
                     for e in description.entries
                 ],
                 "layers": [{"mediaType": l.media_type, "digest": l.digest, "size": l.size} for l in description.layers],
-                "platform": _platform_json(description.platform),
+                "platform": _platform(description.platform),
             },
             sys.stdout,
         )
@@ -232,3 +220,7 @@ def copy_progress(digest: str, done: int, total: Optional[int]) -> None:
     end = "\n" if total is not None and done >= total else ""
     sys.stderr.write(f"\rcopying {digest[7:19]}: {done / 1e6:.1f} MB{of}{end}")
     sys.stderr.flush()
+
+
+def _platform(platform: Optional[Platform]) -> Optional[dict[str, Any]]:
+    return platform.to_json() if platform else None

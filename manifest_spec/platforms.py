@@ -66,6 +66,18 @@ class Platform:
     os_version: str = ""
     os_features: tuple[str, ...] = ()
 
+    def to_json(self) -> dict[str, Any]:
+        """The OCI / Docker JSON form, in the Go structs' field order (what manifest-tool writes);
+        architecture and os have no omitempty there, so they are written even when empty."""
+        out: dict[str, Any] = {"architecture": self.architecture, "os": self.os}
+        if self.os_version:
+            out["os.version"] = self.os_version
+        if self.os_features:
+            out["os.features"] = list(self.os_features)
+        if self.variant:
+            out["variant"] = self.variant
+        return out
+
     def __str__(self) -> str:
         text = f"{self.os}/{self.architecture}"
         if self.variant:
