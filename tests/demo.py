@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -22,12 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 TOOL = shutil.which("manifest-spec", path=str(Path(sys.executable).parent)) or "manifest-spec"
 
 
-def run(*args: str) -> None:
+def run(*args: str, expect: int = 0) -> None:
     shown = " ".join(a if " " not in a else repr(a) for a in args)
     print(f"\n$ manifest-spec {shown}", flush=True)
     result = subprocess.run([TOOL, *args])
-    if result.returncode != 0:
-        raise SystemExit(f"demo: `manifest-spec {shown}` exited {result.returncode}")
+    if result.returncode != expect:
+        raise SystemExit(f"demo: `manifest-spec {shown}` exited {result.returncode}, not {expect}")
+    if expect:
+        print(f"(exit {result.returncode}, as it should)", flush=True)
 
 
 def main() -> None:
@@ -57,7 +60,47 @@ def main() -> None:
         run("--plain-http", "inspect", str(first.image))
         pi = load_spec(str(ROOT / "specs" / "raspberry-pi.yaml"), variables)
         run("--plain-http", "inspect", str(pi.image.with_tag(pi.tags[0])))
+        with tempfile.TemporaryDirectory() as work:
+            show_mistakes(Path(work), registry.host)
+            show_review(Path(work), registry.host)
     print("\ndemo: done; the registry is stopped and its storage removed")
+
+
+def show_mistakes(work: Path, host: str) -> None:
+    """What manifest-tool would push silently: a typo (the platform vanishes), a uname name,
+    and an arm64 entry that points at an amd64 image."""
+    print("\ndemo: two mistakes in a spec, each reported with its line")
+    bad = work / "bad.yaml"
+    bad.write_text(
+        f"image: {host}/team/app:1.4.3\n"
+        "manifests:\n"
+        f"  - image: {host}/team/app:1.4.2-amd64\n"
+        "    platform: {os: linux, architecure: amd64}\n"
+        f"  - image: {host}/team/app:1.4.2-arm64\n"
+        "    platform: {os: linux, architecture: aarch64}\n"
+    )
+    run("validate", str(bad), expect=1)
+    print("\ndemo: a spec that passes validation but names the wrong image for arm64")
+    wrong = work / "wrong.yaml"
+    wrong.write_text(
+        f"image: {host}/team/app:1.4.3\n"
+        "manifests:\n"
+        f"  - image: {host}/team/app:1.4.2-amd64\n"
+        "    platform: {os: linux, architecture: arm64}\n"
+    )
+    run("--plain-http", "push", "from-spec", str(wrong), expect=1)
+
+
+def show_review(work: Path, host: str) -> None:
+    """The review workflow: lock the spec, plan against the registry, push exactly the lock."""
+    spec = work / "app.yaml"
+    shutil.copy(ROOT / "specs" / "app.yaml", spec)
+    var = f"REGISTRY={host}"
+    print("\ndemo: the review workflow on a copy of specs/app.yaml (already pushed above)")
+    run("--plain-http", "lock", "--var", var, str(spec))
+    run("--plain-http", "lock", "--check", "--var", var, str(spec))
+    run("--plain-http", "plan", "--var", var, str(spec))
+    run("--plain-http", "push", "from-spec", "--locked", "--var", var, str(spec))
 
 
 if __name__ == "__main__":
