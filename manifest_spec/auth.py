@@ -202,7 +202,9 @@ class RegistryAuth(requests.auth.AuthBase):
             form = [p for p in query if p[0] != "scope"] + ([("scope", " ".join(sorted(scopes)))] if scopes else [])
             response = self.send("POST", realm, data=form + [("grant_type", "refresh_token"), ("refresh_token", creds.identity_token), ("client_id", "manifest-spec")])
             if response.status_code in (400, 404, 405):  # a realm without OAuth2 POST support
-                response = self.send("GET", realm, params=query, headers={"Authorization": f"Bearer {creds.identity_token}"})
+                # As containerd does: the identity token goes as the Basic password.
+                basic = _basic(creds.username, creds.identity_token)
+                response = self.send("GET", realm, params=query, headers={"Authorization": basic})
         else:
             headers = {"Authorization": _basic(creds.username, creds.password)} if creds and creds.username else {}
             response = self.send("GET", realm, params=query, headers=headers)
