@@ -7,7 +7,7 @@ import logging
 from typing import Callable, Optional
 from urllib.parse import urljoin
 
-from manifest_spec.errors import VerificationError
+from manifest_spec.errors import RegistryError, VerificationError
 from manifest_spec.registry import BrokenBodyError, RegistryClient
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,10 @@ def _copy_blob_once(
         if "sha256:" + hasher.hexdigest() != digest:
             raise VerificationError(f"{what}: the source sent content hashing to sha256:{hasher.hexdigest()}; nothing committed")
     except BaseException:
-        target.request("DELETE", location, what)  # abandon the upload session; nothing stored
+        try:
+            target.request("DELETE", location, what)  # abandon the upload session; nothing stored
+        except RegistryError:
+            pass  # the error that brought us here is the one to report
         raise
     separator = "&" if "?" in location else "?"
     done = target.request("PUT", f"{location}{separator}digest={digest}", what, headers={"Content-Length": "0"})

@@ -76,6 +76,8 @@ class _Commands(click.Group):
 @click.option("--username", envvar="MANIFEST_SPEC_USERNAME", default=None, help="Registry user name [env MANIFEST_SPEC_USERNAME].")
 @click.option("--password", default=None, help="Registry password; visible in process lists: prefer --password-stdin.")
 @click.option("--password-stdin", is_flag=True, help="Read the password (or token) from standard input.")
+@click.option("--auth-registry", envvar="MANIFEST_SPEC_AUTH_REGISTRY", default=None, metavar="HOST",
+              help="The only registry the --username/--password (or env) credentials are sent to [default: the target's; env MANIFEST_SPEC_AUTH_REGISTRY].")
 @click.option("--docker-cfg", default=None, help="Docker config directory or file for credentials [default: $DOCKER_CONFIG or ~/.docker].")
 @click.option("--certs-dir", default=None, metavar="DIR", help="Where <host:port>/*.crt CAs and *.cert/*.key client pairs are [default: /etc/docker/certs.d].")
 @click.option("--timeout", type=click.FloatRange(min=1), default=60.0, show_default=True, help="Seconds to wait for a registry to connect or answer.")
@@ -110,7 +112,7 @@ def validate(specs: tuple[str, ...], variables: tuple[str, ...], output_format: 
     sys.exit(1 if any(problems for _, problems in results) else 0)
 
 
-def _client_options(ctx: click.Context, target_registry: str) -> Any:
+def client_options(ctx: click.Context, target_registry: str) -> Any:
     """Registry options from the global flags; flag/env credentials belong to the target's registry."""
     import os
 
@@ -129,6 +131,8 @@ def _client_options(ctx: click.Context, target_registry: str) -> Any:
         password = os.environ.get("MANIFEST_SPEC_PASSWORD")
     if password is not None and not username:
         raise click.UsageError("a password needs --username (or MANIFEST_SPEC_USERNAME)")
+    if username and password is None:
+        raise click.UsageError(f"--username {username} needs a password: --password-stdin, or MANIFEST_SPEC_PASSWORD")
     if obj["insecure"]:
         import urllib3
 
@@ -137,21 +141,23 @@ def _client_options(ctx: click.Context, target_registry: str) -> Any:
     return ClientOptions(
         plain_http=obj["plain_http"],
         insecure=obj["insecure"],
-        credentials=Credentials(username, password or "") if username else None,
-        credentials_host=_api_host(target_registry),
+        credentials=Credentials(username, password) if username and password is not None else None,
+        # Never "whatever registry the spec names": a spec edited in a pull request could
+        # otherwise send the CI's password to a host of its author's choosing.
+        credentials_host=api_host(obj["auth_registry"] or target_registry),
         docker_cfg=obj["docker_cfg"],
         certs_dir=obj["certs_dir"],
         timeout=obj["timeout"],
     )
 
 
-def _api_host(registry: str) -> str:
+def api_host(registry: str) -> str:
     from manifest_spec.reference import Reference
 
     return Reference(registry, "x").api_host
 
 
-_output_option = click.option(
+output_option = click.option(
     "--output", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
     help="text: manifest-tool's `Digest: sha256:<hex> <size>` line; json: one object.",
 )
@@ -159,7 +165,7 @@ _push_options = [
     click.option("--ignore-missing", is_flag=True, help="Leave out members that do not exist (with a warning)."),
     click.option("--skip-platform-check", is_flag=True, help="Do not compare the spec's platforms with the image configs."),
     click.option("--dry-run", is_flag=True, help="Resolve, verify and build; print the index JSON and its digest; write nothing."),
-    _output_option,
+    output_option,
 ]
 
 
@@ -178,7 +184,7 @@ def push(ctx: click.Context, index_type: str | None) -> None:
     ctx.obj = {**ctx.find_root().obj, "index_type": index_type}
 
 
-def _settings(type_flag: str | None, spec: Any, ignore_missing: bool, skip_platform_check: bool) -> Any:
+def push_settings(type_flag: str | None, spec: Any, ignore_missing: bool, skip_platform_check: bool) -> Any:
     from manifest_spec.push import PushSettings
 
     return PushSettings(index_type=type_flag or spec.type or "docker", ignore_missing=ignore_missing, check_platform=not skip_platform_check)
@@ -190,8 +196,8 @@ def _run_push(ctx: click.Context, spec: Any, ignore_missing: bool, skip_platform
     from manifest_spec.lock import prepare_spec
     from manifest_spec.registry import ClientPool
 
-    settings = _settings(ctx.obj["index_type"], spec, ignore_missing, skip_platform_check)
-    with ClientPool(_client_options(ctx, spec.image.registry)) as pool:
+    settings = push_settings(ctx.obj["index_type"], spec, ignore_missing, skip_platform_check)
+    with ClientPool(client_options(ctx, spec.image.registry)) as pool:
         prepared = prepare_spec(spec, settings, pool, lock_file, type_flag=ctx.obj["index_type"])
         for warning in prepared.resolution.skipped:
             output.diagnostic(f"warning: {warning}")
@@ -282,7 +288,7 @@ def from_args(ctx: click.Context, platforms: str, template: str, target: str, ta
 @click.argument("reference", metavar="REF")
 @click.option("--raw", is_flag=True, help="Print the exact bytes the registry returned.")
 @click.option("--to-spec", is_flag=True, help="Print a spec (members by digest, platforms, annotations) that reproduces the index.")
-@_output_option
+@output_option
 @click.pass_context
 @handle_errors
 def inspect(ctx: click.Context, reference: str, raw: bool, to_spec: bool, output_format: str) -> None:
@@ -299,7 +305,7 @@ def inspect(ctx: click.Context, reference: str, raw: bool, to_spec: bool, output
 
         inspect_to_spec(ctx, ref, reference, raw, output_format)
         return
-    with ClientPool(_client_options(ctx, ref.registry)) as pool:
+    with ClientPool(client_options(ctx, ref.registry)) as pool:
         description = describe(ref, pool(ref), with_layers=not raw)
     output.report_inspect(description, output_format, raw)
 

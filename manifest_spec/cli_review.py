@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from typing import Any, Iterator
 
 import click
 
 from manifest_spec import output
-from manifest_spec.cli import _api_host, _client_options, _output_option, _settings, exits, handle_errors, parse_vars
+from manifest_spec.cli import client_options, exits, handle_errors, output_option, parse_vars, push_settings
 
 _var_option = click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set ${NAME} (wins over the environment).")
 _type_option = click.option("--type", "index_type", type=click.Choice(["docker", "oci"]), default=None,
@@ -27,12 +26,18 @@ def _load_specs(paths: tuple[str, ...], variables: tuple[str, ...], allow_unknow
 
 
 def _pools(ctx: click.Context, specs: list[Any]) -> Iterator[tuple[Any, Any]]:
-    """Each spec with a client pool whose flag credentials belong to that spec's target registry."""
+    """Each spec with a client pool; flag credentials go to one registry only (see --auth-registry)."""
     from manifest_spec.registry import ClientPool
 
-    options = _client_options(ctx, specs[0].image.registry)  # once: --password-stdin reads stdin
+    options = client_options(ctx, specs[0].image.registry)  # once: --password-stdin reads stdin
+    registries = sorted({spec.image.registry for spec in specs})
+    if options.credentials and len(registries) > 1 and not ctx.find_root().obj["auth_registry"]:
+        raise click.UsageError(
+            f"these specs push to {', '.join(registries)}; --username/--password belong to one registry: "
+            "name it with --auth-registry, or let the docker config hold the credentials"
+        )
     for spec in specs:
-        with ClientPool(replace(options, credentials_host=_api_host(spec.image.registry))) as pool:
+        with ClientPool(options) as pool:
             yield spec, pool
 
 
@@ -61,7 +66,7 @@ def plan(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...],
         raise click.UsageError("--locked plans exactly the locked digests; --ignore-missing does not go with it")
     plans = []
     for spec, pool in _pools(ctx, _load_specs(specs, variables, allow_unknown_platform)):
-        settings = _settings(index_type, spec, ignore_missing, skip_platform_check)
+        settings = push_settings(index_type, spec, ignore_missing, skip_platform_check)
         prepared = prepare_spec(spec, settings, pool, lock_path(spec.path) if locked else None, type_flag=index_type)
         plans.append(plan_prepared(prepared, pool(spec.image)))
     output.report_plan(plans, output_format)
@@ -75,7 +80,7 @@ def plan(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...],
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 naming what drifted when a SPEC or a member tag moved since its lock.")
 @_skip_option
 @_unknown_option
-@_output_option
+@output_option
 @click.pass_context
 @handle_errors
 @exits
@@ -95,9 +100,9 @@ def lock_command(ctx: click.Context, specs: tuple[str, ...], variables: tuple[st
         return 1 if any(drift for _, _, drift in results) else 0
     documents = []
     for spec, pool in _pools(ctx, loaded):
-        settings = _settings(index_type, spec, False, skip_platform_check)
+        settings = push_settings(index_type, spec, False, skip_platform_check)
         prepared = prepare(spec, settings, pool)
-        document = locks.lock_document(prepared, settings.index_type, pool)
+        document = locks.lock_document(prepared, settings.index_type)
         documents.append((spec.path, locks.lock_path(spec.path), document, prepared.index))
     for _, path, document, _ in documents:  # written only once every spec resolved: all locks or none
         locks.write_lock(path, document)
@@ -114,7 +119,7 @@ def inspect_to_spec(ctx: click.Context, ref: Any, text: str, raw: bool, output_f
         raise click.UsageError("--to-spec and --raw exclude each other")
     if not ref.tag:
         raise click.BadParameter(f"give the tag the spec should push to as well: {ref.name}:TAG@{ref.digest}", param_hint="REF")
-    with ClientPool(_client_options(ctx, ref.registry)) as pool:
+    with ClientPool(client_options(ctx, ref.registry)) as pool:
         adopted = index_to_spec(ref, pool(ref))
     for warning in adopted.warnings:
         output.diagnostic(f"warning: {warning}")

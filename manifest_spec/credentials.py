@@ -105,6 +105,8 @@ def run_helper(name: str, host: str, timeout: Optional[float] = None) -> Optiona
         result = subprocess.run([program, "get"], input=server, capture_output=True, text=True, timeout=timeout)
     except FileNotFoundError as e:
         raise CredentialsError(f"credential helper {program} is not installed (named in the docker config for {host})") from e
+    except OSError as e:  # not executable, a directory, ...
+        raise CredentialsError(f"credential helper {program} cannot be run for {host}: {e.strerror or e}") from e
     except subprocess.TimeoutExpired as e:
         raise CredentialsError(f"credential helper {program} did not answer within {timeout:g} s for {host}") from e
     output = (result.stdout or "").strip()

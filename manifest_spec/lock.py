@@ -53,7 +53,7 @@ def _entry_json(d: Descriptor) -> dict[str, Any]:
     return entry
 
 
-def lock_document(prepared: Prepared, index_type: str, client_for: Callable[[Reference], RegistryClient]) -> dict[str, Any]:
+def lock_document(prepared: Prepared, index_type: str) -> dict[str, Any]:
     """The lock's content: spec hash, substituted references, each member's digest, size, type, platform."""
     spec = prepared.spec
     members = []
@@ -62,11 +62,8 @@ def lock_document(prepared: Prepared, index_type: str, client_for: Callable[[Ref
         if only is not None and only.digest == resolved.source.digest:
             entry = _entry_json(only)
         else:  # an index member: record the index itself, then the entries taken from it
-            source = resolved.source
-            head = client_for(source).head_manifest(source.repository, source.digest, f"lock {source}")
-            if head is None:
-                raise VerificationError(f"lock {source}: it vanished while the lock was being written")
-            entry = {"digest": source.digest, "mediaType": head.media_type, "size": head.size,
+            source = resolved.manifest
+            entry = {"digest": source.digest, "mediaType": source.media_type, "size": source.size,
                      "platform": _platform(resolved.member.platform),
                      "entries": [_entry_json(d) for d in resolved.descriptors]}
         members.append({"image": str(resolved.member.image), **entry})
@@ -89,9 +86,14 @@ def render_lock(document: dict[str, Any]) -> str:
 def write_lock(path: str, document: dict[str, Any]) -> None:
     # Write then rename, so an interrupted run never leaves half a lock for CI to trust.
     temporary = path + ".tmp"
-    with open(temporary, "w", encoding="utf-8", newline="\n") as f:
-        f.write(render_lock(document))
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w", encoding="utf-8", newline="\n") as f:
+            f.write(render_lock(document))
+        os.replace(temporary, path)
+    except OSError as e:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise LockError(f"{path}: cannot write the lock: {e.strerror or e}") from e
 
 
 def read_lock(path: str, spec_path: str) -> Lock:
@@ -136,6 +138,13 @@ def disagreements(spec: Spec, lock: Lock, index_type: Optional[str] = None) -> l
         found.append(f"the spec has {len(images)} member(s), the lock {len(locked)}")
     else:
         found += [f"manifests[{i}] is {now}, locked {was}" for i, (now, was) in enumerate(zip(images, locked)) if now != was]
+        # A member the spec pins by digest must be locked at that digest, or --locked would
+        # publish something the spec (the reviewed file) never named.
+        found += [
+            f"manifests[{i}] pins {member.image.digest}, but the lock says {entry.digest}"
+            for i, (member, entry) in enumerate(zip(spec.members, lock.members))
+            if member.image.digest and member.image.digest != entry.digest
+        ]
     return found
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any, Optional, TextIO
 
@@ -14,9 +15,21 @@ def _write_json(obj: Any, out: TextIO) -> None:
     out.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
+# What a credential looks like inside a message that should never carry one: an Authorization
+# value, a token or password parameter, a URL's user:password@.
+_SECRET_RE = re.compile(
+    r"(?i)\b(basic|bearer)\s+[A-Za-z0-9._~+/=-]+|\b((?:access_|refresh_|id_)?token|password|secret)=[^&\s'\"]+|(://)[^/@\s:]+:[^/@\s]+@"
+)
+
+
+def redact(text: str) -> str:
+    """Blank out anything credential-shaped; a last line of defence for error messages."""
+    return _SECRET_RE.sub(lambda m: f"{m.group(1)} ***" if m.group(1) else f"{m.group(2)}=***" if m.group(2) else f"{m.group(3)}***@", text)
+
+
 def diagnostic(message: str) -> None:
-    """One line for a person on stderr (warnings, progress, errors)."""
-    sys.stderr.write(message + "\n")
+    """One line for a person on stderr (warnings, progress, errors), never with a secret in it."""
+    sys.stderr.write(redact(message) + "\n")
 
 
 def report_validation(results: list[tuple[str, list[Problem]]], fmt: str) -> None:
@@ -55,7 +68,7 @@ def report_validation(results: list[tuple[str, list[Problem]]], fmt: str) -> Non
 def report_error(message: str, fmt: Optional[str] = None) -> None:
     """A failed command: one line on stderr, plus a JSON object on stdout for --output json."""
     if fmt == "json":
-        _write_json({"error": message}, sys.stdout)
+        _write_json({"error": redact(message)}, sys.stdout)
     diagnostic(f"error: {message}")
 
 
@@ -74,7 +87,7 @@ def _push_json(target: Any, index: Any, tags: Any, resolution: Any) -> dict[str,
     }
 
 
-def report_push(result: Any, fmt: str, *, dry_run: bool = False) -> None:
+def report_push(result: Any, fmt: str) -> None:
     """`push`: manifest-tool's `Digest: sha256:<hex> <size>` line, or one JSON object (with each tag's status)."""
     index = result.index
     if fmt == "json":
@@ -97,7 +110,7 @@ def report_dry_run(plan: Any, fmt: str) -> None:
     index, spec = prepared.index, prepared.spec
     if fmt == "json":
         body = _push_json(spec.image, index, tuple(dict.fromkeys(spec.tags)), prepared.resolution)
-        body.update({"dryRun": True, "index": json.loads(index.data), "tagStatus": [tag_json(t) for t in plan.tags]})
+        body.update({"dryRun": True, "index": json.loads(index.data), "tagPlan": [tag_json(t) for t in plan.tags]})
         _write_json(body, sys.stdout)
         return
     for t in plan.tags:

@@ -49,12 +49,6 @@ class Reference:
     def with_digest(self, digest: str) -> Reference:
         return Reference(self.registry, self.repository, digest=digest)
 
-    def manifest_path(self, ref: str | None = None) -> str:
-        return f"/v2/{self.repository}/manifests/{ref or self.ref}"
-
-    def blob_path(self, digest: str) -> str:
-        return f"/v2/{self.repository}/blobs/{digest}"
-
     def __str__(self) -> str:
         text = self.name
         if self.tag:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -18,7 +17,7 @@ import requests
 from manifest_spec.auth import RegistryAuth
 from manifest_spec.credentials import Credentials, find_credentials
 from manifest_spec.errors import RegistryError, VerificationError
-from manifest_spec.index import MANIFEST_ACCEPT, Descriptor
+from manifest_spec.index import MANIFEST_ACCEPT, Descriptor, digest_of
 from manifest_spec.reference import Reference
 from manifest_spec.transport import make_session
 
@@ -74,9 +73,6 @@ class Manifest:
             raise VerificationError(f"manifest {self.digest} is not a JSON object")
         return value
 
-
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 BODY_RETRIES = 2  # a body cut short or reset mid-way: GET again (urllib3 retries only until the headers)
@@ -181,10 +177,12 @@ class RegistryClient:
     # -- manifests -----------------------------------------------------------------------
     def get_manifest(self, repository: str, ref: str, what: str) -> Manifest:
         """GET a manifest with every media type accepted; digest, type and size verified."""
+        if ":" in ref and not ref.startswith("sha256:"):
+            raise VerificationError(f"{what}: digest {ref} uses an algorithm this tool cannot verify (only sha256)")
         response, data = self.get_body(
             f"/v2/{repository}/manifests/{ref}", MAX_MANIFEST_BYTES, what, headers={"Accept": ", ".join(MANIFEST_ACCEPT)}
         )
-        digest = sha256_digest(data)
+        digest = digest_of(data)
         if ref.startswith("sha256:") and digest != ref:
             raise VerificationError(f"{what}: the registry sent content with digest {digest}, not the {ref} asked for")
         header = response.headers.get("Docker-Content-Digest")
@@ -209,7 +207,7 @@ class RegistryClient:
         )
         if response.status_code not in (200, 201):
             raise self.fail(response, what)
-        expected = sha256_digest(data)
+        expected = digest_of(data)
         returned = response.headers.get("Docker-Content-Digest")
         if returned and returned != expected:
             raise VerificationError(f"{what}: the registry stored digest {returned}, but the bytes sent hash to {expected}")
@@ -218,8 +216,8 @@ class RegistryClient:
     # -- blobs ---------------------------------------------------------------------------
     def get_blob(self, repository: str, digest: str, limit: int, what: str) -> bytes:
         _, data = self.get_body(f"/v2/{repository}/blobs/{digest}", limit, what)
-        if sha256_digest(data) != digest:
-            raise VerificationError(f"{what}: blob content hashes to {sha256_digest(data)}, not {digest}")
+        if digest_of(data) != digest:
+            raise VerificationError(f"{what}: blob content hashes to {digest_of(data)}, not {digest}")
         return data
 
     def blob_exists(self, repository: str, digest: str, what: str) -> bool:

@@ -42,6 +42,7 @@ class ResolvedMember:
     source: Reference
     descriptors: tuple[Descriptor, ...]
     children: tuple[Child, ...]
+    manifest: Manifest  # the member's own manifest (an image, or the index its entries came from)
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ class _MemberResolver:
             descriptor = replace(descriptor, annotations=self.member.annotations)
             descriptors, children = (descriptor,), (child,)
         source = self.member.image.with_digest(top.digest)
-        return ResolvedMember(self.position, self.member, source, descriptors, children)
+        return ResolvedMember(self.position, self.member, source, descriptors, children, top)
 
     def from_image(
         self, manifest: Manifest, wanted: Optional[Platform], what: str, claimed_by: str = "the spec"
@@ -139,6 +140,13 @@ class _MemberResolver:
                 )
             return actual
         if actual is None:
+            if self.check_platform:
+                # Not an image (a Helm chart, an artifact) or a config stripped of its platform:
+                # claiming a platform for it would send pullers something that cannot run.
+                raise VerificationError(
+                    f"{what}: {claimed_by} says {wanted} but the image config names no os/architecture, so "
+                    "nothing shows it runs there (--skip-platform-check overrides)"
+                )
             return wanted
         if self.check_platform and _mismatch(wanted, actual):
             raise VerificationError(
@@ -172,6 +180,11 @@ class _MemberResolver:
             if entry.media_type not in IMAGE_TYPES:
                 raise VerificationError(f"{what}: is {entry.media_type}; an index inside an index member is not supported")
             manifest = self.client.get_manifest(self.repository, entry.digest, what)
+            if (manifest.size, manifest.media_type) != (entry.size, entry.media_type):
+                raise VerificationError(
+                    f"{what}: the index says {entry.media_type}, {entry.size} bytes, but the manifest is "
+                    f"{manifest.media_type}, {manifest.size} bytes"
+                )
             if is_attestation(entry):
                 descriptor, child = entry, Child(manifest, self.repository, _blob_digests(manifest.json()), self.registry)
             else:
@@ -214,15 +227,22 @@ def _blob_digests(body: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _check_duplicates(members: tuple[ResolvedMember, ...]) -> None:
+    """Two entries for one platform, from two members or inside one: a puller gets either."""
     seen: dict[tuple[Any, ...], ResolvedMember] = {}
     for member in members:
         for descriptor in member.descriptors:
             if descriptor.platform is None or is_attestation(descriptor):
                 continue
             key = platform_key(descriptor.platform)
-            first = seen.setdefault(key, member)
-            if first is not member:
+            first = seen.get(key)
+            if first is member:
+                raise VerificationError(
+                    f"duplicate platform {descriptor.platform}: manifests[{member.position}] {member.member.image} "
+                    "is an index with two entries for it; give the member a platform to take one"
+                )
+            if first is not None:
                 raise VerificationError(
                     f"duplicate platform {descriptor.platform}: manifests[{first.position}] {first.member.image} "
                     f"and manifests[{member.position}] {member.member.image} both provide it"
                 )
+            seen[key] = member

@@ -19,7 +19,7 @@ from manifest_spec.errors import InvalidReferenceError, Problem, SpecError
 from manifest_spec.platforms import Platform, platform_key, platform_problems
 from manifest_spec.reference import Reference, parse_reference
 
-INDEX_TYPES = ("docker", "oci")
+TYPE_NAMES = ("docker", "oci")
 _OCI_ONLY = "Docker manifest lists carry no annotations; set `type: oci` (or push with --type oci)"
 
 
@@ -138,7 +138,7 @@ class _Checker:
         entries = [(i, e) for i, e in enumerate(manifests if isinstance(manifests, list) else []) if isinstance(e, dict)]
         members = {i: self.member(entry, ("manifests", i), allow_unknown_platform) for i, entry in entries}
         self.check_duplicates(members)
-        index_type = data.get("type") if data.get("type") in INDEX_TYPES else None
+        index_type = data.get("type") if data.get("type") in TYPE_NAMES else None
         if index_type == "docker":
             if data.get("annotations"):
                 self.add(("annotations",), _OCI_ONLY, key=True)

@@ -94,7 +94,8 @@ def test_from_args_dry_run_json_is_the_full_result_and_writes_nothing(
     assert [m["digest"] for m in body["members"]] == [amd64.digest, arm64.digest]
     assert [m["digest"] for m in body["index"]["manifests"]] == [amd64.digest, arm64.digest]
     assert body["tags"] == ["1.0", "latest"]
-    assert [(t["tag"], t["action"]) for t in body["tagStatus"]] == [("1.0", "create"), ("latest", "create")]
+    assert [(t["tag"], t["action"]) for t in body["tagPlan"]] == [("1.0", "create"), ("latest", "create")]
+    assert "tagStatus" not in body  # one key, one shape: tagStatus is what a push did
     assert proxy.writes() == []
     assert sorted(list_tags(registry.url, repo_name)) == ["linux-amd64", "linux-arm64"]
 

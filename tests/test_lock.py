@@ -143,3 +143,24 @@ def test_index_member_locks_the_index_and_its_entries(registry: Registry, repo_n
     result = run_cli("push", "from-spec", str(path), "--locked")
     assert_ok(result)
     assert [e["digest"] for e in served_document(registry.url, repo_name, "v1")["manifests"]] == [amd64.digest, arm64.digest]
+
+
+def test_locked_push_refuses_a_lock_that_contradicts_a_pinned_member(registry: Registry, repo_name: str, tmp_path: Path) -> None:
+    """The spec (what was reviewed) pins a digest; a lock naming another must not be published."""
+    pinned = push_image(registry.url, repo_name, "amd64")
+    other = push_image(registry.url, repo_name, "amd64-rebuilt", seed=9)
+    path = write_spec(tmp_path, make_spec(registry.host, repo_name, "v1", [(f"@{pinned.digest}", AMD64)]), "app.yaml")
+    assert_ok(run_cli("lock", str(path)))
+    lock_file = tmp_path / "app.lock"
+    lock = json.loads(lock_file.read_text())
+    assert lock["members"][0]["digest"] == pinned.digest
+    # Someone edits the lock by hand (or a merge goes wrong): member and index both point elsewhere.
+    lock["members"][0]["digest"] = other.digest
+    lock_file.write_text(json.dumps(lock, indent=2, sort_keys=True) + "\n")
+
+    result = run_cli("push", "from-spec", "--locked", str(path))
+
+    assert_clean_failure(result, f"manifests[0] pins {pinned.digest}, but the lock says {other.digest}")
+    assert tag_digest(registry.url, repo_name, "v1") is None
+    check = run_cli("lock", "--check", str(path))
+    assert check.exit_code == 1 and f"pins {pinned.digest}" in check.stdout + check.stderr

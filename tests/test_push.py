@@ -27,9 +27,12 @@ from support.images import (
     PushedImage,
     get_blob,
     get_manifest,
+    json_bytes,
     list_tags,
+    push_blob,
     push_image,
     push_index,
+    put_manifest,
     sha256_digest,
 )
 from support.registry import Registry
@@ -347,6 +350,46 @@ def test_platformless_member_duplicating_another_fails(registry: Registry, repo_
         registry, repo_name, "v1", member(registry, repo_name, "arm64", LINUX_ARM64), member(registry, repo_name, "arm64-v8")
     ))
     assert_clean_failure(result, "duplicate platform", "manifests[0]", "manifests[1]", ref(registry, repo_name, "arm64-v8"))
+    assert tag_digest(registry.url, repo_name, "v1") is None
+
+
+def test_index_member_with_two_entries_for_one_platform_fails(registry: Registry, repo_name: str, tmp_path: Path) -> None:
+    twins = [push_image(registry.url, repo_name, None), push_image(registry.url, repo_name, None, seed=7)]  # both linux/amd64
+    push_index(registry.url, repo_name, "twins", twins, oci=False)
+    result = push_spec(tmp_path, spec(registry, repo_name, "v1", member(registry, repo_name, "twins")))
+    assert_clean_failure(result, "duplicate platform linux/amd64", "manifests[0]", "two entries")
+    assert tag_digest(registry.url, repo_name, "v1") is None
+
+
+def _artifact(registry: Registry, repo: str, tag: str) -> None:
+    """An OCI manifest whose config names no platform (a Helm chart, an SBOM...)."""
+    config = b"{}"
+    layer = b"not an image"
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": push_blob(registry.url, repo, config), "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip", "digest": push_blob(registry.url, repo, layer), "size": len(layer)}],
+    }
+    put_manifest(registry.url, repo, tag, json_bytes(manifest), OCI_MANIFEST)
+
+
+def test_a_platform_claimed_for_a_config_without_one_fails_unless_skipped(registry: Registry, repo_name: str, tmp_path: Path) -> None:
+    _artifact(registry, repo_name, "chart")
+    the_spec = spec(registry, repo_name, "v1", member(registry, repo_name, "chart", LINUX_ARM64), type="oci")
+    result = push_spec(tmp_path, the_spec)
+    assert_clean_failure(result, "names no os/architecture", "--skip-platform-check")
+    assert tag_digest(registry.url, repo_name, "v1") is None
+    assert_ok(push_spec(tmp_path, the_spec, "--skip-platform-check"))
+    assert entry_platforms(served_document(registry.url, repo_name, "v1")) == [LINUX_ARM64]
+
+
+def test_index_entry_whose_size_disagrees_with_the_manifest_fails(registry: Registry, repo_name: str, tmp_path: Path) -> None:
+    image = push_image(registry.url, repo_name, None)
+    index = {"schemaVersion": 2, "mediaType": DOCKER_LIST, "manifests": [{**image.descriptor(), "size": image.size + 1}]}
+    put_manifest(registry.url, repo_name, "lying", json_bytes(index), DOCKER_LIST)
+    result = push_spec(tmp_path, spec(registry, repo_name, "v1", member(registry, repo_name, "lying")))
+    assert_clean_failure(result, f"{image.size + 1} bytes", f"{image.size} bytes")
     assert tag_digest(registry.url, repo_name, "v1") is None
 
 
