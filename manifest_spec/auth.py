@@ -78,13 +78,14 @@ def scopes_for(request: requests.PreparedRequest) -> frozenset[str]:
 
 
 def _normalise_scopes(scopes: frozenset[str]) -> frozenset[str]:
-    """Registries vary the order of actions and of scopes: compare them as sets."""
-    result = set()
+    """Registries vary the order of actions and of scopes: one entry per resource, actions merged and sorted."""
+    actions: dict[str, set[str]] = {}
     for scope in scopes:
-        kind, _, rest = scope.partition(":")
-        name, _, actions = rest.rpartition(":")
-        result.add(f"{kind}:{name}:{','.join(sorted(set(actions.split(','))))}")
-    return frozenset(result)
+        if not scope:
+            continue
+        resource, _, wanted = scope.rpartition(":")
+        actions.setdefault(resource, set()).update(a for a in wanted.split(",") if a)
+    return frozenset(f"{resource}:{','.join(sorted(wanted))}" for resource, wanted in actions.items())
 
 
 class RegistryAuth(requests.auth.AuthBase):
@@ -140,8 +141,9 @@ class RegistryAuth(requests.auth.AuthBase):
         request = response.request.copy()
         if any(c.scheme == "bearer" for c in challenges):
             challenge = next(c for c in challenges if c.scheme == "bearer")
-            wanted = scopes_for(response.request) | frozenset(challenge.params.get("scope", "").split())
-            wanted = frozenset(s for s in wanted if s)
+            # One scope per repository with its actions sorted: the registry varies their order
+            # between challenges, and a token server should not see `pull,push` and `push,pull`.
+            wanted = _normalise_scopes(scopes_for(response.request) | frozenset(challenge.params.get("scope", "").split()))
             request.headers["Authorization"] = f"Bearer {self.token_for(challenge, wanted, response.request.headers.get('Authorization', ''))}"
         elif any(c.scheme == "basic" for c in challenges) and self.credentials and self.credentials.username:
             self.basic = True

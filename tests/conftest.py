@@ -1,4 +1,5 @@
-"""Shared fixtures: one real registry per test session, a fresh repository name per test."""
+"""Shared fixtures: one real registry per test session, a fresh repository name per test, and
+no ambient credentials for any test."""
 
 from __future__ import annotations
 
@@ -26,6 +27,15 @@ def registry() -> Iterator[Registry]:
         yield reg
     finally:
         reg.stop()
+
+
+@pytest.fixture(autouse=True)
+def hermetic_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Never read the developer's ~/.docker or podman files, credentials or CA settings."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for name in ("DOCKER_CONFIG", "REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "MANIFEST_SPEC_USERNAME",
+                 "MANIFEST_SPEC_PASSWORD", "MANIFEST_SPEC_AUTH_REGISTRY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

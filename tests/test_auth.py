@@ -18,9 +18,10 @@ from typing import Any, Iterator, Optional
 import bcrypt
 import pytest
 import requests
-from click.testing import CliRunner, Result
 from support.clirun import assert_clean_failure, assert_ok, digest_line, write_spec
+from support.clirun import run_cli as cli
 from support.faults import FaultProxy, Reply
+from support.loopback import Loopback
 from support.images import PushedImage, get_blob, get_manifest, list_tags, push_image
 from support.registry import Registry, unique_repo_name
 from support.tokenserver import (
@@ -33,7 +34,6 @@ from support.tokenserver import (
 
 from manifest_spec import auth as auth_module
 from manifest_spec.auth import Challenge, parse_challenges, scopes_for
-from manifest_spec.cli import main
 from manifest_spec.credentials import Credentials
 from manifest_spec.errors import RegistryError
 from manifest_spec.registry import ClientOptions, RegistryClient
@@ -45,21 +45,8 @@ POLICY = grants({None: [("*", "pull")], ALICE: [("team/*", "pull,push"), ("*", "
 BASIC_USER, BASIC_PW = "carol", "carol:secret-1"
 
 
-def cli(*args: str, input: Optional[str] = None, env: Optional[dict[str, str]] = None) -> Result:
-    return CliRunner().invoke(main, ["--plain-http", *args], input=input, env=env)
-
-
 def spec(target: str, *members: tuple[str, str]) -> dict[str, Any]:
     return {"image": target, "manifests": [{"image": image, "platform": {"os": "linux", "architecture": arch}} for image, arch in members]}
-
-
-@pytest.fixture(autouse=True)
-def no_ambient_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Never read the developer's ~/.docker or podman files; no credentials from the environment."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for name in ("DOCKER_CONFIG", "REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME",
-                 "MANIFEST_SPEC_USERNAME", "MANIFEST_SPEC_PASSWORD", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
@@ -428,8 +415,7 @@ class Storage:
     """
 
     def __init__(self, body: bytes, challenge: Optional[str] = None) -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from http.server import BaseHTTPRequestHandler
 
         self.seen: list[str] = []
         storage = self
@@ -449,16 +435,11 @@ class Storage:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.host = f"127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
+        self.loop = Loopback(Handler, "storage")
+        self.host = self.loop.host
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+        self.loop.stop()
 
 
 def _redirect_to(location: str):  # type: ignore[no-untyped-def]
@@ -509,3 +490,11 @@ def test_a_redirected_blob_get_gets_no_token_either(tokens: TokenServer, token_r
     finally:
         storage.close()
     assert storage.seen and all(authorization == "" for authorization in storage.seen), [a[:10] for a in storage.seen]
+
+
+def test_requested_scopes_are_one_per_repository_with_sorted_actions() -> None:
+    """The registry's challenges vary the order of actions; the token request must not carry both orders."""
+    from manifest_spec.auth import _normalise_scopes
+
+    asked = frozenset({"repository:team/app:pull,push", "repository:team/app:push,pull", "repository:src:pull", ""})
+    assert _normalise_scopes(asked) == frozenset({"repository:team/app:pull,push", "repository:src:pull"})

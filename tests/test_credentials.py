@@ -18,13 +18,12 @@ from typing import Any, Callable, Iterator, Optional
 import bcrypt
 import pytest
 import requests
-from click.testing import CliRunner, Result
 from support.clirun import assert_clean_failure, assert_ok, digest_line, write_spec
+from support.clirun import run_cli as cli
 from support.images import PushedImage, get_manifest, push_image
 from support.registry import Registry
 
 from manifest_spec import credentials as credentials_module
-from manifest_spec.cli import main
 from manifest_spec.credentials import Credentials, CredentialsError, find_credentials
 
 USER, PASSWORD = "dave", "pa:ss-w0rd"  # a ':' in the password: split at the first one only
@@ -34,18 +33,6 @@ HUB_KEY = "https://index.docker.io/v1/"
 
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
-
-
-def cli(*args: str, input: Optional[str] = None) -> Result:
-    return CliRunner().invoke(main, ["--plain-http", *args], input=input)
-
-
-@pytest.fixture(autouse=True)
-def no_ambient_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for name in ("DOCKER_CONFIG", "REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME",
-                 "MANIFEST_SPEC_USERNAME", "MANIFEST_SPEC_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
 
 
 # -- credential helpers: real executables on PATH ----------------------------------------------

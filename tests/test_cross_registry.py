@@ -11,13 +11,13 @@ import base64
 import json
 import math
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator
 
 import bcrypt
 import pytest
 import requests
-from click.testing import CliRunner, Result
 from support.clirun import assert_ok, digest_line, write_spec
+from support.clirun import run_cli as cli
 from support.faults import FaultProxy, Reply
 from support.images import (
     get_blob,
@@ -30,21 +30,9 @@ from support.registry import Registry, unique_repo_name
 from support.tokenserver import TokenServer, grants, record_authorization
 
 from manifest_spec.blobcopy import CHUNK_BYTES
-from manifest_spec.cli import main
 
 SRC_USER, SRC_PW = "source-user", "source:pw-1"
 ALICE, ALICE_PW = "alice", "alice:target-pw"
-
-
-def cli(*args: str, input: Optional[str] = None) -> Result:
-    return CliRunner().invoke(main, ["--plain-http", *args], input=input)
-
-
-@pytest.fixture(autouse=True)
-def no_ambient_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for name in ("DOCKER_CONFIG", "REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "MANIFEST_SPEC_USERNAME", "MANIFEST_SPEC_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
 
 
 def platform_spec(target: str, *members: tuple[str, str]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any, Iterator, Optional
 import bcrypt
 import pytest
 import requests
-from click.testing import CliRunner, Result
+from click.testing import Result
 from support.clirun import (
     assert_clean_failure,
     assert_ok,
@@ -31,27 +31,16 @@ from support.clirun import (
     tag_digest,
     write_spec,
 )
+from support.clirun import run_cli as cli
 from support.faults import FaultProxy, Reply, error, truncate
 from support.images import PushedImage, get_blob, get_manifest, push_image
 from support.registry import Registry
 from urllib3.response import HTTPResponse
 
-from manifest_spec.cli import main
 from manifest_spec.transport import RETRY_AFTER_CAP, make_retry
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 USER, PASSWORD = "frank", "frank:Retry-s3cret"
-
-
-def cli(*args: str, input: Optional[str] = None) -> Result:
-    return CliRunner().invoke(main, ["--plain-http", *args], input=input)
-
-
-@pytest.fixture(autouse=True)
-def no_ambient_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for name in ("DOCKER_CONFIG", "REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "MANIFEST_SPEC_USERNAME", "MANIFEST_SPEC_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
@@ -64,7 +53,7 @@ def reset_connections(proxy: FaultProxy, method: str, pattern: str, times: int) 
     """Make the proxy reset (TCP RST, no answer) the next `times` matching requests; returns when."""
     when: list[float] = []
     lock = threading.Lock()
-    base = proxy._server.RequestHandlerClass  # type: ignore[union-attr]
+    base = proxy._loop.server.RequestHandlerClass  # type: ignore[union-attr]
 
     class Resetting(base):  # type: ignore[misc, valid-type]
         def forward(self) -> None:
@@ -80,7 +69,7 @@ def reset_connections(proxy: FaultProxy, method: str, pattern: str, times: int) 
 
         do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = forward
 
-    proxy._server.RequestHandlerClass = Resetting  # type: ignore[union-attr]
+    proxy._loop.server.RequestHandlerClass = Resetting  # type: ignore[union-attr]
     return when
 
 

@@ -14,9 +14,9 @@ from manifest_spec.cli import main
 from support.images import ACCEPT_ALL, get_manifest
 
 
-def run_cli(*args: str) -> Result:
+def run_cli(*args: str, input: Optional[str] = None, env: Optional[dict[str, str]] = None) -> Result:
     """`manifest-spec --plain-http ARGS...`; stdout and stderr are kept apart (click >= 8.2)."""
-    return CliRunner().invoke(main, ["--plain-http", *args])
+    return CliRunner().invoke(main, ["--plain-http", *args], input=input, env=env)
 
 
 def write_spec(tmp_path: Path, spec: Any, name: str = "spec.yaml") -> Path:

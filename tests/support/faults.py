@@ -21,9 +21,10 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Callable, Optional
+from support.loopback import Loopback
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade", "content-length"}
 SCHEMA1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
@@ -139,8 +140,7 @@ class FaultProxy:
     rules: list[_Rule] = field(default_factory=list)
     seen: list[tuple[str, str]] = field(default_factory=list)  # (method, path) of every request
     host: str = ""
-    _server: Optional[ThreadingHTTPServer] = None
-    _thread: Optional[threading.Thread] = None
+    _loop: Optional[Loopback] = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def inject(
@@ -224,21 +224,14 @@ class FaultProxy:
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = forward
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.host = f"127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fault-proxy", daemon=True)
-        self._thread.start()
+        self._loop = Loopback(Handler, "fault-proxy")
+        self.host = self._loop.host
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        if self._loop is not None:
+            self._loop.stop()
+            self._loop = None
 
     def __enter__(self) -> FaultProxy:
         return self.start()

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import http.client
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Optional
+from support.loopback import Loopback
 
 WRITE_METHODS = frozenset({"PUT", "POST", "PATCH", "DELETE"})
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade", "content-length", "host"}
@@ -31,8 +32,7 @@ class RecordingProxy:
         self.host = ""
         self._seen: list[tuple[str, str]] = []
         self._lock = threading.Lock()
-        self._server: Optional[ThreadingHTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
+        self._loop: Optional[Loopback] = None
         self._timer: Optional[threading.Timer] = None
 
     # -- what was seen -------------------------------------------------------------------------
@@ -90,11 +90,8 @@ class RecordingProxy:
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = forward
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.host = f"127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="recording-proxy", daemon=True)
-        self._thread.start()
+        self._loop = Loopback(Handler, "recording-proxy")
+        self.host = self._loop.host
         # Bounded: a test that forgets to stop it (or hangs) does not leave it serving forever.
         self._timer = threading.Timer(self.lifetime, self.stop)
         self._timer.daemon = True
@@ -105,13 +102,9 @@ class RecordingProxy:
         if self._timer is not None and self._timer is not threading.current_thread():
             self._timer.cancel()
         self._timer = None
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        loop, self._loop = self._loop, None
+        if loop is not None:
+            loop.stop()
 
     def __enter__(self) -> RecordingProxy:
         return self.start()

@@ -36,7 +36,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Callable, Mapping, Optional, Sequence
@@ -48,6 +48,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
+from support.loopback import Loopback
 
 SERVICE = "manifest-spec-test-registry"
 ISSUER = "manifest-spec-test-token-issuer"
@@ -120,8 +121,7 @@ class TokenServer:
     issued: list[str] = field(default_factory=list)
     host: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: Optional[ThreadingHTTPServer] = None
-    _thread: Optional[threading.Thread] = None
+    _loop: Optional[Loopback] = None
 
     def __post_init__(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -327,21 +327,14 @@ class TokenServer:
                 server._record(TokenRequest(**{**entry.__dict__, "user": user, "status": 200}), token)
                 self.reply(200, body)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.host = f"127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="token-server", daemon=True)
-        self._thread.start()
+        self._loop = Loopback(Handler, "token-server")
+        self.host = self._loop.host
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        if self._loop is not None:
+            self._loop.stop()
+            self._loop = None
 
     def __enter__(self) -> TokenServer:
         return self.start()
@@ -372,7 +365,7 @@ def record_authorization(proxy: Any) -> list[tuple[str, str, str]]:
     check which credentials reached that host, e.g. none of another registry's.
     """
     seen: list[tuple[str, str, str]] = []
-    base = proxy._server.RequestHandlerClass
+    base = proxy._loop.server.RequestHandlerClass
 
     class Recording(base):  # type: ignore[misc, valid-type]
         def forward(self) -> None:
@@ -381,5 +374,5 @@ def record_authorization(proxy: Any) -> list[tuple[str, str, str]]:
 
         do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = forward
 
-    proxy._server.RequestHandlerClass = Recording
+    proxy._loop.server.RequestHandlerClass = Recording
     return seen
