@@ -22,9 +22,8 @@ import re
 import threading
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler
-from types import TracebackType
 from typing import Callable, Optional
-from support.loopback import Loopback
+from support.loopback import Loopback, Served
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade", "content-length"}
 SCHEMA1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
@@ -133,7 +132,7 @@ class _Rule:
 
 
 @dataclass
-class FaultProxy:
+class FaultProxy(Served):
     """A threaded proxy on 127.0.0.1; `host` replaces the registry's host in references."""
 
     upstream: str  # "127.0.0.1:PORT" of the real registry
@@ -224,17 +223,8 @@ class FaultProxy:
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = forward
 
-        self._loop = Loopback(Handler, "fault-proxy")
-        self.host = self._loop.host
+        self.serve(Handler, "fault-proxy")
         return self
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.stop()
-            self._loop = None
 
     def __enter__(self) -> FaultProxy:
         return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()

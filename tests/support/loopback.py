@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Optional
 
 
 class Loopback:
@@ -20,3 +22,22 @@ class Loopback:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+
+
+class Served:
+    """For a test server class: `serve()` in start(), and stop() / `with` end it."""
+
+    host: str
+    _loop: Optional[Loopback]
+
+    def serve(self, handler: type[BaseHTTPRequestHandler], name: str) -> None:
+        self._loop = Loopback(handler, name)
+        self.host = self._loop.host
+
+    def stop(self) -> None:
+        loop, self._loop = self._loop, None
+        if loop is not None:
+            loop.stop()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()

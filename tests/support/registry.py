@@ -193,14 +193,16 @@ class Registry:
                 )
             time.sleep(0.02)
 
+    def _probe_context(self) -> ssl.SSLContext:
+        """TLS for the readiness probe: any certificate will do, only an answer counts."""
+        return ssl._create_unverified_context()
+
     def _answers(self) -> bool:
         """True once ``GET /v2/`` gets any HTTP status."""
         hostname, _, port = self.host.rpartition(":")
         conn: http.client.HTTPConnection
         if self.url.startswith("https://"):
-            conn = http.client.HTTPSConnection(
-                hostname, int(port), timeout=1.0, context=ssl._create_unverified_context()
-            )
+            conn = http.client.HTTPSConnection(hostname, int(port), timeout=1.0, context=self._probe_context())
         else:
             conn = http.client.HTTPConnection(hostname, int(port), timeout=1.0)
         try:

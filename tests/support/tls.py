@@ -16,7 +16,6 @@ client certificate (a registry that requires one never answers an anonymous TLS 
 from __future__ import annotations
 
 import datetime
-import http.client
 import ipaddress
 import shutil
 import ssl
@@ -183,14 +182,5 @@ class MTLSRegistry(Registry):
         super().__init__(deep_merge(tls_registry_config(pki, client_ca=True), extra_config or {}))
         self.pki = pki
 
-    def _answers(self) -> bool:
-        hostname, _, port = self.host.rpartition(":")
-        conn = http.client.HTTPSConnection(hostname, int(port), timeout=1.0, context=client_context(self.pki))
-        try:
-            conn.request("GET", "/v2/")
-            conn.getresponse().read()
-            return True
-        except (OSError, http.client.HTTPException):
-            return False
-        finally:
-            conn.close()
+    def _probe_context(self) -> ssl.SSLContext:
+        return client_context(self.pki)  # this registry answers nobody without a client certificate

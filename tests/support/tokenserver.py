@@ -38,7 +38,6 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Callable, Mapping, Optional, Sequence
 from urllib.parse import parse_qs, urlsplit
 
@@ -48,7 +47,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
-from support.loopback import Loopback
+from support.loopback import Loopback, Served
 
 SERVICE = "manifest-spec-test-registry"
 ISSUER = "manifest-spec-test-token-issuer"
@@ -103,7 +102,7 @@ class TokenRequest:
 
 
 @dataclass
-class TokenServer:
+class TokenServer(Served):
     directory: Path
     users: Mapping[str, str] = field(default_factory=dict)  # user -> password
     refresh_tokens: Mapping[str, str] = field(default_factory=dict)  # refresh (identity) token -> user
@@ -117,7 +116,7 @@ class TokenServer:
     issuer: str = ISSUER
     garbage_token_field: Optional[str] = None  # put a non-token in this field (must not be used)
 
-    requests: list[TokenRequest] = field(default_factory=list)
+    asked: list[TokenRequest] = field(default_factory=list)
     issued: list[str] = field(default_factory=list)
     host: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -206,19 +205,19 @@ class TokenServer:
     # -- records -------------------------------------------------------------------------------
     def count(self, method: Optional[str] = None) -> int:
         with self._lock:
-            return sum(1 for r in self.requests if method is None or r.method == method)
+            return sum(1 for r in self.asked if method is None or r.method == method)
 
     def snapshot(self) -> list[TokenRequest]:
         with self._lock:
-            return list(self.requests)
+            return list(self.asked)
 
     def reset_records(self) -> None:
         with self._lock:
-            self.requests.clear()
+            self.asked.clear()
 
     def _record(self, entry: TokenRequest, token: Optional[str] = None) -> None:
         with self._lock:
-            self.requests.append(entry)
+            self.asked.append(entry)
             if token:
                 self.issued.append(token)
 
@@ -327,20 +326,11 @@ class TokenServer:
                 server._record(TokenRequest(**{**entry.__dict__, "user": user, "status": 200}), token)
                 self.reply(200, body)
 
-        self._loop = Loopback(Handler, "token-server")
-        self.host = self._loop.host
+        self.serve(Handler, "token-server")
         return self
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.stop()
-            self._loop = None
 
     def __enter__(self) -> TokenServer:
         return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
 
 
 def _with_status(entry: TokenRequest, status: int) -> TokenRequest:
