@@ -8,7 +8,7 @@ from typing import Callable, Optional
 from urllib.parse import urljoin
 
 from manifest_spec.errors import RegistryError, VerificationError
-from manifest_spec.registry import BrokenBodyError, RegistryClient
+from manifest_spec.registry import RegistryClient
 
 log = logging.getLogger(__name__)
 
@@ -25,26 +25,23 @@ def copy_blob(
     progress: Optional[Progress] = None,
 ) -> None:
     """Copy one blob; a source body that breaks off is read again into a new upload session."""
-    for attempt in range(source.body_retries + 1):
-        try:
-            return _copy_blob_once(source, source_repository, target, target_repository, digest, progress)
-        except BrokenBodyError:  # the upload session was cancelled; GET is safe to repeat
-            if attempt >= source.body_retries:
-                raise
-            log.debug("retrying GET /v2/%s/blobs/%s after the body broke off", source_repository, digest)
+    what = f"copy blob {digest} from {source.host}/{source_repository} to {target.host}/{target_repository}"
+    path = f"/v2/{source_repository}/blobs/{digest}"
+    source.again_if_body_breaks(lambda: _copy_once(source, path, target, target_repository, digest, what, progress), path)
 
 
-def _copy_blob_once(
+def _copy_once(
     source: RegistryClient,
-    source_repository: str,
+    path: str,
     target: RegistryClient,
     target_repository: str,
     digest: str,
-    progress: Optional[Progress] = None,
+    what: str,
+    progress: Optional[Progress],
 ) -> None:
-    """GET from the source, upload in chunks to the target; the digest is checked before commit."""
-    what = f"copy blob {digest} from {source.host}/{source_repository} to {target.host}/{target_repository}"
-    response = source.request("GET", f"/v2/{source_repository}/blobs/{digest}", what, stream=True)
+    """GET from the source, upload in chunks to the target; the digest is checked before commit.
+    Any failure cancels the upload session, so a repeat starts clean."""
+    response = source.request("GET", path, what, stream=True)
     if response.status_code != 200:
         raise source.fail(response, what)
     declared = response.headers.get("Content-Length")

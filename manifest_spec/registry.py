@@ -9,7 +9,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -22,6 +22,7 @@ from manifest_spec.reference import Reference
 from manifest_spec.transport import make_session
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # what distribution itself accepts for a manifest
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
@@ -159,20 +160,29 @@ class RegistryClient:
         except requests.exceptions.RequestException as e:
             raise BrokenBodyError(f"{what}: the connection to {self.host} broke while reading the body: {_short(e)}") from e
 
-    def get_body(self, path: str, limit: int, what: str, **kwargs: Any) -> tuple[requests.Response, bytes]:
-        """GET a whole body (200 only), read again when the connection breaks in the middle of it."""
+    def again_if_body_breaks(self, read: Callable[[], T], path: str) -> T:
+        """Run `read` (a GET of `path` and its body) again when the body breaks off mid-way:
+        urllib3 retries failed requests, not bodies cut short after the answer began."""
         for attempt in range(self.body_retries + 1):
-            response = self.request("GET", path, what, stream=True, **kwargs)
-            if response.status_code != 200:
-                raise self.fail(response, what)
             try:
-                return response, self.read_limited(response, limit, what)
+                return read()
             except BrokenBodyError:
                 if attempt >= self.body_retries:
                     raise
                 log.debug("retrying GET %s after the body broke off", urlsplit(path).path)
                 time.sleep(0.25 * attempt)
         raise AssertionError("unreachable")
+
+    def get_body(self, path: str, limit: int, what: str, **kwargs: Any) -> tuple[requests.Response, bytes]:
+        """GET a whole body (200 only), read again when the connection breaks in the middle of it."""
+
+        def read() -> tuple[requests.Response, bytes]:
+            response = self.request("GET", path, what, stream=True, **kwargs)
+            if response.status_code != 200:
+                raise self.fail(response, what)
+            return response, self.read_limited(response, limit, what)
+
+        return self.again_if_body_breaks(read, path)
 
     # -- manifests -----------------------------------------------------------------------
     def get_manifest(self, repository: str, ref: str, what: str) -> Manifest:
