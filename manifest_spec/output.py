@@ -72,16 +72,17 @@ def report_error(message: str, fmt: Optional[str] = None) -> None:
     diagnostic(f"error: {message}")
 
 
-def _push_json(target: Any, index: Any, tags: Any, resolution: Any) -> dict[str, Any]:
+def _push_json(prepared: Any) -> dict[str, Any]:
+    index = prepared.index
     return {
-        "target": str(target),
+        "target": str(prepared.spec.image),
         "digest": index.digest,
         "size": index.size,
         "mediaType": index.media_type,
-        "tags": [target.tag, *[t for t in tags if t != target.tag]],
+        "tags": list(prepared.tags),
         "members": [
             {"image": str(member.member.image), "digest": d.digest, "mediaType": d.media_type, "platform": _platform(d.platform)}
-            for member in resolution.members
+            for member in prepared.resolution.members
             for d in member.descriptors
         ],
     }
@@ -89,16 +90,16 @@ def _push_json(target: Any, index: Any, tags: Any, resolution: Any) -> dict[str,
 
 def report_push(result: Any, fmt: str) -> None:
     """`push`: manifest-tool's `Digest: sha256:<hex> <size>` line, or one JSON object (with each tag's status)."""
-    index = result.index
+    index, target = result.prepared.index, result.prepared.spec.image
     if fmt == "json":
-        body = _push_json(result.target, index, result.tags, result.resolution)
+        body = _push_json(result.prepared)
         body["tagStatus"] = [{"tag": t.tag, "status": t.status, "previous": t.previous or None} for t in result.tag_results]
         _write_json(body, sys.stdout)
     else:
         # stdout stays manifest-tool's one line; a tag left alone is worth a word on stderr.
         for t in result.tag_results:
             if t.status == "unchanged":
-                diagnostic(f"unchanged: {result.target.with_tag(t.tag)} already points at {index.digest}; not written")
+                diagnostic(f"unchanged: {target.with_tag(t.tag)} already points at {index.digest}; not written")
         sys.stdout.write(f"Digest: {index.digest} {index.size}\n")
 
 
@@ -107,9 +108,9 @@ def report_dry_run(plan: Any, fmt: str) -> None:
     from manifest_spec.planview import tag_json
 
     prepared = plan.prepared
-    index, spec = prepared.index, prepared.spec
+    index = prepared.index
     if fmt == "json":
-        body = _push_json(spec.image, index, tuple(dict.fromkeys(spec.tags)), prepared.resolution)
+        body = _push_json(prepared)
         body.update({"dryRun": True, "index": json.loads(index.data), "tagPlan": [tag_json(t) for t in plan.tags]})
         _write_json(body, sys.stdout)
         return

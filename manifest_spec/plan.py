@@ -64,7 +64,7 @@ def plan_prepared(prepared: Prepared, client: RegistryClient) -> SpecPlan:
     target = prepared.spec.image
     new = parse_index(prepared.index.data)
     plans = []
-    for tag in dict.fromkeys((target.tag, *prepared.spec.tags)):
+    for tag in prepared.tags:
         plans.append(_plan_tag(target.with_tag(tag), prepared, new, client))
     return SpecPlan(prepared, tuple(plans))
 

@@ -34,6 +34,11 @@ class Prepared:
     resolution: Resolution
     index: BuiltIndex
 
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """Every tag the index goes to, in push order: the target's first, each once."""
+        return tuple(dict.fromkeys((self.spec.image.tag, *self.spec.tags)))
+
 
 def prepare(spec: Spec, settings: PushSettings, client_for: Callable[[Reference], RegistryClient]) -> Prepared:
     """Validate against the type, resolve and verify every member, build the index bytes."""
@@ -67,11 +72,8 @@ class TagResult:
 
 @dataclass(frozen=True)
 class PushResult:
-    target: Reference
-    index: BuiltIndex
-    tags: tuple[str, ...]
-    resolution: Resolution
-    tag_results: tuple[TagResult, ...] = ()
+    prepared: Prepared
+    tag_results: tuple[TagResult, ...]
 
 
 def place_children(
@@ -116,9 +118,8 @@ def push_index(
     client = client_for(target)
     children = [child for member in prepared.resolution.members for child in member.children]
     place_children(target, children, client_for, progress)
-    tags = tuple(dict.fromkeys(prepared.spec.tags))
     results = []
-    for tag in dict.fromkeys((target.tag, *tags)):
+    for tag in prepared.tags:
         what = f"push {target.with_tag(tag)}"
         # HEAD first: a tag already holding these exact bytes is left alone, so a repeated push writes nothing.
         current = client.head_manifest(target.repository, tag, what)
@@ -128,4 +129,4 @@ def push_index(
             continue
         client.put_manifest(target.repository, tag, index.data, index.media_type, what)
         results.append(TagResult(tag, UPDATED if current else CREATED, current.digest if current else ""))
-    return PushResult(target, index, tags, prepared.resolution, tuple(results))
+    return PushResult(prepared, tuple(results))
