@@ -54,14 +54,7 @@ def _member(reference: Reference, d: Descriptor, warnings: list[str]) -> dict[st
     # Attestations (all unknown/unknown) would be duplicate platforms to the spec checker;
     # without a platform the tool takes it from the attestation's own config, which says the same.
     if d.platform is not None and not is_attestation(d):
-        platform: dict[str, Any] = {"os": d.platform.os, "architecture": d.platform.architecture}
-        if d.platform.variant:
-            platform["variant"] = d.platform.variant
-        if d.platform.os_version:
-            platform["os.version"] = d.platform.os_version
-        if d.platform.os_features:
-            platform["os.features"] = list(d.platform.os_features)
-        member["platform"] = platform
+        member["platform"] = d.platform.to_json()
     elif d.platform is None:
         warnings.append(f"entry {d.digest} has no platform; the spec takes it from the image config")
     if d.annotations:
