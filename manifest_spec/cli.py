@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
 import sys
 from typing import Any, Callable, TypeVar
@@ -15,6 +16,10 @@ from manifest_spec.errors import ManifestSpecError, Problem, SpecError
 
 F = TypeVar("F", bound=Callable[..., Any])
 _VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# SPEC arguments: the shell completes file names; `-` is standard input. Nothing is checked
+# here: the spec reader says what is wrong with a path, in the same one line for every command.
+SPEC_FILE = click.Path(allow_dash=True, readable=False)
+EXIT_STDOUT_CLOSED = 141  # 128 + SIGPIPE: what the shell shows for `cat` in the same place
 
 
 def parse_vars(values: tuple[str, ...]) -> dict[str, str]:
@@ -35,7 +40,12 @@ def handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         fmt = kwargs.get("output_format")
         try:
-            return func(*args, **kwargs)
+            try:
+                return func(*args, **kwargs)
+            finally:
+                sys.stdout.flush()  # a reader gone away (`| head -1`) shows here, not at exit
+        except BrokenPipeError:
+            _stdout_closed()
         except click.ClickException:
             raise  # usage errors: click prints them and exits 2
         except ManifestSpecError as e:
@@ -50,6 +60,14 @@ def handle_errors(func: F) -> F:
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _stdout_closed() -> None:
+    """The reader of stdout went away: stop quietly, as `cat` does (no message, no traceback)."""
+    # Python would flush the rest at exit and complain; whatever is left goes nowhere instead.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(EXIT_STDOUT_CLOSED)
 
 
 class _Commands(click.Group):
@@ -91,25 +109,43 @@ def main(ctx: click.Context, /, debug: bool, **options: Any) -> None:
 
 
 @main.command()
-@click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC...", type=SPEC_FILE)
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set ${NAME} (wins over the environment).")
 @click.option("--output", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--allow-unknown-platform", is_flag=True, help="Accept os/architecture/variant values not known to be real.")
+@click.option("--skip-non-specs", is_flag=True,
+              help="Skip YAML files without a top-level manifests: key (or a misspelling of it), e.g. a Helm Chart.yaml.")
 @handle_errors
-def validate(specs: tuple[str, ...], variables: tuple[str, ...], output_format: str, allow_unknown_platform: bool) -> None:
-    """Check spec files offline: every problem of every file, as FILE:LINE:COL."""
-    from manifest_spec.spec import load_spec
+def validate(specs: tuple[str, ...], variables: tuple[str, ...], output_format: str, allow_unknown_platform: bool,
+             skip_non_specs: bool) -> None:
+    """Check spec files offline (- reads standard input): every problem of every file, as FILE:LINE:COL."""
+    from manifest_spec.document import looks_like_spec, read_source
+    from manifest_spec.spec import parse_spec
 
     scope = parse_vars(variables)
     results: list[tuple[str, list[Problem]]] = []
+    skipped: set[str] = set()
     for path in specs:
         try:
-            load_spec(path, scope, allow_unknown_platform=allow_unknown_platform)
-            results.append((path, []))
+            name, raw = read_source(path)
+            if skip_non_specs and not looks_like_spec(raw):
+                skipped.add(name)
+            else:
+                parse_spec(raw, name, scope, allow_unknown_platform=allow_unknown_platform)
+            results.append((name, []))
         except SpecError as e:
-            results.append((path, e.problems))
-    output.report_validation(results, output_format)
+            results.append((e.problems[0].file if e.problems else path, e.problems))
+    output.report_validation(results, output_format, skipped)
     sys.exit(1 if any(problems for _, problems in results) else 0)
+
+
+@main.command()
+@handle_errors
+def schema() -> None:
+    """Print the JSON Schema of specs, for editors: manifest-spec schema > manifest-spec.schema.json"""
+    from manifest_spec.spec import schema_text
+
+    output.report_schema(schema_text())
 
 
 def client_options(ctx: click.Context, target_registry: str) -> Any:
@@ -157,10 +193,13 @@ def api_host(registry: str) -> str:
     return Reference(registry, "x").api_host
 
 
-output_option = click.option(
-    "--output", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
-    help="text: manifest-tool's `Digest: sha256:<hex> <size>` line; json: one object.",
-)
+def output_choice(help_text: str) -> Callable[[F], F]:
+    """`--output text|json`, with help saying what text means for this command."""
+    return click.option("--output", "output_format", type=click.Choice(["text", "json"]), default="text",
+                        show_default=True, help=help_text)
+
+
+output_option = output_choice("text: manifest-tool's `Digest: sha256:<hex> <size>` line; json: one object.")
 _push_options = [
     click.option("--ignore-missing", is_flag=True, help="Leave out members that do not exist (with a warning)."),
     click.option("--skip-platform-check", is_flag=True, help="Do not compare the spec's platforms with the image configs."),
@@ -212,7 +251,7 @@ def _run_push(ctx: click.Context, spec: Any, ignore_missing: bool, skip_platform
 
 
 @push.command("from-spec")
-@click.argument("spec_file", metavar="SPEC")
+@click.argument("spec_file", metavar="SPEC", type=SPEC_FILE)
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set ${NAME} (wins over the environment).")
 @click.option("--allow-unknown-platform", is_flag=True, help="Accept os/architecture/variant values not known to be real.")
 @click.option("--locked", is_flag=True, help="Push exactly the member digests of the spec's lock file; refuse if spec and lock disagree.")
@@ -222,7 +261,7 @@ def _run_push(ctx: click.Context, spec: Any, ignore_missing: bool, skip_platform
 @handle_errors
 def from_spec(ctx: click.Context, spec_file: str, variables: tuple[str, ...], allow_unknown_platform: bool, locked: bool,
               lock_file: str | None, ignore_missing: bool, skip_platform_check: bool, dry_run: bool, output_format: str) -> None:
-    """Push the index described by a YAML spec."""
+    """Push the index described by a YAML spec (- reads standard input)."""
     from manifest_spec.lock import lock_path
     from manifest_spec.spec import load_spec
 
@@ -288,7 +327,7 @@ def from_args(ctx: click.Context, platforms: str, template: str, target: str, ta
 @click.argument("reference", metavar="REF")
 @click.option("--raw", is_flag=True, help="Print the exact bytes the registry returned.")
 @click.option("--to-spec", is_flag=True, help="Print a spec (members by digest, platforms, annotations) that reproduces the index.")
-@output_option
+@output_choice("text: a listing of the index (or image), its entries and layers; json: the same as one object.")
 @click.pass_context
 @handle_errors
 def inspect(ctx: click.Context, reference: str, raw: bool, to_spec: bool, output_format: str) -> None:

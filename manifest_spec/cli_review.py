@@ -8,7 +8,8 @@ from typing import Any, Iterator
 import click
 
 from manifest_spec import output
-from manifest_spec.cli import client_options, exits, handle_errors, output_option, parse_vars, push_settings
+from manifest_spec.document import STDIN
+from manifest_spec.cli import SPEC_FILE, client_options, exits, handle_errors, output_choice, parse_vars, push_settings
 
 _var_option = click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set ${NAME} (wins over the environment).")
 _type_option = click.option("--type", "index_type", type=click.Choice(["docker", "oci"]), default=None,
@@ -42,7 +43,7 @@ def _pools(ctx: click.Context, specs: list[Any]) -> Iterator[tuple[Any, Any]]:
 
 
 @click.command()
-@click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC...", type=SPEC_FILE)
 @_var_option
 @_type_option
 @click.option("--locked", is_flag=True, help="Plan what `push from-spec --locked` would push: each SPEC's lock file.")
@@ -74,13 +75,13 @@ def plan(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...],
 
 
 @click.command("lock")
-@click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC...", type=SPEC_FILE)
 @_var_option
 @_type_option
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 naming what drifted when a SPEC or a member tag moved since its lock.")
 @_skip_option
 @_unknown_option
-@output_option
+@output_choice("text: one line per lock file written (or checked); json: the same as one object.")
 @click.pass_context
 @handle_errors
 @exits
@@ -90,6 +91,9 @@ def lock_command(ctx: click.Context, specs: tuple[str, ...], variables: tuple[st
     from manifest_spec import lock as locks
     from manifest_spec.push import prepare
 
+    if STDIN in specs:
+        raise click.BadParameter("a spec on standard input (-) has no place beside it for a lock file: give its file name",
+                                 param_hint="SPEC")
     loaded = _load_specs(specs, variables, allow_unknown_platform)
     if check:
         results = [
