@@ -7,7 +7,7 @@ import logging
 import os
 import re
 import sys
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, NoReturn, TypeVar
 
 import click
 
@@ -62,7 +62,7 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _stdout_closed() -> None:
+def _stdout_closed() -> NoReturn:
     """The reader of stdout went away: stop quietly, as `cat` does (no message, no traceback)."""
     # Python would flush the rest at exit and complain; whatever is left goes nowhere instead.
     devnull = os.open(os.devnull, os.O_WRONLY)

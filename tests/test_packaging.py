@@ -158,6 +158,23 @@ def test_readme_install_lines_work_as_written(clone: Path, tmp_path: Path) -> No
     assert f"manifest-spec @ git+file://{clone}@{head}" in frozen  # pip's git form, pinned to the commit
 
 
+def test_readme_ci_install_line_works_with_its_two_variables(clone: Path, tmp_path: Path) -> None:
+    """The line of the README's text and CI examples, with the variables they tell the reader to set."""
+    readme = (ROOT / "README.md").read_text("utf-8")
+    others = [line for line in readme.splitlines() if "pip install" in line and "./manifest-spec" not in line
+              and "git+file://" not in line]
+    line = 'pip install "git+$MANIFEST_SPEC_GIT@$MANIFEST_SPEC_REV"'
+    assert len(others) == 4 and all(line in other for other in others), others  # the text, GitHub twice, GitLab
+    venv.create(tmp_path / "env", with_pip=True)
+    head = run(["git", "rev-parse", "HEAD"], cwd=clone).stdout.strip()
+    env = {**os.environ, "PATH": f"{tmp_path / 'env' / 'bin'}{os.pathsep}{os.environ['PATH']}",
+           "MANIFEST_SPEC_GIT": clone.as_uri(), "MANIFEST_SPEC_REV": head}
+    result = run(["bash", "-c", line], cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    checked = run([str(tmp_path / "env" / "bin" / "manifest-spec"), "validate", "-"], cwd=tmp_path, input=GOOD)
+    assert checked.returncode == 0 and checked.stdout == "<stdin>: ok\n", checked
+
+
 def test_readme_pre_commit_config_works_as_written(clone: Path, tmp_path: Path) -> None:
     config, commands = readme_blocks("pre-commit", 2)
     assert "rev: HEAD" in config and "/path/to/manifest-spec" in config

@@ -152,6 +152,46 @@ def test_a_directory_and_a_device_are_refused_with_the_others(tmp_path: Path) ->
     ]
 
 
+# --- validate --skip-non-specs (the pre-commit hook's mode) ------------------------------------
+
+
+def test_skip_non_specs_leaves_other_yaml_alone_but_not_a_misspelt_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = {
+        "Chart.yaml": "apiVersion: v2\nname: app\nversion: 0.1.0\n",
+        "values.yaml": "image:\n  repository: registry.example.com/team/app\n",
+        "deployment.yaml": "kind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\n  x: {{ .Values.x }}\n",  # not YAML
+        "list.yaml": "- a\n- b\n",
+        "empty.yaml": "",
+        "misspelt.yaml": GOOD.replace("manifests:", "manifest:"),
+        "broken.yaml": GOOD.replace("image: registry.example.com/a/b:1\n", "image: [\n"),  # a spec with a syntax error
+        "good.yaml": GOOD,
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["validate", "--skip-non-specs", *files])
+    as_json = CliRunner().invoke(main, ["validate", "--skip-non-specs", "--output", "json", "Chart.yaml", "good.yaml"])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    for name in ("Chart.yaml", "values.yaml", "deployment.yaml", "list.yaml", "empty.yaml"):
+        assert f"{name}: skipped (no top-level manifests:, so not a manifest spec)" in lines
+    assert "misspelt.yaml:2:1: manifest: unknown key 'manifest' (did you mean 'manifests'?)" in lines
+    assert any(line.startswith("broken.yaml:") and "YAML syntax error" in line for line in lines)
+    assert "good.yaml: ok" in lines
+    assert json.loads(as_json.stdout)["files"] == [
+        {"file": "Chart.yaml", "valid": True, "skipped": True, "errors": []},
+        {"file": "good.yaml", "valid": True, "errors": []},
+    ]
+
+
+def test_without_skip_non_specs_every_file_is_a_spec(tmp_path: Path) -> None:
+    chart = tmp_path / "Chart.yaml"
+    chart.write_text("apiVersion: v2\nname: app\nversion: 0.1.0\n")
+    result = CliRunner().invoke(main, ["validate", str(chart)])
+    assert result.exit_code == 1
+    assert f"{chart}:1:1: missing required key 'image'" in result.stdout
+
+
 # --- shell completion, schema, help --------------------------------------------------------------
 
 
