@@ -16,9 +16,20 @@ from manifest_spec.errors import ManifestSpecError, Problem, SpecError
 
 F = TypeVar("F", bound=Callable[..., Any])
 _VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# SPEC arguments: the shell completes file names; `-` is standard input. Nothing is checked
-# here: the spec reader says what is wrong with a path, in the same one line for every command.
-SPEC_FILE = click.Path(allow_dash=True, readable=False)
+
+
+class _SpecFile(click.Path):
+    """SPEC arguments: the shell completes file names; `-` is standard input. Nothing else is
+    checked here: the spec reader says what is wrong with a path, in one line for every command."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        root = ctx.find_root().obj if ctx else None
+        if value == "-" and root and root.get("password_stdin"):
+            self.fail("standard input (-) cannot hold both the spec and the --password-stdin password: give the spec's file name", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+SPEC_FILE = _SpecFile(allow_dash=True, readable=False)
 EXIT_STDOUT_CLOSED = 141  # 128 + SIGPIPE: what the shell shows for `cat` in the same place
 
 

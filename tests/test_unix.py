@@ -111,6 +111,12 @@ def test_plan_dash_reads_stdin(registry: Registry, repo_name: str) -> None:
     assert [tag["action"] for tag in planned["tags"]] == ["create"]
 
 
+def test_dash_and_password_stdin_exclude_each_other() -> None:
+    result = CliRunner().invoke(main, ["--username", "u", "--password-stdin", "push", "from-spec", "-"], input=GOOD)
+    assert result.exit_code == 2
+    assert "standard input (-) cannot hold both the spec and the --password-stdin password" in result.stderr
+
+
 def test_lock_dash_is_refused_before_reading_anything() -> None:
     result = CliRunner().invoke(main, ["lock", "-"], input=GOOD)
     assert result.exit_code == 2
