@@ -189,7 +189,8 @@ def test_readme_pre_commit_config_works_as_written(clone: Path, tmp_path: Path) 
     assert run(["git", "init", "-q"], cwd=repo, env=env).returncode == 0
     assert run(["git", "add", "."], cwd=repo, env=env).returncode == 0
     results = [run(["bash", "-c", line], cwd=repo, env=env) for line in commands.splitlines() if line.strip()]
-    assert [r.returncode for r in results] == [0, 0], "\n".join(r.stdout + r.stderr for r in results)
+    assert len(results) == 3 and [r.returncode for r in results] == [0, 0, 0], "\n".join(r.stdout + r.stderr for r in results)
+    assert (repo / ".git" / "hooks" / "pre-commit").exists()
     head = run(["git", "rev-parse", "HEAD"], cwd=clone).stdout.strip()
     assert f"rev: {head}" in (repo / ".pre-commit-config.yaml").read_text()  # autoupdate pinned the commit
     assert "Passed" in results[-1].stdout  # the chart, its values and its templates were skipped, not failed
