@@ -39,7 +39,9 @@ def handle_errors(func: F) -> F:
         except click.ClickException:
             raise  # usage errors: click prints them and exits 2
         except ManifestSpecError as e:
-            output.report_error(str(e), fmt)
+            # Several specs failing: one line each, naming its file.
+            for message in [f"{path}: {error}" for path, error in getattr(e, "failures", [])] or [str(e)]:
+                output.report_error(message, fmt)
             sys.exit(e.exit_code)
         except KeyboardInterrupt:
             output.diagnostic("interrupted")
@@ -81,6 +83,8 @@ class _Commands(click.Group):
 @click.option("--docker-cfg", default=None, help="Docker config directory or file for credentials [default: $DOCKER_CONFIG or ~/.docker].")
 @click.option("--certs-dir", default=None, metavar="DIR", help="Where <host:port>/*.crt CAs and *.cert/*.key client pairs are [default: /etc/docker/certs.d].")
 @click.option("--timeout", type=click.FloatRange(min=1), default=60.0, show_default=True, help="Seconds to wait for a registry to connect or answer.")
+@click.option("--jobs", type=click.IntRange(min=1, max=256), default=32, show_default=True, metavar="N",
+              help="Requests in flight at once per registry host (scheduler.DEFAULT_JOBS; see README).")
 @click.pass_context
 def main(ctx: click.Context, /, debug: bool, **options: Any) -> None:
     """Push multi-platform images (manifest lists / OCI indexes) from a YAML spec."""
@@ -185,52 +189,78 @@ def push(ctx: click.Context, index_type: str | None) -> None:
 
 
 def push_settings(type_flag: str | None, spec: Any, ignore_missing: bool, skip_platform_check: bool) -> Any:
-    from manifest_spec.push import PushSettings
+    from manifest_spec.engine import PushSettings
 
     return PushSettings(index_type=type_flag or spec.type or "docker", ignore_missing=ignore_missing, check_platform=not skip_platform_check)
 
 
-def _run_push(ctx: click.Context, spec: Any, ignore_missing: bool, skip_platform_check: bool, output_format: str,
-              dry_run: bool = False, lock_file: str | None = None) -> None:
-    from manifest_spec import push as push_module
-    from manifest_spec.lock import prepare_spec
-    from manifest_spec.registry import ClientPool
+def run_settings(ctx: click.Context, specs: list[Any], output_format: str = "text", **decided: Any) -> Any:
+    """The api.Settings of one run: registry options once (--password-stdin reads stdin), flag
+    credentials for one registry only (see --auth-registry)."""
+    from manifest_spec import api, progress
 
-    settings = push_settings(ctx.obj["index_type"], spec, ignore_missing, skip_platform_check)
-    with ClientPool(client_options(ctx, spec.image.registry)) as pool:
-        prepared = prepare_spec(spec, settings, pool, lock_file, type_flag=ctx.obj["index_type"])
-        for warning in prepared.resolution.skipped:
-            output.diagnostic(f"warning: {warning}")
+    obj = ctx.find_root().obj
+    options = client_options(ctx, specs[0].image.registry)
+    registries = sorted({spec.image.registry for spec in specs})
+    if options.credentials and len(registries) > 1 and not obj["auth_registry"]:
+        raise click.UsageError(
+            f"these specs push to {', '.join(registries)}; --username/--password belong to one registry: "
+            "name it with --auth-registry, or let the docker config hold the credentials"
+        )
+    listener = progress.listener_for(sys.stderr, quiet=False, output_format=output_format)
+    return api.Settings(jobs=obj["jobs"], client=options, listener=listener, **decided)
+
+
+def load_specs(paths: tuple[str, ...], variables: tuple[str, ...], allow_unknown_platform: bool) -> list[Any]:
+    """Every spec read and validated before the first request: a typo fails fast, offline, with all problems."""
+    from manifest_spec import api
+
+    return api.load(paths, api.Settings(variables=parse_vars(variables), allow_unknown_platform=allow_unknown_platform))
+
+
+def _run_push(ctx: click.Context, specs: list[Any], ignore_missing: bool, skip_platform_check: bool, output_format: str,
+              dry_run: bool = False, locked: bool = False, lock_file: str | None = None) -> None:
+    from manifest_spec import api
+
+    settings = run_settings(ctx, specs, output_format, type_flag=ctx.obj["index_type"], ignore_missing=ignore_missing,
+                            check_platform=not skip_platform_check, locked=locked, lock_file=lock_file)
+    with api.Run(settings) as run:
+        prepared = run.prepare(specs)
+        for item in prepared:
+            for warning in item.resolution.skipped:
+                output.diagnostic(f"warning: {warning}")
         if dry_run:
             from manifest_spec.plan import plan_prepared
 
-            output.report_dry_run(plan_prepared(prepared, pool(spec.image)), output_format)
+            running = [run.engine.logic.submit(plan_prepared, p, run.pool(p.spec.image)) for p in prepared]
+            output.report_dry_run([f.result() for f in running], output_format)
             return
-        progress = output.copy_progress if sys.stderr.isatty() else None
-        result = push_module.push_index(prepared, pool, progress)
-    output.report_push(result, output_format)
+        outcomes = run.engine.push(prepared)
+    if len(outcomes) == 1 and outcomes[0].error is not None:
+        raise outcomes[0].error  # one spec: exactly the error line it always had
+    output.report_push(outcomes, output_format)
+    if any(o.error is not None for o in outcomes):
+        sys.exit(1)
 
 
 @push.command("from-spec")
-@click.argument("spec_file", metavar="SPEC")
+@click.argument("spec_files", nargs=-1, required=True, metavar="SPEC...")
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set ${NAME} (wins over the environment).")
 @click.option("--allow-unknown-platform", is_flag=True, help="Accept os/architecture/variant values not known to be real.")
-@click.option("--locked", is_flag=True, help="Push exactly the member digests of the spec's lock file; refuse if spec and lock disagree.")
-@click.option("--lock-file", default=None, metavar="PATH", help="The lock file for --locked (implies it) [default: SPEC's name + .lock].")
+@click.option("--locked", is_flag=True, help="Push exactly the member digests of each spec's lock file; refuse if spec and lock disagree.")
+@click.option("--lock-file", default=None, metavar="PATH", help="The lock file for --locked (implies it; one SPEC only) [default: SPEC's name + .lock].")
 @push_options
 @click.pass_context
 @handle_errors
-def from_spec(ctx: click.Context, spec_file: str, variables: tuple[str, ...], allow_unknown_platform: bool, locked: bool,
+def from_spec(ctx: click.Context, spec_files: tuple[str, ...], variables: tuple[str, ...], allow_unknown_platform: bool, locked: bool,
               lock_file: str | None, ignore_missing: bool, skip_platform_check: bool, dry_run: bool, output_format: str) -> None:
-    """Push the index described by a YAML spec."""
-    from manifest_spec.lock import lock_path
-    from manifest_spec.spec import load_spec
-
+    """Push the index each YAML SPEC describes; several SPECs are one run (all verified before any write)."""
     if (locked or lock_file) and ignore_missing:
         raise click.UsageError("--locked pushes exactly the locked digests; --ignore-missing does not go with it")
-    spec = load_spec(spec_file, parse_vars(variables), allow_unknown_platform=allow_unknown_platform)
-    lock_file = lock_file or (lock_path(spec_file) if locked else None)
-    _run_push(ctx, spec, ignore_missing, skip_platform_check, output_format, dry_run, lock_file)
+    if lock_file and len(spec_files) > 1:
+        raise click.UsageError("--lock-file names the lock of one spec; with several, --locked uses each SPEC's own lock")
+    specs = load_specs(spec_files, variables, allow_unknown_platform)
+    _run_push(ctx, specs, ignore_missing, skip_platform_check, output_format, dry_run, locked or bool(lock_file), lock_file)
 
 
 def _split_list(value: str | None) -> list[str]:
@@ -281,7 +311,7 @@ def from_args(ctx: click.Context, platforms: str, template: str, target: str, ta
 
     data = spec_data_from_args(platforms, template, target, tags, annotations)
     spec = spec_from_data(data, "from-args")
-    _run_push(ctx, spec, ignore_missing, skip_platform_check, output_format, dry_run)
+    _run_push(ctx, [spec], ignore_missing, skip_platform_check, output_format, dry_run)
 
 
 @main.command()

@@ -10,7 +10,7 @@ from typing import Any, Callable, Optional
 from manifest_spec.errors import ManifestSpecError, VerificationError
 from manifest_spec.index import Descriptor
 from manifest_spec.platforms import Platform
-from manifest_spec.push import Prepared, PushSettings, prepare
+from manifest_spec.engine import Prepared, PushSettings
 from manifest_spec.reference import DIGEST_RE, Reference
 from manifest_spec.registry import RegistryClient
 from manifest_spec.spec import Spec
@@ -173,38 +173,29 @@ def check_lock(spec: Spec, path: str, client_for: Callable[[Reference], Registry
     return found + member_drift(spec, lock, client_for)
 
 
-def prepare_locked(
-    spec: Spec, lock: Lock, settings: PushSettings, client_for: Callable[[Reference], RegistryClient], *, type_flag: Optional[str] = None
-) -> Prepared:
-    """Prepare exactly the locked digests: each member fetched by digest (and verified), platform kept."""
+def locked_spec(spec: Spec, lock: Lock, settings: PushSettings, *, type_flag: Optional[str] = None) -> tuple[Spec, PushSettings]:
+    """The spec with every member pinned to its locked digest (offline; refused when spec and lock disagree).
+    Pinning by digest makes resolution GET exactly the locked manifests (verified by hash), whatever the tags say now."""
     found = disagreements(spec, lock, type_flag)
     if found:
         raise LockError(f"{spec.path} and {lock.path} disagree: {'; '.join(found)}; {_RELOCK.format(spec=spec.path)}")
     bad = [m.digest for m in lock.members if not DIGEST_RE.fullmatch(m.digest)]
     if bad:
         raise LockError(f"{lock.path}: {bad[0]!r} is not a sha256 digest; {_RELOCK.format(spec=spec.path)}")
-    # Pinning by digest makes resolution GET exactly the locked manifests (verified by hash), whatever the tags say now.
     members = tuple(
         replace(member, image=member.image.with_digest(locked.digest)) for member, locked in zip(spec.members, lock.members)
     )
-    settings = replace(settings, index_type=lock.index_type, ignore_missing=False)
-    prepared = prepare(replace(spec, members=members), settings, client_for)
+    return replace(spec, members=members), replace(settings, index_type=lock.index_type, ignore_missing=False)
+
+
+def check_locked_index(prepared: Prepared, lock: Lock) -> None:
+    """The index built from the locked digests must be the one the lock recorded."""
     if prepared.index.digest != lock.index_digest:
+        spec = prepared.spec.path
         raise VerificationError(
             f"the index built from the locked digests is {prepared.index.digest}, but {lock.path} says {lock.index_digest}; "
-            f"{_RELOCK.format(spec=spec.path)}"
+            f"{_RELOCK.format(spec=spec)}"
         )
-    return prepared
-
-
-def prepare_spec(
-    spec: Spec, settings: PushSettings, client_for: Callable[[Reference], RegistryClient], lock_file: Optional[str] = None,
-    *, type_flag: Optional[str] = None,
-) -> Prepared:
-    """Resolve and build (read-only); with a lock file, exactly its member digests."""
-    if lock_file is None:
-        return prepare(spec, settings, client_for)
-    return prepare_locked(spec, read_lock(lock_file, spec.path), settings, client_for, type_flag=type_flag)
 
 
 def _platform(platform: Optional[Platform]) -> Optional[dict[str, Any]]:

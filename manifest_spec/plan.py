@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 from manifest_spec.index import DOCKER_LIST, INDEX_TYPES, OCI_INDEX, Descriptor, parse_index
 from manifest_spec.platforms import platform_key
-from manifest_spec.push import Prepared
+from manifest_spec.engine import Prepared
 from manifest_spec.reference import Reference
 from manifest_spec.registry import RegistryClient
 from manifest_spec.resolve import REFERENCE_DIGEST, is_attestation

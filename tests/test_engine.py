@@ -1,0 +1,67 @@
+"""The push engine's round trips: sequential depth is a property of the code, so it is tested,
+through a proxy adding a fixed 40 ms to every request (wall time is tests/benchmark.py's job)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from support.clirun import assert_ok, run_cli, tag_digest
+from support.faults import FaultProxy, Timing, sequential_depth
+from support.registry import Registry
+from support.scenarios import EXTRA_TAGS, batch, scenario_a, scenario_c
+
+DELAY = 0.04
+
+
+@pytest.fixture
+def slow(registry: Registry) -> Iterator[FaultProxy]:
+    with FaultProxy(registry.host, delay=DELAY) as proxy:
+        yield proxy
+
+
+def push(*paths: str) -> None:
+    assert_ok(run_cli("push", "from-spec", *paths))
+
+
+def test_depth_counts_chains_not_requests() -> None:
+    one_round = [Timing("GET", "/a", 0.0, 1.0), Timing("GET", "/b", 0.1, 1.1)]
+    assert sequential_depth(one_round) == 1
+    assert sequential_depth(one_round + [Timing("PUT", "/c", 1.2, 2.0), Timing("PUT", "/d", 2.1, 3.0)]) == 3
+    assert sequential_depth([]) == 0
+
+
+def test_a_first_push_takes_4_round_trips_and_b_the_same_again_2(registry: Registry, slow: FaultProxy, repo_name: str, tmp_path: Path) -> None:
+    spec = scenario_a(registry.url, slow.host, repo_name, tmp_path)
+    slow.forget()
+    push(spec)
+    # (1) member GETs + tag HEADs, (2) config GETs, (3) the index PUT, (4) the extra tags.
+    assert slow.depth() <= 4, sorted(slow.timings, key=lambda t: t.start)
+    assert len(slow.requests("PUT")) == 1 + len(EXTRA_TAGS)
+    slow.forget()
+
+    push(spec)
+
+    assert slow.depth() <= 2, sorted(slow.timings, key=lambda t: t.start)
+    assert slow.requests("PUT") == [] and slow.requests("POST") == []
+
+
+def test_c_members_in_other_repositories_take_6_round_trips(registry: Registry, slow: FaultProxy, repo_name: str, tmp_path: Path) -> None:
+    spec = scenario_c(registry.url, slow.host, repo_name, tmp_path)
+    slow.forget()
+    push(spec)
+    # (1) member GETs + tag HEADs, (2) configs + child HEADs, (3) mounts, (4) child PUTs, (5) index, (6) extra tags.
+    assert slow.depth() <= 6, sorted(slow.timings, key=lambda t: t.start)
+    assert slow.requests("DELETE") == []
+    assert not any("/blobs/" in path for path in slow.requests("HEAD"))  # a mount answers 201 for a blob already there
+    assert tag_digest(registry.url, f"{repo_name}/app", "v1") is not None
+
+
+def test_a_batch_of_5_specs_takes_about_the_round_trips_of_one(registry: Registry, slow: FaultProxy, repo_name: str, tmp_path: Path) -> None:
+    specs = batch(registry.url, slow.host, repo_name, tmp_path, 5)
+    slow.forget()
+    push(*specs)
+    assert slow.depth() <= 5, sorted(slow.timings, key=lambda t: t.start)
+    for n in range(5):
+        assert tag_digest(registry.url, f"{repo_name}/s{n}", "latest") == tag_digest(registry.url, f"{repo_name}/s{n}", "v1") is not None
