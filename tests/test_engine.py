@@ -12,7 +12,7 @@ from support.faults import FaultProxy, Timing, sequential_depth
 from support.registry import Registry
 from support.scenarios import EXTRA_TAGS, batch, scenario_a, scenario_c
 
-DELAY = 0.04
+DELAY = 0.1
 
 
 @pytest.fixture
