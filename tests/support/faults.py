@@ -174,6 +174,7 @@ class FaultProxy(Served):
     rules: list[_Rule] = field(default_factory=list)
     seen: list[tuple[str, str]] = field(default_factory=list)  # (method, path) of every request
     delay: float = 0.0  # seconds added to every request: a registry across the internet, not on loopback
+    keep_alive: bool = False  # HTTP/1.1 connections kept open, as a real registry does (set before start)
     timings: list[Timing] = field(default_factory=list)  # when each request arrived and was answered
     host: str = ""
     _loop: Optional[Loopback] = None
@@ -268,17 +269,20 @@ class FaultProxy(Served):
                     elif not reply.close_delimited:
                         length = reply.declared_length if reply.declared_length is not None else len(reply.body)
                         self.send_header("Content-Length", str(length))
-                    self.send_header("Connection", "close")
+                    keep = proxy.keep_alive and not reply.close_delimited and reply.declared_length is None
+                    if not keep:
+                        self.send_header("Connection", "close")
                     self.end_headers()
                     if self.command != "HEAD":
                         self.wfile.write(reply.body)
                     self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up reading (e.g. over a size limit): that is its right
-                self.close_connection = True
+                    keep = False  # the client gave up reading (e.g. over a size limit): that is its right
+                self.close_connection = not keep
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = forward
 
+        Handler.protocol_version = "HTTP/1.1" if self.keep_alive else "HTTP/1.0"
         self.serve(Handler, "fault-proxy")
         return self
 
