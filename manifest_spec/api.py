@@ -109,6 +109,18 @@ class Run:
         self.scheduler.close()
         self.pool.__exit__()
 
+    def plan(self, prepared: Sequence[Prepared]) -> list[SpecPlan]:
+        """Each prepared spec against what its tags hold, all at once, from the tag HEADs already read."""
+        from manifest_spec.plan import plan_prepared
+
+        def one(p: Prepared) -> SpecPlan:
+            target = p.spec.image
+            heads = lambda tag: self.engine.head(target, tag, f"plan {target.with_tag(tag)}").result()  # noqa: E731
+            return plan_prepared(p, self.pool(target), heads)
+
+        running = [self.engine.logic.submit(one, p) for p in prepared]
+        return [f.result() for f in running]
+
     def prepare(self, specs: Sequence[Spec], *, locked: Optional[bool] = None) -> list[Prepared]:
         """Resolve and verify every spec (read-only); any failure raises, naming each failing spec."""
         return settle(self.prepare_each(specs, locked=locked), single=len(specs) == 1)
@@ -168,12 +180,8 @@ def push(specs: Sequence[Spec], settings: Settings) -> list[Outcome[PushResult]]
 
 def plan(specs: Sequence[Spec], settings: Settings) -> list[SpecPlan]:
     """What pushing each spec would change, tag by tag (read-only; what `plan` and `push --dry-run` show)."""
-    from manifest_spec.plan import plan_prepared
-
     with Run(settings) as run:
-        prepared = run.prepare(specs)
-        running = [run.engine.logic.submit(plan_prepared, p, run.pool(p.spec.image)) for p in prepared]
-        return [f.result() for f in running]
+        return run.plan(run.prepare(specs))
 
 
 @dataclass(frozen=True)

@@ -2,56 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import logging
-import re
 import sys
-from typing import Any, Callable, TypeVar
+from typing import Any
 
 import click
 
 from manifest_spec import __version__, output
-from manifest_spec.errors import ManifestSpecError, Problem, SpecError
-
-F = TypeVar("F", bound=Callable[..., Any])
-_VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def parse_vars(values: tuple[str, ...]) -> dict[str, str]:
-    """`--var NAME=VALUE` pairs; a malformed one is a usage error (exit 2)."""
-    result = {}
-    for item in values:
-        name, sep, value = item.partition("=")
-        if not sep or not _VAR_RE.fullmatch(name):
-            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--var")
-        result[name] = value
-    return result
-
-
-def handle_errors(func: F) -> F:
-    """Turn our errors into one clear line and the documented exit code; never a traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        fmt = kwargs.get("output_format")
-        try:
-            return func(*args, **kwargs)
-        except click.ClickException:
-            raise  # usage errors: click prints them and exits 2
-        except ManifestSpecError as e:
-            # Several specs failing: one line each, naming its file.
-            for message in [f"{path}: {error}" for path, error in getattr(e, "failures", [])] or [str(e)]:
-                output.report_error(message, fmt)
-            sys.exit(e.exit_code)
-        except KeyboardInterrupt:
-            output.diagnostic("interrupted")
-            sys.exit(130)
-        except Exception as e:  # a bug: still one line, the traceback only with --debug
-            logging.getLogger(__name__).debug("unexpected error", exc_info=True)
-            output.report_error(f"unexpected {type(e).__name__}: {e} (a bug; --debug shows the traceback)", fmt)
-            sys.exit(1)
-
-    return wrapper  # type: ignore[return-value]
+from manifest_spec.cli_common import F, client_options, handle_errors, load_specs, output_option, parse_vars, run_settings
+from manifest_spec.errors import Problem, SpecError
 
 
 class _Commands(click.Group):
@@ -116,55 +75,6 @@ def validate(specs: tuple[str, ...], variables: tuple[str, ...], output_format: 
     sys.exit(1 if any(problems for _, problems in results) else 0)
 
 
-def client_options(ctx: click.Context, target_registry: str) -> Any:
-    """Registry options from the global flags; flag/env credentials belong to the target's registry."""
-    import os
-
-    from manifest_spec.credentials import Credentials
-    from manifest_spec.registry import ClientOptions
-
-    obj = ctx.find_root().obj
-    username, password = obj["username"], obj["password"]
-    if obj["password_stdin"]:
-        if password is not None:
-            raise click.UsageError("--password and --password-stdin exclude each other")
-        password = sys.stdin.read().rstrip("\r\n")
-    elif password is not None:
-        output.diagnostic("warning: --password shows in process lists; prefer --password-stdin or MANIFEST_SPEC_PASSWORD")
-    else:
-        password = os.environ.get("MANIFEST_SPEC_PASSWORD")
-    if password is not None and not username:
-        raise click.UsageError("a password needs --username (or MANIFEST_SPEC_USERNAME)")
-    if username and password is None:
-        raise click.UsageError(f"--username {username} needs a password: --password-stdin, or MANIFEST_SPEC_PASSWORD")
-    if obj["insecure"]:
-        import urllib3
-
-        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        output.diagnostic("warning: --insecure: TLS certificates are not verified")
-    return ClientOptions(
-        plain_http=obj["plain_http"],
-        insecure=obj["insecure"],
-        credentials=Credentials(username, password) if username and password is not None else None,
-        # Never "whatever registry the spec names": a spec edited in a pull request could
-        # otherwise send the CI's password to a host of its author's choosing.
-        credentials_host=api_host(obj["auth_registry"] or target_registry),
-        docker_cfg=obj["docker_cfg"],
-        certs_dir=obj["certs_dir"],
-        timeout=obj["timeout"],
-    )
-
-
-def api_host(registry: str) -> str:
-    from manifest_spec.reference import Reference
-
-    return Reference(registry, "x").api_host
-
-
-output_option = click.option(
-    "--output", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
-    help="text: manifest-tool's `Digest: sha256:<hex> <size>` line; json: one object.",
-)
 _push_options = [
     click.option("--ignore-missing", is_flag=True, help="Leave out members that do not exist (with a warning)."),
     click.option("--skip-platform-check", is_flag=True, help="Do not compare the spec's platforms with the image configs."),
@@ -188,36 +98,6 @@ def push(ctx: click.Context, index_type: str | None) -> None:
     ctx.obj = {**ctx.find_root().obj, "index_type": index_type}
 
 
-def push_settings(type_flag: str | None, spec: Any, ignore_missing: bool, skip_platform_check: bool) -> Any:
-    from manifest_spec.engine import PushSettings
-
-    return PushSettings(index_type=type_flag or spec.type or "docker", ignore_missing=ignore_missing, check_platform=not skip_platform_check)
-
-
-def run_settings(ctx: click.Context, specs: list[Any], output_format: str = "text", **decided: Any) -> Any:
-    """The api.Settings of one run: registry options once (--password-stdin reads stdin), flag
-    credentials for one registry only (see --auth-registry)."""
-    from manifest_spec import api, progress
-
-    obj = ctx.find_root().obj
-    options = client_options(ctx, specs[0].image.registry)
-    registries = sorted({spec.image.registry for spec in specs})
-    if options.credentials and len(registries) > 1 and not obj["auth_registry"]:
-        raise click.UsageError(
-            f"these specs push to {', '.join(registries)}; --username/--password belong to one registry: "
-            "name it with --auth-registry, or let the docker config hold the credentials"
-        )
-    listener = progress.listener_for(sys.stderr, quiet=False, output_format=output_format)
-    return api.Settings(jobs=obj["jobs"], client=options, listener=listener, **decided)
-
-
-def load_specs(paths: tuple[str, ...], variables: tuple[str, ...], allow_unknown_platform: bool) -> list[Any]:
-    """Every spec read and validated before the first request: a typo fails fast, offline, with all problems."""
-    from manifest_spec import api
-
-    return api.load(paths, api.Settings(variables=parse_vars(variables), allow_unknown_platform=allow_unknown_platform))
-
-
 def _run_push(ctx: click.Context, specs: list[Any], ignore_missing: bool, skip_platform_check: bool, output_format: str,
               dry_run: bool = False, locked: bool = False, lock_file: str | None = None) -> None:
     from manifest_spec import api
@@ -230,10 +110,7 @@ def _run_push(ctx: click.Context, specs: list[Any], ignore_missing: bool, skip_p
             for warning in item.resolution.skipped:
                 output.diagnostic(f"warning: {warning}")
         if dry_run:
-            from manifest_spec.plan import plan_prepared
-
-            running = [run.engine.logic.submit(plan_prepared, p, run.pool(p.spec.image)) for p in prepared]
-            output.report_dry_run([f.result() for f in running], output_format)
+            output.report_dry_run(run.plan(prepared), output_format)
             return
         outcomes = run.engine.push(prepared)
     if len(outcomes) == 1 and outcomes[0].error is not None:
@@ -338,13 +215,3 @@ def inspect(ctx: click.Context, reference: str, raw: bool, to_spec: bool, output
     with ClientPool(client_options(ctx, ref.registry)) as pool:
         description = describe(ref, pool(ref), with_layers=not raw)
     output.report_inspect(description, output_format, raw)
-
-
-def exits(func: F) -> F:
-    """For commands defined in cli_review: the int they return is the exit status (exiting stays here)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        sys.exit(func(*args, **kwargs))
-
-    return wrapper  # type: ignore[return-value]

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from manifest_spec import output
-from manifest_spec.cli import client_options, exits, handle_errors, load_specs, output_option, run_settings
+from manifest_spec.cli_common import client_options, exits, handle_errors, load_specs, output_option, run_settings
 
 _var_option = click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set ${NAME} (wins over the environment).")
 _type_option = click.option("--type", "index_type", type=click.Choice(["docker", "oci"]), default=None,
