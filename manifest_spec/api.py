@@ -216,6 +216,6 @@ def check_locks(specs: Sequence[Spec], settings: Settings) -> list[LockCheck]:
 
     with Run(settings) as run:
         running = [
-            run.engine.logic.submit(locks.check_lock, s, locks.lock_path(s.path), run.pool, settings.type_flag) for s in specs
+            run.engine.logic.submit(locks.check_lock, s, locks.lock_path(s.path), run.engine.head, settings.type_flag) for s in specs
         ]
         return [LockCheck(s.path, locks.lock_path(s.path), f.result()) for s, f in zip(specs, running)]

@@ -43,9 +43,11 @@ def handle_errors(func: F) -> F:
         except click.ClickException:
             raise  # usage errors: click prints them and exits 2
         except ManifestSpecError as e:
-            # Several specs failing: one line each, naming its file.
-            for message in [f"{path}: {error}" for path, error in getattr(e, "failures", [])] or [str(e)]:
-                output.report_error(message, fmt)
+            failures = getattr(e, "failures", None)  # several specs failing: one line each, naming its file
+            if failures:
+                output.report_failures([(path, str(error)) for path, error in failures], fmt)
+            else:
+                output.report_error(str(e), fmt)
             sys.exit(e.exit_code)
         except KeyboardInterrupt:
             output.diagnostic("interrupted")

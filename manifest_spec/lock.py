@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, replace
+from concurrent.futures import Future
 from typing import Any, Callable, Optional
 
 from manifest_spec.errors import ManifestSpecError, VerificationError
@@ -12,7 +13,6 @@ from manifest_spec.index import Descriptor
 from manifest_spec.platforms import Platform
 from manifest_spec.engine import Prepared, PushSettings
 from manifest_spec.reference import DIGEST_RE, Reference
-from manifest_spec.registry import RegistryClient
 from manifest_spec.spec import Spec
 
 LOCK_VERSION = 1
@@ -148,20 +148,23 @@ def disagreements(spec: Spec, lock: Lock, index_type: Optional[str] = None) -> l
     return found
 
 
-def member_drift(spec: Spec, lock: Lock, client_for: Callable[[Reference], RegistryClient]) -> list[str]:
+Head = Callable[[Reference, str, str], Future[Optional[Descriptor]]]  # (image, tag or digest, what) → what it holds
+
+
+def member_drift(spec: Spec, lock: Lock, head: Head) -> list[str]:
     """Members whose reference now points at another digest than the locked one, or at nothing."""
+    asked = [head(m.image, m.image.ref, f"check manifests[{i}] {m.image}") for i, m in enumerate(spec.members)]
     drift = []
-    for i, (member, locked) in enumerate(zip(spec.members, lock.members)):
-        ref = member.image
-        head = client_for(ref).head_manifest(ref.repository, ref.ref, f"check manifests[{i}] {ref}")
-        if head is None:
-            drift.append(f"manifests[{i}] {ref} no longer exists (locked {locked.digest})")
-        elif head.digest != locked.digest:
-            drift.append(f"manifests[{i}] {ref} now points at {head.digest}, locked {locked.digest}")
+    for i, (member, locked, answer) in enumerate(zip(spec.members, lock.members, asked)):
+        current = answer.result()
+        if current is None:
+            drift.append(f"manifests[{i}] {member.image} no longer exists (locked {locked.digest})")
+        elif current.digest != locked.digest:
+            drift.append(f"manifests[{i}] {member.image} now points at {current.digest}, locked {locked.digest}")
     return drift
 
 
-def check_lock(spec: Spec, path: str, client_for: Callable[[Reference], RegistryClient], index_type: Optional[str] = None) -> list[str]:
+def check_lock(spec: Spec, path: str, head: Head, index_type: Optional[str] = None) -> list[str]:
     """`lock --check`: every way the lock no longer describes what a push would publish."""
     try:
         lock = read_lock(path, spec.path)
@@ -170,7 +173,7 @@ def check_lock(spec: Spec, path: str, client_for: Callable[[Reference], Registry
     found = disagreements(spec, lock, index_type)
     if len(spec.members) != len(lock.members):
         return found  # members cannot be paired up: asking the registry would only add noise
-    return found + member_drift(spec, lock, client_for)
+    return found + member_drift(spec, lock, head)
 
 
 def locked_spec(spec: Spec, lock: Lock, settings: PushSettings, *, type_flag: Optional[str] = None) -> tuple[Spec, PushSettings]:

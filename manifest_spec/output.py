@@ -72,6 +72,14 @@ def report_error(message: str, fmt: Optional[str] = None) -> None:
     diagnostic(f"error: {message}")
 
 
+def report_failures(failures: list[tuple[str, str]], fmt: Optional[str] = None) -> None:
+    """Several specs failed: `error: SPEC: message` each on stderr, and one JSON object for --output json."""
+    if fmt == "json":
+        _write_json({"errors": [{"spec": spec, "error": redact(message)} for spec, message in failures]}, sys.stdout)
+    for spec, message in failures:
+        diagnostic(f"error: {spec}: {message}")
+
+
 def _push_json(prepared: Any) -> dict[str, Any]:
     index = prepared.index
     return {

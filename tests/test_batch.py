@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 from support.clirun import assert_ok, run_cli, tag_digest, write_spec
-from support.faults import FaultProxy, error
+from support.faults import FaultProxy, error, upload_session_instead
 from support.images import push_image
 from support.registry import Registry
 from support.review import AMD64, ARM64, make_spec
@@ -80,6 +80,9 @@ def test_a_member_that_fails_in_one_spec_writes_nothing_for_any(proxy: FaultProx
     assert writes(proxy) == []
     assert result.stderr.startswith(f"error: {missing}: ") and "s390x" in result.stderr
     assert len(result.stderr.splitlines()) == 1
+    as_json = run_cli("push", "from-spec", "--output", "json", *specs, str(missing))
+    assert as_json.exit_code == 1
+    assert [e["spec"] for e in json.loads(as_json.stdout)["errors"]] == [str(missing)]
 
 
 def test_two_specs_writing_one_tag_are_refused_naming_both(proxy: FaultProxy, images: None, repo_name: str, tmp_path: Path) -> None:
@@ -125,3 +128,27 @@ def test_lock_and_check_several_specs_and_push_them_locked(proxy: FaultProxy, im
 def test_one_lock_file_for_several_specs_is_a_usage_error(tmp_path: Path) -> None:
     result = run_cli("push", "from-spec", "--lock-file", "x.lock", "a.yaml", "b.yaml")
     assert result.exit_code == 2 and "--lock-file" in result.stderr
+
+
+def test_the_engine_reports_progress_as_events(registry: Registry, proxy: FaultProxy, repo_name: str, tmp_path: Path) -> None:
+    from manifest_spec import api
+    from manifest_spec.events import BlobCopied, MembersResolved, TagWritten
+    from manifest_spec.registry import ClientOptions
+
+    source, target = f"{repo_name}/src", f"{repo_name}/app"
+    image = push_image(registry.url, source, "amd64")
+    push_image(registry.url, source, "arm64", architecture="arm64")
+    proxy.inject("POST", r"\?.*mount=", upload_session_instead(registry.url, proxy.host, target), forward=False)
+    spec_path = write_spec(tmp_path, make_spec(proxy.host, source, "v1", [("amd64", AMD64), ("arm64", ARM64)], tags=["latest"]))
+    spec_path.write_text(spec_path.read_text().replace(f"{source}:v1", f"{target}:v1"))
+    seen: list[object] = []
+    settings = api.Settings(client=ClientOptions(plain_http=True), listener=seen.append)
+
+    outcomes = api.push(api.load([str(spec_path)], settings), settings)
+
+    assert [o.error for o in outcomes] == [None]
+    resolved = [e for e in seen if isinstance(e, MembersResolved)]
+    assert sorted(e.done for e in resolved) == [1, 2] and {(e.spec, e.total) for e in resolved} == {(str(spec_path), 2)}
+    copied = {e.digest: e for e in seen if isinstance(e, BlobCopied)}
+    assert image.config_digest in copied and all(e.done == e.total for e in copied.values())
+    assert [(e.tag, e.status) for e in seen if isinstance(e, TagWritten)] == [("v1", "created"), ("latest", "created")]
