@@ -12,16 +12,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Optional, Sequence, TypeVar
 
-from manifest_spec.engine import Engine, Outcome, Prepared, PushResult, PushSettings
-from manifest_spec.errors import ManifestSpecError, SpecError
+from manifest_spec.errors import ManifestSpecError, Problem, SpecError
 from manifest_spec.events import Listener
-from manifest_spec.index import BuiltIndex
-from manifest_spec.registry import ClientOptions, ClientPool
-from manifest_spec.scheduler import DEFAULT_JOBS, Scheduler
 from manifest_spec.spec import Spec, load_spec
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the HTTP side is imported when a run starts: `validate` stays offline and quick
+    from manifest_spec.engine import Outcome, Prepared, PushResult, PushSettings
+    from manifest_spec.index import BuiltIndex
     from manifest_spec.plan import SpecPlan
+    from manifest_spec.registry import ClientOptions
+
+# Why 32: the widest round of a large spec fits in one wave — 10 platforms with a config and a
+# layer each are 20 mounts, their tag HEADs and member GETs 14 — and an unanswered wave costs a
+# whole round trip. Registries limit request counts (Docker Hub) rather than concurrency; lower
+# it (--jobs) for one that throttles connections.
+DEFAULT_JOBS = 32
 
 T = TypeVar("T")
 
@@ -38,7 +43,7 @@ class Settings:
     locked: bool = False  # push / plan exactly each spec's lock file
     lock_file: Optional[str] = None  # another lock file than SPEC.lock (one spec only)
     jobs: int = DEFAULT_JOBS  # requests in flight per registry host
-    client: ClientOptions = field(default_factory=ClientOptions)
+    client: Optional[ClientOptions] = None  # how to reach registries (None: the defaults)
     listener: Optional[Listener] = None
 
 
@@ -54,6 +59,18 @@ class BatchError(ManifestSpecError):
 
 class ConflictError(ManifestSpecError):
     """Two specs of one run would write the same tag."""
+
+
+def validate(paths: Sequence[str], settings: Settings = Settings()) -> list[tuple[str, list[Problem]]]:
+    """Every file with its problems (none: valid); offline."""
+    results: list[tuple[str, list[Problem]]] = []
+    for path in paths:
+        try:
+            load_spec(path, settings.variables, allow_unknown_platform=settings.allow_unknown_platform)
+            results.append((path, []))
+        except SpecError as e:
+            results.append((path, e.problems))
+    return results
 
 
 def load(paths: Sequence[str], settings: Settings = Settings()) -> list[Spec]:
@@ -85,6 +102,8 @@ def check_conflicts(specs: Sequence[Spec]) -> None:
 
 
 def push_settings(spec: Spec, settings: Settings) -> PushSettings:
+    from manifest_spec.engine import PushSettings
+
     return PushSettings(
         index_type=settings.type_flag or spec.type or "docker",
         ignore_missing=settings.ignore_missing,
@@ -96,8 +115,14 @@ class Run:
     """One run's shared machinery: clients, request pools, engine. Use as a context manager."""
 
     def __init__(self, settings: Settings) -> None:
+        from manifest_spec.engine import Engine
+        from manifest_spec.registry import ClientOptions, ClientPool
+        from manifest_spec.scheduler import Scheduler
+
         self.settings = settings
-        self.pool = ClientPool(replace(settings.client, pool_size=max(settings.jobs, settings.client.pool_size)))
+        options = settings.client or ClientOptions()
+        # One connection per request in flight: a pool smaller than the workers would only queue.
+        self.pool = ClientPool(replace(options, pool_size=max(settings.jobs, options.pool_size)))
         self.scheduler = Scheduler(self.pool, settings.jobs)
         self.engine = Engine(self.scheduler, settings.listener)
 
@@ -127,6 +152,7 @@ class Run:
 
     def prepare_each(self, specs: Sequence[Spec], *, locked: Optional[bool] = None) -> list[Outcome[Prepared]]:
         from manifest_spec import lock as locks
+        from manifest_spec.engine import Outcome
 
         use_lock = self.settings.locked or self.settings.lock_file is not None if locked is None else locked
         jobs: list[Optional[tuple[Spec, PushSettings]]] = []

@@ -10,7 +10,6 @@ import click
 
 from manifest_spec import __version__, output
 from manifest_spec.cli_common import F, client_options, handle_errors, load_specs, output_option, parse_vars, run_settings
-from manifest_spec.errors import Problem, SpecError
 
 
 class _Commands(click.Group):
@@ -43,7 +42,7 @@ class _Commands(click.Group):
 @click.option("--certs-dir", default=None, metavar="DIR", help="Where <host:port>/*.crt CAs and *.cert/*.key client pairs are [default: /etc/docker/certs.d].")
 @click.option("--timeout", type=click.FloatRange(min=1), default=60.0, show_default=True, help="Seconds to wait for a registry to connect or answer.")
 @click.option("--jobs", type=click.IntRange(min=1, max=256), default=32, show_default=True, metavar="N",
-              help="Requests in flight at once per registry host (scheduler.DEFAULT_JOBS; see README).")
+              help="Requests in flight at once per registry host (api.DEFAULT_JOBS; see README).")
 @click.pass_context
 def main(ctx: click.Context, /, debug: bool, **options: Any) -> None:
     """Push multi-platform images (manifest lists / OCI indexes) from a YAML spec."""
@@ -61,16 +60,9 @@ def main(ctx: click.Context, /, debug: bool, **options: Any) -> None:
 @handle_errors
 def validate(specs: tuple[str, ...], variables: tuple[str, ...], output_format: str, allow_unknown_platform: bool) -> None:
     """Check spec files offline: every problem of every file, as FILE:LINE:COL."""
-    from manifest_spec.spec import load_spec
+    from manifest_spec import api
 
-    scope = parse_vars(variables)
-    results: list[tuple[str, list[Problem]]] = []
-    for path in specs:
-        try:
-            load_spec(path, scope, allow_unknown_platform=allow_unknown_platform)
-            results.append((path, []))
-        except SpecError as e:
-            results.append((path, e.problems))
+    results = api.validate(specs, api.Settings(variables=parse_vars(variables), allow_unknown_platform=allow_unknown_platform))
     output.report_validation(results, output_format)
     sys.exit(1 if any(problems for _, problems in results) else 0)
 

@@ -175,7 +175,7 @@ class Engine:
         return [child for member in prepared.resolution.members for child in member.children]
 
     def _push_one(self, prepared: Prepared) -> PushResult:
-        target, index = prepared.spec.image, prepared.index
+        target = prepared.spec.image
         placing = [
             self.placer.place(target, child, self.head(target, child.manifest.digest, self.placer.what(target, child)))
             for child in self.to_place(prepared)

@@ -17,17 +17,11 @@ from manifest_spec.registry import ClientPool, RegistryClient
 
 T = TypeVar("T")
 
-# Why 32: the widest round of a large spec fits in one wave — 10 platforms with a config and a
-# layer each are 20 mounts, their tag HEADs and member GETs 14 — and an unanswered wave costs a
-# whole round trip. Registries limit request counts (Docker Hub) rather than concurrency; lower
-# it (--jobs) for one that throttles connections.
-DEFAULT_JOBS = 32
-
 
 class Scheduler:
     """Per-host bounded request pools over one ClientPool; memoised reads shared by every spec."""
 
-    def __init__(self, pool: ClientPool, jobs: int = DEFAULT_JOBS) -> None:
+    def __init__(self, pool: ClientPool, jobs: int) -> None:
         self.pool = pool
         self.jobs = max(1, jobs)
         self._executors: dict[str, ThreadPoolExecutor] = {}

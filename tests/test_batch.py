@@ -152,3 +152,10 @@ def test_the_engine_reports_progress_as_events(registry: Registry, proxy: FaultP
     copied = {e.digest: e for e in seen if isinstance(e, BlobCopied)}
     assert image.config_digest in copied and all(e.done == e.total for e in copied.values())
     assert [(e.tag, e.status) for e in seen if isinstance(e, TagWritten)] == [("v1", "created"), ("latest", "created")]
+
+
+def test_the_jobs_default_is_the_api_one() -> None:
+    from manifest_spec import api
+    from manifest_spec.cli import main
+
+    assert next(p for p in main.params if p.name == "jobs").default == api.DEFAULT_JOBS
