@@ -129,9 +129,12 @@ class Run:
     def __enter__(self) -> Run:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.engine.close()
-        self.scheduler.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        # On an error (Ctrl-C included) do not wait for requests still in flight: they only read,
+        # or write what a repeat would write again.
+        wait = exc_type is None
+        self.engine.close(wait)
+        self.scheduler.close(wait)
         self.pool.__exit__()
 
     def plan(self, prepared: Sequence[Prepared]) -> list[SpecPlan]:

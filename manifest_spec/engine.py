@@ -99,8 +99,8 @@ class Engine:
         self.logic = ThreadPoolExecutor(MAX_LOGIC_THREADS, thread_name_prefix="logic")
         self.placer = Placer(scheduler, self.logic, listener)
 
-    def close(self) -> None:
-        self.logic.shutdown(wait=True)
+    def close(self, wait: bool = True) -> None:
+        self.logic.shutdown(wait=wait, cancel_futures=not wait)
 
     def __enter__(self) -> Engine:
         return self

@@ -47,11 +47,11 @@ class Scheduler:
                 self._memo[key] = future  # type: ignore[assignment]
             return future
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         with self._lock:
             executors, self._executors = list(self._executors.values()), {}
         for executor in executors:
-            executor.shutdown(wait=True, cancel_futures=True)
+            executor.shutdown(wait=wait, cancel_futures=True)
 
     def __enter__(self) -> Scheduler:
         return self
