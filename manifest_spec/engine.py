@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Generic, Optional, TypeVar, Union
 
 from manifest_spec.errors import ManifestSpecError, VerificationError
-from manifest_spec.events import Listener, MembersResolved, TagWritten
+from manifest_spec.events import Event, Listener, MembersResolved, TagWritten
 from manifest_spec.index import OCI_MANIFEST, BuiltIndex, Descriptor, build_index
 from manifest_spec.placement import Placer
 from manifest_spec.reference import Reference
@@ -108,9 +108,9 @@ class Engine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def emit(self, event: object) -> None:
+    def emit(self, event: Event) -> None:
         if self.listener is not None:
-            self.listener(event)  # type: ignore[arg-type]
+            self.listener(event)
 
     # -- reads -----------------------------------------------------------------------------
     def head(self, target: Reference, ref: str, what: str) -> Future[Optional[Descriptor]]:
@@ -159,9 +159,21 @@ class Engine:
             errors = [e for _, e in outcomes if e is not None]
             if errors:
                 raise errors[0]
-            return Outcome(spec, build_prepared(spec, settings, collect(spec.members, [r for r, _ in outcomes])))
+            prepared = build_prepared(spec, settings, collect(spec.members, [r for r, _ in outcomes]))
+            self._check_reads(prepared)
+            return Outcome(spec, prepared)
         except ManifestSpecError as e:
             return Outcome(spec, error=e)
+
+    def _check_reads(self, prepared: Prepared) -> None:
+        """The HEADs of the tags and children (asked for in the first rounds) failed? Then now,
+        before anything is written, not half-way through the writes."""
+        target = prepared.spec.image
+        for tag in prepared.tags:
+            self.head(target, tag, f"push {target.with_tag(tag)}").result()
+        for child in self.to_place(prepared):
+            if self.placer.needs_placing(target, child):
+                self.head(target, child.manifest.digest, self.placer.what(target, child)).result()
 
     # -- writes ----------------------------------------------------------------------------
     def push(self, prepared: list[Prepared]) -> list[Outcome[PushResult]]:

@@ -159,3 +159,20 @@ def test_the_jobs_default_is_the_api_one() -> None:
     from manifest_spec.cli import main
 
     assert next(p for p in main.params if p.name == "jobs").default == api.DEFAULT_JOBS
+
+
+def test_a_failing_tag_head_stops_the_push_before_any_write(proxy: FaultProxy, repo_name: str, tmp_path: Path) -> None:
+    from support.clirun import assert_clean_failure
+
+    source = f"{repo_name}/src"
+    push_image(proxy_url(proxy), source, "amd64")
+    spec = make_spec(proxy.host, source, "v1", [("amd64", AMD64)], tags=["latest"])
+    spec["image"] = f"{proxy.host}/{repo_name}/app:v1"  # the child must be mounted: a write, were it not stopped
+    proxy.inject("HEAD", r"/manifests/latest$", error(403, "DENIED", "requested access to the resource is denied"), forward=False)
+    proxy.forget()
+    assert_clean_failure(run_cli("push", "from-spec", str(write_spec(tmp_path, spec))), "403", ":latest")
+    assert writes(proxy) == []
+
+
+def proxy_url(proxy: FaultProxy) -> str:
+    return f"http://{proxy.host}"
