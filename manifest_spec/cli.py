@@ -42,7 +42,7 @@ class _Commands(click.Group):
 @click.option("--certs-dir", default=None, metavar="DIR", help="Where <host:port>/*.crt CAs and *.cert/*.key client pairs are [default: /etc/docker/certs.d].")
 @click.option("--timeout", type=click.FloatRange(min=1), default=60.0, show_default=True, help="Seconds to wait for a registry to connect or answer.")
 @click.option("--jobs", type=click.IntRange(min=1, max=256), default=32, show_default=True, metavar="N",
-              help="Requests in flight at once per registry host (api.DEFAULT_JOBS; see README).")
+              help="Requests in flight at once per registry host; a round of a push that does not fit costs another round trip.")
 @click.pass_context
 def main(ctx: click.Context, /, debug: bool, **options: Any) -> None:
     """Push multi-platform images (manifest lists / OCI indexes) from a YAML spec."""
