@@ -77,3 +77,16 @@ def test_a_batch_of_5_specs_takes_about_the_round_trips_of_one(registry: Registr
     assert slow.depth() <= 5, sorted(slow.timings, key=lambda t: t.start)
     for n in range(5):
         assert tag_digest(registry.url, f"{repo_name}/s{n}", "latest") == tag_digest(registry.url, f"{repo_name}/s{n}", "v1") is not None
+
+
+def test_an_index_member_reads_its_entries_and_configs_together(registry: Registry, slow: FaultProxy, repo_name: str, tmp_path: Path) -> None:
+    from support.images import push_image, push_index
+    from support.scenarios import PLATFORMS, write
+
+    images = [push_image(registry.url, repo_name, None, architecture=arch, variant=variant or None, seed=arch + variant) for arch, variant in PLATFORMS[:6]]
+    push_index(registry.url, repo_name, "multi", images, oci=False, attestations=True)
+    spec = write(tmp_path / "index.yaml", {"image": f"{slow.host}/{repo_name}:v1", "type": "oci", "manifests": [{"image": f"{slow.host}/{repo_name}:multi"}]})
+    slow.forget()
+    push(spec)
+    # (1) the index and the tag HEAD, (2) its 12 entries, (3) the 6 configs, (4) the new index.
+    assert slow.depth() <= 4, sorted(slow.timings, key=lambda t: t.start)
