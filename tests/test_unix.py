@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from manifest_spec.cli import EXIT_STDOUT_CLOSED, main
+from manifest_spec.cli import main
+from manifest_spec.cli_common import EXIT_STDOUT_CLOSED
 from support.clirun import assert_ok, digest_line, run_cli, tag_digest
 from support.images import push_image
 from support.registry import Registry
@@ -109,6 +110,38 @@ def test_plan_dash_reads_stdin(registry: Registry, repo_name: str) -> None:
     (planned,) = json.loads(result.stdout)["specs"]
     assert planned["spec"] == "<stdin>"
     assert [tag["action"] for tag in planned["tags"]] == ["create"]
+
+
+def test_dash_among_several_specs_is_one_of_them(registry: Registry, repo_name: str, tmp_path: Path) -> None:
+    push_image(registry.url, repo_name, "amd64")
+    other = tmp_path / "other.yaml"
+    other.write_text(spec_text(registry, repo_name).replace(":v1\n", ":v2\n", 1))
+    result = run_cli("push", "from-spec", str(other), "-", input=spec_text(registry, repo_name))
+    assert_ok(result)
+    assert [line.split(": Digest: ")[0] for line in result.stdout.splitlines()] == [str(other), "<stdin>"]
+    assert tag_digest(registry.url, repo_name, "v1") == tag_digest(registry.url, repo_name, "v2") is not None
+
+
+def test_dash_among_several_names_stdin_in_errors(tmp_path: Path) -> None:
+    (tmp_path / "good.yaml").write_text(GOOD)
+    result = CliRunner().invoke(main, ["push", "from-spec", str(tmp_path / "good.yaml"), "-"], input=TYPO)
+    assert result.exit_code == 1
+    assert "<stdin>:4:27: manifests[0].platform.architecure" in result.stderr
+
+
+@pytest.mark.parametrize("command", [("validate",), ("push", "from-spec"), ("plan",), ("lock", "--check")])
+def test_dash_twice_is_a_usage_error(command: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(main, [*command, "-", "-"], input=GOOD)
+    assert result.exit_code == 2
+    assert "standard input (-) holds one spec: give - at most once" in result.stderr
+
+
+def test_lock_refuses_dash_among_several(tmp_path: Path) -> None:
+    (tmp_path / "good.yaml").write_text(GOOD)
+    result = CliRunner().invoke(main, ["lock", str(tmp_path / "good.yaml"), "-"], input=GOOD)
+    assert result.exit_code == 2
+    assert "standard input (-) has no place beside it for a lock file" in result.stderr
+    assert not (tmp_path / "good.lock").exists()
 
 
 def test_dash_and_password_stdin_exclude_each_other() -> None:
