@@ -288,10 +288,12 @@ def from_args(ctx: click.Context, platforms: str, template: str, target: str, ta
 @click.argument("reference", metavar="REF")
 @click.option("--raw", is_flag=True, help="Print the exact bytes the registry returned.")
 @click.option("--to-spec", is_flag=True, help="Print a spec (members by digest, platforms, annotations) that reproduces the index.")
+@click.option("--platform", "machine", default=None, metavar="OS/ARCH[/VARIANT][:OSVERSION]",
+              help="Print only the digest of the entry a puller on this platform gets (as `crane digest --platform`).")
 @output_option
 @click.pass_context
 @handle_errors
-def inspect(ctx: click.Context, reference: str, raw: bool, to_spec: bool, output_format: str) -> None:
+def inspect(ctx: click.Context, reference: str, raw: bool, to_spec: bool, machine: str | None, output_format: str) -> None:
     """Show a manifest list / index (each entry's platform, digest, size, layers) or an image."""
     from manifest_spec.describe import describe
     from manifest_spec.reference import parse_reference
@@ -300,6 +302,21 @@ def inspect(ctx: click.Context, reference: str, raw: bool, to_spec: bool, output
     ref = parse_reference(reference)
     if not ref.tag and not ref.digest:
         ref = ref.with_tag("latest")
+    if machine is not None:
+        from manifest_spec.describe import pulled_by
+        from manifest_spec.platforms import parse_platform
+
+        if raw or to_spec:
+            raise click.UsageError("--platform goes with neither --raw nor --to-spec")
+        try:
+            wanted = parse_platform(machine)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--platform") from e
+        with ClientPool(client_options(ctx, ref.registry)) as pool:
+            # Layers are not needed, but a single image's config is: it says where the image runs.
+            description = describe(ref, pool(ref), with_layers=False, with_config=True)
+        output.report_pulled(ref, pulled_by(description, wanted), output_format)
+        return
     if to_spec:
         from manifest_spec.cli_review import inspect_to_spec
 
