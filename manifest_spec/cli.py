@@ -165,6 +165,7 @@ _push_options = [
     click.option("--ignore-missing", is_flag=True, help="Leave out members that do not exist (with a warning)."),
     click.option("--skip-platform-check", is_flag=True, help="Do not compare the spec's platforms with the image configs."),
     click.option("--dry-run", is_flag=True, help="Resolve, verify and build; print the index JSON and its digest; write nothing."),
+    click.option("-q", "--quiet", is_flag=True, help="No progress on the terminal (it is drawn only when stderr is one)."),
     output_option,
 ]
 
@@ -191,23 +192,28 @@ def push_settings(type_flag: str | None, spec: Any, ignore_missing: bool, skip_p
 
 
 def _run_push(ctx: click.Context, spec: Any, ignore_missing: bool, skip_platform_check: bool, output_format: str,
-              dry_run: bool = False, lock_file: str | None = None) -> None:
+              dry_run: bool = False, lock_file: str | None = None, quiet: bool = False) -> None:
+    from manifest_spec import progress
     from manifest_spec import push as push_module
     from manifest_spec.lock import prepare_spec
     from manifest_spec.registry import ClientPool
 
     settings = push_settings(ctx.obj["index_type"], spec, ignore_missing, skip_platform_check)
-    with ClientPool(client_options(ctx, spec.image.registry)) as pool:
-        prepared = prepare_spec(spec, settings, pool, lock_file, type_flag=ctx.obj["index_type"])
-        for warning in prepared.resolution.skipped:
-            output.diagnostic(f"warning: {warning}")
-        if dry_run:
-            from manifest_spec.plan import plan_prepared
+    listener = progress.listener_for(sys.stderr, quiet=quiet or dry_run, output_format=output_format)
+    try:
+        with ClientPool(client_options(ctx, spec.image.registry)) as pool:
+            prepared = prepare_spec(spec, settings, pool, lock_file, type_flag=ctx.obj["index_type"], listener=listener)
+            for warning in prepared.resolution.skipped:
+                output.diagnostic(f"warning: {warning}")
+            if dry_run:
+                from manifest_spec.plan import plan_prepared
 
-            output.report_dry_run(plan_prepared(prepared, pool(spec.image)), output_format)
-            return
-        progress = output.copy_progress if sys.stderr.isatty() else None
-        result = push_module.push_index(prepared, pool, progress)
+                output.report_dry_run(plan_prepared(prepared, pool(spec.image)), output_format)
+                return
+            result = push_module.push_index(prepared, pool, listener)
+    finally:
+        if listener:
+            listener.close()  # bars left by a failure end before the error line
     output.report_push(result, output_format)
 
 
@@ -221,7 +227,8 @@ def _run_push(ctx: click.Context, spec: Any, ignore_missing: bool, skip_platform
 @click.pass_context
 @handle_errors
 def from_spec(ctx: click.Context, spec_file: str, variables: tuple[str, ...], allow_unknown_platform: bool, locked: bool,
-              lock_file: str | None, ignore_missing: bool, skip_platform_check: bool, dry_run: bool, output_format: str) -> None:
+              lock_file: str | None, ignore_missing: bool, skip_platform_check: bool, dry_run: bool, quiet: bool,
+              output_format: str) -> None:
     """Push the index described by a YAML spec."""
     from manifest_spec.lock import lock_path
     from manifest_spec.spec import load_spec
@@ -230,7 +237,7 @@ def from_spec(ctx: click.Context, spec_file: str, variables: tuple[str, ...], al
         raise click.UsageError("--locked pushes exactly the locked digests; --ignore-missing does not go with it")
     spec = load_spec(spec_file, parse_vars(variables), allow_unknown_platform=allow_unknown_platform)
     lock_file = lock_file or (lock_path(spec_file) if locked else None)
-    _run_push(ctx, spec, ignore_missing, skip_platform_check, output_format, dry_run, lock_file)
+    _run_push(ctx, spec, ignore_missing, skip_platform_check, output_format, dry_run, lock_file, quiet)
 
 
 def _split_list(value: str | None) -> list[str]:
@@ -275,13 +282,13 @@ def spec_data_from_args(platforms: str, template: str, target: str, tags: str | 
 @click.pass_context
 @handle_errors
 def from_args(ctx: click.Context, platforms: str, template: str, target: str, tags: str | None, annotations: str | None,
-              ignore_missing: bool, skip_platform_check: bool, dry_run: bool, output_format: str) -> None:
+              ignore_missing: bool, skip_platform_check: bool, dry_run: bool, quiet: bool, output_format: str) -> None:
     """Push an index whose members follow a name template (manifest-tool's from-args)."""
     from manifest_spec.spec import spec_from_data
 
     data = spec_data_from_args(platforms, template, target, tags, annotations)
     spec = spec_from_data(data, "from-args")
-    _run_push(ctx, spec, ignore_missing, skip_platform_check, output_format, dry_run)
+    _run_push(ctx, spec, ignore_missing, skip_platform_check, output_format, dry_run, quiet=quiet)
 
 
 @main.command()

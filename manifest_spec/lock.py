@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional
 
 from manifest_spec.errors import ManifestSpecError, VerificationError
+from manifest_spec.events import Listener
 from manifest_spec.index import Descriptor
 from manifest_spec.platforms import Platform
 from manifest_spec.push import Prepared, PushSettings, prepare
@@ -174,7 +175,8 @@ def check_lock(spec: Spec, path: str, client_for: Callable[[Reference], Registry
 
 
 def prepare_locked(
-    spec: Spec, lock: Lock, settings: PushSettings, client_for: Callable[[Reference], RegistryClient], *, type_flag: Optional[str] = None
+    spec: Spec, lock: Lock, settings: PushSettings, client_for: Callable[[Reference], RegistryClient], *, type_flag: Optional[str] = None,
+    listener: Optional[Listener] = None,
 ) -> Prepared:
     """Prepare exactly the locked digests: each member fetched by digest (and verified), platform kept."""
     found = disagreements(spec, lock, type_flag)
@@ -188,7 +190,7 @@ def prepare_locked(
         replace(member, image=member.image.with_digest(locked.digest)) for member, locked in zip(spec.members, lock.members)
     )
     settings = replace(settings, index_type=lock.index_type, ignore_missing=False)
-    prepared = prepare(replace(spec, members=members), settings, client_for)
+    prepared = prepare(replace(spec, members=members), settings, client_for, listener)
     if prepared.index.digest != lock.index_digest:
         raise VerificationError(
             f"the index built from the locked digests is {prepared.index.digest}, but {lock.path} says {lock.index_digest}; "
@@ -199,12 +201,12 @@ def prepare_locked(
 
 def prepare_spec(
     spec: Spec, settings: PushSettings, client_for: Callable[[Reference], RegistryClient], lock_file: Optional[str] = None,
-    *, type_flag: Optional[str] = None,
+    *, type_flag: Optional[str] = None, listener: Optional[Listener] = None,
 ) -> Prepared:
     """Resolve and build (read-only); with a lock file, exactly its member digests."""
     if lock_file is None:
-        return prepare(spec, settings, client_for)
-    return prepare_locked(spec, read_lock(lock_file, spec.path), settings, client_for, type_flag=type_flag)
+        return prepare(spec, settings, client_for, listener)
+    return prepare_locked(spec, read_lock(lock_file, spec.path), settings, client_for, type_flag=type_flag, listener=listener)
 
 
 def _platform(platform: Optional[Platform]) -> Optional[dict[str, Any]]:

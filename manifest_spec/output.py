@@ -245,13 +245,5 @@ def _write_layers(out: TextIO, layers: Any, indent: str) -> None:
             out.write(f"{indent}  {layer.digest} {layer.size}\n")
 
 
-def copy_progress(digest: str, done: int, total: Optional[int]) -> None:
-    """Blob copy progress on one stderr line (only used when stderr is a terminal)."""
-    of = f" of {total / 1e6:.1f} MB" if total else ""
-    end = "\n" if total is not None and done >= total else ""
-    sys.stderr.write(f"\rcopying {digest[7:19]}: {done / 1e6:.1f} MB{of}{end}")
-    sys.stderr.flush()
-
-
 def _platform(platform: Optional[Platform]) -> Optional[dict[str, Any]]:
     return platform.to_json() if platform else None

@@ -8,6 +8,7 @@ from typing import Callable, Optional
 
 from manifest_spec.blobcopy import Progress, copy_blob
 from manifest_spec.errors import VerificationError
+from manifest_spec.events import BlobCopied, Listener, MembersResolved, TagWritten
 from manifest_spec.index import OCI_MANIFEST, BuiltIndex, build_index
 from manifest_spec.reference import Reference
 from manifest_spec.registry import RegistryClient
@@ -40,11 +41,14 @@ class Prepared:
         return tuple(dict.fromkeys((self.spec.image.tag, *self.spec.tags)))
 
 
-def prepare(spec: Spec, settings: PushSettings, client_for: Callable[[Reference], RegistryClient]) -> Prepared:
+def prepare(
+    spec: Spec, settings: PushSettings, client_for: Callable[[Reference], RegistryClient], listener: Optional[Listener] = None
+) -> Prepared:
     """Validate against the type, resolve and verify every member, build the index bytes."""
     check_type(spec, settings.index_type)
     resolution = resolve_members(
-        spec.members, client_for, check_platform=settings.check_platform, ignore_missing=settings.ignore_missing
+        spec.members, client_for, check_platform=settings.check_platform, ignore_missing=settings.ignore_missing,
+        on_resolved=(lambda done, total: listener(MembersResolved(spec.path, done, total))) if listener else None,
     )
     oci = settings.index_type == "oci"
     if not oci:
@@ -111,12 +115,13 @@ def place_children(
 
 
 def push_index(
-    prepared: Prepared, client_for: Callable[[Reference], RegistryClient], progress: Optional[Progress] = None
+    prepared: Prepared, client_for: Callable[[Reference], RegistryClient], listener: Optional[Listener] = None
 ) -> PushResult:
     """Children first, the index to the target tag next, extra tags last; nothing is deleted."""
     target, index = prepared.spec.image, prepared.index
     client = client_for(target)
     children = [child for member in prepared.resolution.members for child in member.children]
+    progress: Optional[Progress] = (lambda digest, done, total: listener(BlobCopied(digest, done, total))) if listener else None
     place_children(target, children, client_for, progress)
     results = []
     for tag in prepared.tags:
@@ -126,7 +131,9 @@ def push_index(
         if current is not None and current.digest == index.digest:
             log.debug("%s: already %s", what, index.digest)
             results.append(TagResult(tag, UNCHANGED, current.digest))
-            continue
-        client.put_manifest(target.repository, tag, index.data, index.media_type, what)
-        results.append(TagResult(tag, UPDATED if current else CREATED, current.digest if current else ""))
+        else:
+            client.put_manifest(target.repository, tag, index.data, index.media_type, what)
+            results.append(TagResult(tag, UPDATED if current else CREATED, current.digest if current else ""))
+        if listener:
+            listener(TagWritten(prepared.spec.path, tag, results[-1].status))
     return PushResult(prepared, tuple(results))

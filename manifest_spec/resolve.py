@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional
@@ -65,8 +66,11 @@ def resolve_members(
     *,
     check_platform: bool = True,
     ignore_missing: bool = False,
+    on_resolved: Optional[Callable[[int, int], None]] = None,
 ) -> Resolution:
-    """Resolve all members concurrently; results keep the spec order whatever answers first."""
+    """Resolve all members concurrently; results keep the spec order whatever answers first.
+    `on_resolved(done, total)` is called as members finish (from the worker threads)."""
+    finished, counting = [0], threading.Lock()
 
     def work(item: tuple[int, Member]) -> Optional[ResolvedMember]:
         position, member = item
@@ -77,6 +81,14 @@ def resolve_members(
             if ignore_missing and e.not_found and e.status == 404 and resolver.at_top:
                 return None
             raise
+        finally:
+            if on_resolved:
+                with counting:
+                    finished[0] += 1
+                    on_resolved(finished[0], len(members))
+
+    if on_resolved:
+        on_resolved(0, len(members))
 
     with ThreadPoolExecutor(max_workers=max(1, min(MAX_WORKERS, len(members)))) as pool:
         results = list(pool.map(work, enumerate(members)))
