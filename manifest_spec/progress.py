@@ -33,7 +33,9 @@ class Bars:
     """One bar per spec's members (n/N) and per blob being copied (size, rate, ETA); a line per tag.
 
     Called from worker threads: one lock keeps tqdm's redraws whole. A bar closes when its work
-    is complete; `close()` ends the others (after an error, so the next line starts clean).
+    is complete; `close()` ends the others (after an error, so the next line starts clean) and
+    silences the listener: a failed run does not wait for requests still in flight, whose events
+    would otherwise draw after the error line.
     """
 
     def __init__(self, stream: IO[str], *, colour: bool) -> None:
@@ -41,9 +43,12 @@ class Bars:
         self.colour = "green" if colour else None
         self.lock = threading.Lock()
         self.bars: dict[tuple[str, str], Any] = {}
+        self.closed = False
 
     def __call__(self, event: Event) -> None:
         with self.lock:
+            if self.closed:
+                return
             if isinstance(event, MembersResolved):
                 self._advance(("members", event.spec), event.done, event.total, f"{event.spec}: members resolved", unit="")
             elif isinstance(event, BlobCopied):
@@ -71,8 +76,9 @@ class Bars:
             del self.bars[key]
 
     def close(self) -> None:
-        """End every bar still open (a push that failed half-way)."""
+        """End every bar still open (a push that failed half-way) and draw nothing more."""
         with self.lock:
+            self.closed = True
             for bar in self.bars.values():
                 bar.close()
             self.bars.clear()

@@ -116,6 +116,47 @@ def test_quiet_or_json_on_a_terminal_draws_nothing(
     assert stdout
 
 
+def test_a_dry_run_on_a_terminal_draws_nothing(registry: Registry, other_registry: Registry, repo_name: str, tmp_path: Path) -> None:
+    spec = _spec(registry, other_registry, repo_name, tmp_path)
+    code, stdout, terminal = _push_on_a_terminal(spec, "--dry-run", env=_environment())
+    assert code == 0, terminal
+    # Only the dry run's own plan lines: no bar, no tag line, no escape sequence.
+    assert terminal and all(line.startswith("dry run: ") for line in terminal.splitlines()), repr(terminal)
+    assert "members resolved" not in terminal and "\x1b[" not in terminal and "\r" not in terminal.replace("\r\n", "")
+    assert "Digest: sha256:" in stdout
+
+
+def test_a_failing_push_ends_its_bars_before_the_error_line(registry: Registry, other_registry: Registry, repo_name: str, tmp_path: Path) -> None:
+    push_image(registry.url, repo_name, "amd64", seed="present")
+    spec = write_spec(tmp_path, {
+        "image": f"{other_registry.host}/{repo_name}:v1",
+        "manifests": [
+            {"image": f"{registry.host}/{repo_name}:{tag}", "platform": {"os": "linux", "architecture": arch}}
+            for tag, arch in (("amd64", "amd64"), ("missing", "arm64"))
+        ],
+    }, "app.yaml")
+    code, _, terminal = _push_on_a_terminal(spec, env=_environment(NO_COLOR="1"))
+
+    assert code != 0 and "Traceback" not in terminal, terminal
+    drawn, _, error = terminal.rpartition("error: ")
+    assert "members resolved 1/2" in drawn, terminal  # the bar left half-way by the failure ...
+    assert drawn.endswith("\n"), repr(terminal)  # ... was ended: the error line starts a line of its own
+    assert "missing" in error and "members resolved" not in error, repr(terminal)  # nothing drawn after it
+
+
+def test_a_closed_listener_draws_nothing_more() -> None:
+    """A failed run does not wait for requests in flight: their late events must not draw after the error."""
+    terminal = _Terminal()
+    listener = listener_for(terminal)
+    assert listener is not None
+    listener(BlobCopied("sha256:" + "cd" * 32, 1_000_000, 4_000_000))
+    listener.close()
+    ended = terminal.getvalue()
+    listener(BlobCopied("sha256:" + "cd" * 32, 2_000_000, 4_000_000))
+    listener(TagWritten("a.yaml", "v1", "created"))
+    assert "copying cdcdcdcdcdcd" in ended and terminal.getvalue() == ended and listener.bars == {}
+
+
 def test_no_terminal_no_progress(registry: Registry, other_registry: Registry, repo_name: str, tmp_path: Path) -> None:
     spec = _spec(registry, other_registry, repo_name, tmp_path)
     result = subprocess.run(
