@@ -70,6 +70,31 @@ def test_validate_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     assert result.returncode == 141
 
 
+def test_help_into_a_closed_pipe_ends_as_cat_does() -> None:
+    # click meets the closed pipe itself here (it prints the help, not our commands).
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        result = subprocess.run(CLI + ["--help"], stdout=writer, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(writer)
+    assert result.stderr == ""
+    assert result.returncode == EXIT_STDOUT_CLOSED
+
+
+@pytest.mark.parametrize("closed", ["stdout", "stdout and stderr"])
+def test_started_with_closed_streams_runs_without_a_traceback(tmp_path: Path, closed: str) -> None:
+    (tmp_path / "bad.yaml").write_text(TYPO)
+    (tmp_path / "good.yaml").write_text(GOOD)
+    # `manifest-spec validate ... >&-`: Python starts with sys.stdout None; the exit code still tells.
+    script = "exec >&-; " + ("exec 2>&-; " if "stderr" in closed else "") + '"$@"'
+    for name, code in (("good.yaml", 0), ("bad.yaml", 1)):
+        result = subprocess.run(["bash", "-c", script, "sh", *CLI, "validate", name], cwd=tmp_path,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=60)
+        assert "Traceback" not in result.stderr and "unexpected" not in result.stderr, result.stderr
+        assert result.returncode == code
+
+
 # --- `-` is standard input -------------------------------------------------------------------
 
 
