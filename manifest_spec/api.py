@@ -262,3 +262,17 @@ def check_locks(specs: Sequence[Spec], settings: Settings) -> list[LockCheck]:
             run.engine.logic.submit(locks.check_lock, s, locks.lock_path(s.path), run.engine.head, settings.type_flag) for s in specs
         ]
         return [LockCheck(s.path, locks.lock_path(s.path), f.result()) for s, f in zip(specs, running)]
+
+
+def __getattr__(name: str) -> object:
+    """`api.ClientOptions` and `api.Credentials` for scripts, imported only when asked for
+    (they bring in the HTTP side, which `validate` never needs)."""
+    if name == "ClientOptions":
+        from manifest_spec.registry import ClientOptions
+
+        return ClientOptions
+    if name == "Credentials":
+        from manifest_spec.credentials import Credentials
+
+        return Credentials
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
