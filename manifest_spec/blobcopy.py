@@ -7,6 +7,7 @@ import logging
 from typing import Callable, Optional
 from urllib.parse import urljoin
 
+from manifest_spec.deadline import extend_for_body
 from manifest_spec.errors import RegistryError, VerificationError
 from manifest_spec.registry import RegistryClient
 
@@ -24,10 +25,12 @@ def copy_blob(
     digest: str,
     progress: Optional[Progress] = None,
 ) -> None:
-    """Copy one blob; a source body that breaks off is read again into a new upload session."""
+    """Copy one blob. A source body that breaks off, or an upload POST, PATCH or commit that gets a
+    503 or a reset, starts over with a new upload session, within the target's retry budget."""
     what = f"copy blob {digest} from {source.host}/{source_repository} to {target.host}/{target_repository}"
     path = f"/v2/{source_repository}/blobs/{digest}"
-    source.again_if_body_breaks(lambda: _copy_once(source, path, target, target_repository, digest, what, progress), path)
+    retries = max(target.attempts, source.body_retries)
+    target.again_if_body_breaks(lambda: _copy_once(source, path, target, target_repository, digest, what, progress), path, retries)
 
 
 def _copy_once(
@@ -49,8 +52,9 @@ def _copy_once(
     location = _start_upload(target, target_repository, what)
     hasher, offset = hashlib.sha256(), 0
     try:
-        with response, source.reading_body(what):
+        with response, source.reading_body(what, response):
             for chunk in response.iter_content(CHUNK_BYTES):
+                extend_for_body(response, len(chunk))
                 hasher.update(chunk)
                 location = _patch(target, location, chunk, offset, what)
                 offset += len(chunk)
@@ -66,15 +70,18 @@ def _copy_once(
         raise
     separator = "&" if "?" in location else "?"
     done = target.request("PUT", f"{location}{separator}digest={digest}", what, headers={"Content-Length": "0"})
-    if done.status_code != 201:
-        raise target.fail(done, what)
+    if done.status_code not in (200, 201):  # the distribution spec says 201; some registries answer 200
+        raise target.transient(done, what)
+    stored = done.headers.get("Docker-Content-Digest")
+    if stored and stored != digest:
+        raise VerificationError(f"{what}: the registry stored the blob as {stored}, not {digest}")
     log.debug("%s: %d bytes", what, offset)
 
 
 def _start_upload(target: RegistryClient, repository: str, what: str) -> str:
     response = target.request("POST", f"/v2/{repository}/blobs/uploads/", what)
     if response.status_code != 202 or "Location" not in response.headers:
-        raise target.fail(response, what)
+        raise target.transient(response, what)
     return urljoin(target.base, response.headers["Location"])
 
 
@@ -86,6 +93,6 @@ def _patch(target: RegistryClient, location: str, chunk: bytes, offset: int, wha
     }
     response = target.request("PATCH", location, what, data=chunk, headers=headers)
     if response.status_code != 202 or "Location" not in response.headers:
-        raise target.fail(response, what)
+        raise target.transient(response, what)
     return urljoin(target.base, response.headers["Location"])
 

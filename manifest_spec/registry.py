@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 from contextlib import contextmanager
@@ -14,12 +13,14 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from manifest_spec import deadline
 from manifest_spec.auth import RegistryAuth
 from manifest_spec.credentials import Credentials, find_credentials
 from manifest_spec.errors import RegistryError, VerificationError
+from manifest_spec.failures import causes, describe as describe_failure, is_loopback, short, speaks_plain_http
 from manifest_spec.index import MANIFEST_ACCEPT, Descriptor, digest_of
 from manifest_spec.reference import Reference
-from manifest_spec.transport import make_session
+from manifest_spec.transport import RETRY_METHODS, RETRY_STATUSES, make_session
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -33,6 +34,8 @@ SCHEMA1_TYPES = frozenset(
     }
 )
 CHUNK = 64 * 1024
+WRITE_METHODS = frozenset({"PUT", "POST", "PATCH", "DELETE"})
+MAX_WRITE_REDIRECTS = 5
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,11 @@ class Manifest:
 BODY_RETRIES = 2  # a body cut short or reset mid-way: GET again (urllib3 retries only until the headers)
 
 
-class BrokenBodyError(RegistryError):
+class TransientError(RegistryError):
+    """A request that urllib3 does not repeat (POST, PATCH) broke or got a 5xx/429: it may be repeated."""
+
+
+class BrokenBodyError(TransientError):
     """The connection broke while a body was being read; the request itself may be repeated."""
 
 
@@ -92,6 +99,7 @@ class RegistryClient:
         self.base = f"{scheme}://{host}"
         self.timeout = options.timeout
         self.body_retries = min(options.attempts, BODY_RETRIES)
+        self.attempts = options.attempts
         self.session = make_session(
             host, insecure=options.insecure, certs_dir=options.certs_dir, attempts=options.attempts, pool_size=options.pool_size
         )
@@ -104,36 +112,90 @@ class RegistryClient:
 
     # -- plumbing ------------------------------------------------------------------------
     def request(self, method: str, path_or_url: str, what: str, **kwargs: Any) -> requests.Response:
+        """Send one request; a write follows only 307/308 (method, body kept), anything else is returned."""
         url = urljoin(self.base, path_or_url)
+        if method not in WRITE_METHODS:
+            return self.send_once(method, url, what, **kwargs)
+        # requests would turn a 301/302/303 of a PUT into a GET and hand back *that* answer:
+        # a write that never landed would look like success.
+        kwargs["allow_redirects"] = False
+        for _ in range(MAX_WRITE_REDIRECTS):
+            response = self.send_once(method, url, what, **kwargs)
+            location = response.headers.get("Location")
+            if not response.is_redirect or response.status_code not in (307, 308) or not location:
+                return response
+            url = urljoin(response.url, location)
+            log.debug("%s redirected (%d) to %s", method, response.status_code, _no_query(url))
+        raise RegistryError(f"{what}: more than {MAX_WRITE_REDIRECTS} redirects of a {method}; nothing was written")
+
+    def send_once(self, method: str, url: str, what: str, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
         kwargs.setdefault("verify", self.verify)
-        log.debug("%s %s", method, urlsplit(url).path)
+        attempts = deadline.begin(self.timeout)
+        started = time.monotonic()
         try:
-            return self.session.request(method, url, **kwargs)
-        except requests.exceptions.SSLError as e:
-            raise RegistryError(f"{what}: TLS error talking to {self.host}: {_tls_problem(e, self.host)}") from e
-        except requests.exceptions.ConnectionError as e:
-            raise RegistryError(f"{what}: cannot connect to {self.host}: {_short(e)}") from e
-        except requests.exceptions.Timeout as e:
-            raise RegistryError(f"{what}: {self.host} did not answer within {self.timeout:g} s") from e
+            response = self.session.request(method, url, **kwargs)
+        except RegistryError:  # raised by the authentication hook: a refusal, a failed token fetch
+            log.debug("%s %s stopped after %.0f ms (try %d)", method, _no_query(url), _ms(started), attempts.tries)
+            raise
         except requests.exceptions.RequestException as e:
-            raise RegistryError(f"{what}: request to {self.host} failed: {_short(e)}") from e
+            failed = e.request.url if e.request is not None and e.request.url else url
+            who = urlsplit(failed).netloc or self.host
+            log.debug("%s %s failed after %.0f ms (try %d): %s", method, _no_query(failed), _ms(started), attempts.tries, type(e).__name__)
+            if isinstance(e, requests.exceptions.SSLError) and speaks_plain_http(e) and who == self.host:
+                if is_loopback(self.host) and url.startswith("https://"):
+                    # As docker does for registries on this machine: the server speaks http, so use it.
+                    log.debug("%s speaks plain HTTP; loopback registry: using http", self.host)
+                    self.use_plain_http()
+                    return self.send_once(method, "http://" + url[len("https://"):], what, **kwargs)
+                raise RegistryError(f"{what}: {who} speaks plain HTTP: use --plain-http") from e
+            if isinstance(e, requests.exceptions.SSLError):
+                raise RegistryError(f"{what}: TLS error talking to {who}: {_tls_problem(e, who)}") from e
+            if isinstance(e, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
+                raise BrokenBodyError(f"{what}: {self.body_broke(who, attempts)}") from e
+            error = TransientError if method not in RETRY_METHODS else RegistryError  # urllib3 retried the others already
+            raise error(f"{what}: {describe_failure(e, who, attempts, self.timeout)}") from e
+        response.attempts = attempts  # type: ignore[attr-defined]  # read by reading_body
+        for step in [*response.history, response]:
+            log.debug("%s %s -> %d in %.0f ms (try %d)", step.request.method, _no_query(step.url), step.status_code, _ms(started), attempts.tries)
+        return response
+
+    def use_plain_http(self) -> None:
+        self.base = f"http://{self.host}"
+        auth = self.session.auth
+        if isinstance(auth, RegistryAuth):
+            auth.https = False
+
+    def body_broke(self, who: str, attempts: Optional[deadline.Attempts]) -> str:
+        if attempts is not None and attempts.expired:
+            return f"{who} did not send the whole answer within {self.timeout:g} s"
+        return f"the connection to {who} broke while reading the body"
 
     def send_unauthenticated(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """For the token realm: same retries and TLS trust, but no registry credentials attached."""
-        return self.request(method, url, f"token from {urlsplit(url).netloc}", auth=_no_auth, **kwargs)
+        what = f"get a token for {self.host}"
+        return self.again_if_body_breaks(lambda: self.request(method, url, what, auth=_no_auth, **kwargs), url, self.attempts)
 
     def fail(self, response: requests.Response, what: str) -> RegistryError:
-        """Turn an unexpected answer into one line: what failed, the registry's code and reason."""
+        """Turn an unexpected answer into one line: what failed, who answered, their code and reason."""
         status = response.status_code
-        with self.reading_body(what):
+        who = urlsplit(response.url or "").netloc or self.host
+        if response.is_redirect:
+            where = _no_query(urljoin(response.url, response.headers.get("Location", "")))
+            method = response.request.method if response.request is not None else "request"
+            return RegistryError(
+                f"{what}: {who} answered the {method} with a {status} redirect to {where}; a write is followed "
+                "only through 307/308 (method and body kept), so it did not land",
+                status=status,
+            )
+        with self.reading_body(what, response):
             code, message = _error_body(response)
         reason = f"{code}: {message}" if code else (message or response.reason or "")
         hint = {
             401: " (check --username/--password or your docker login)",
             403: " (the credentials lack permission for this repository)",
-        }.get(status, "")
-        return RegistryError(f"{what}: {self.host} answered HTTP {status} {reason}{hint}".rstrip(), status=status, code=code)
+        }.get(status, "") if who == self.host else ""
+        return RegistryError(f"{what}: {who} answered HTTP {status} {reason}{hint}".rstrip(), status=status, code=code)
 
     def read_limited(self, response: requests.Response, limit: int, what: str) -> bytes:
         """Read a body, refusing anything larger than `limit` before it is all in memory."""
@@ -142,7 +204,7 @@ class RegistryClient:
             response.close()
             raise VerificationError(f"{what}: {declared} bytes is over the {limit} byte limit")
         chunks, total = [], 0
-        with self.reading_body(what):
+        with self.reading_body(what, response):
             for chunk in response.iter_content(CHUNK):
                 total += len(chunk)
                 if total > limit:
@@ -152,26 +214,36 @@ class RegistryClient:
         return b"".join(chunks)
 
     @contextmanager
-    def reading_body(self, what: str) -> Iterator[None]:
-        """A body cut short or reset mid-way: iter_content raises these, not the request, so
-        request() cannot wrap them; this does, for every place that streams a body."""
+    def reading_body(self, what: str, response: requests.Response) -> Iterator[None]:
+        """A body cut short, reset mid-way or past its deadline: iter_content raises these, not the
+        request, so request() cannot wrap them; this does, for every place that streams a body."""
         try:
             yield
         except requests.exceptions.RequestException as e:
-            raise BrokenBodyError(f"{what}: the connection to {self.host} broke while reading the body: {_short(e)}") from e
+            who = urlsplit(response.url or "").netloc or self.host
+            raise BrokenBodyError(f"{what}: {self.body_broke(who, getattr(response, 'attempts', None))}") from e
 
-    def again_if_body_breaks(self, read: Callable[[], T], path: str) -> T:
-        """Run `read` (a GET of `path` and its body) again when the body breaks off mid-way:
-        urllib3 retries failed requests, not bodies cut short after the answer began."""
-        for attempt in range(self.body_retries + 1):
+    def again_if_body_breaks(self, read: Callable[[], T], path: str, retries: Optional[int] = None) -> T:
+        """Run `read` (a GET of `path` and its body, or a whole upload session) again when it breaks
+        off (TransientError): urllib3 retries failed requests, not bodies cut short after the answer
+        began, nor POST and PATCH."""
+        retries = self.body_retries if retries is None else retries
+        for attempt in range(retries + 1):
             try:
                 return read()
-            except BrokenBodyError:
-                if attempt >= self.body_retries:
+            except TransientError as e:
+                if attempt >= retries:
                     raise
-                log.debug("retrying GET %s after the body broke off", urlsplit(path).path)
-                time.sleep(0.25 * attempt)
+                log.debug("again (%d of %d): %s %s after: %s", attempt + 2, retries + 1, self.host, urlsplit(path).path, e)
+                time.sleep(min(0.25 * 2**attempt, 4.0))
         raise AssertionError("unreachable")
+
+    def transient(self, response: requests.Response, what: str) -> RegistryError:
+        """fail(), as a TransientError when the answer is one worth another try (503, 429, ...)."""
+        error = self.fail(response, what)
+        if response.status_code in RETRY_STATUSES:
+            return TransientError(str(error), status=error.status, code=error.code)
+        return error
 
     def get_body(self, path: str, limit: int, what: str, **kwargs: Any) -> tuple[requests.Response, bytes]:
         """GET a whole body (200 only), read again when the connection breaks in the middle of it."""
@@ -237,19 +309,24 @@ class RegistryClient:
         raise self.fail(response, what)
 
     def mount_blob(self, repository: str, digest: str, source_repository: str, what: str) -> bool:
-        """Cross-repository mount; False (upload session cancelled) when the registry refuses it."""
-        response = self.request(
-            "POST", f"/v2/{repository}/blobs/uploads/", what, params={"mount": digest, "from": source_repository}
-        )
-        if response.status_code == 201:
-            return True
-        if response.status_code == 202:
-            # The registry opened an upload session instead; close it so nothing dangles.
-            location = response.headers.get("Location")
-            if location:
-                self.request("DELETE", location, what)
-            return False
-        raise self.fail(response, what)
+        """Cross-repository mount; False (upload session cancelled) when the registry refuses it.
+        A 503 or a reset POST is sent again: a mount is safe to repeat."""
+
+        def mount() -> bool:
+            response = self.request(
+                "POST", f"/v2/{repository}/blobs/uploads/", what, params={"mount": digest, "from": source_repository}
+            )
+            if response.status_code == 201:
+                return True
+            if response.status_code == 202:
+                # The registry opened an upload session instead; close it so nothing dangles.
+                location = response.headers.get("Location")
+                if location:
+                    self.request("DELETE", location, what)
+                return False
+            raise self.transient(response, what)
+
+        return self.again_if_body_breaks(mount, f"/v2/{repository}/blobs/uploads/", self.attempts)
 
     # -- read-only look-ups for plan, dry-run and idempotent pushes -------------------------
     def head_manifest(self, repository: str, ref: str, what: str) -> Optional[Descriptor]:
@@ -310,26 +387,21 @@ def _error_body(response: requests.Response) -> tuple[str, str]:
         return "", " ".join(text.split())[:200]
 
 
-_QUERY_RE = re.compile(r"\?[\w.~%-]+=[^\s'\")]*")  # "?_state=...&digest=..." in urllib3's "with url: ..."
+def _no_query(url: str) -> str:
+    """host:port/path for a log line or message: a query may carry signed state or a credential."""
+    parts = urlsplit(url)
+    return f"{parts.netloc}{parts.path}"
 
 
-def _short(error: Exception) -> str:
-    # An upload URL's query carries the registry's signed state (on some, a storage credential).
-    text = _QUERY_RE.sub("", str(error))
-    return text if len(text) < 200 else text[:200] + "…"
+def _ms(started: float) -> float:
+    return (time.monotonic() - started) * 1000
 
 
 def _tls_problem(error: Exception, host: str) -> str:
     """The innermost ssl reason (cut by _short otherwise) and what to do about it."""
     import ssl
 
-    stack: list[BaseException] = [error]
-    seen: set[int] = set()
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
+    for current in causes(error):
         if isinstance(current, ssl.SSLCertVerificationError):
             return (
                 f"certificate verify failed: {current.verify_message}; trust its CA (<certs dir>/{host}/ca.crt "
@@ -340,9 +412,7 @@ def _tls_problem(error: Exception, host: str) -> str:
                 f"the registry refused the connection ({current.reason}): it wants a client certificate it trusts; "
                 f"put client.cert and client.key in <certs dir>/{host}/ (--certs-dir)"
             )
-        stack.extend(a for a in current.args if isinstance(a, BaseException))
-        stack.extend(x for x in (getattr(current, "reason", None), current.__cause__, current.__context__) if isinstance(x, BaseException))
-    return f"{_short(error)} (--insecure skips verification)"
+    return f"{short(error)} (--insecure skips verification)"
 
 
 

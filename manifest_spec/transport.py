@@ -14,7 +14,10 @@ from urllib.parse import urlsplit
 import certifi
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InvalidHeader, MaxRetryError, SSLError
 from urllib3.util.retry import Retry
+
+from manifest_spec.deadline import POOL_CLASSES
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +36,21 @@ class _Retry(Retry):
     RETRY_AFTER_STATUS_CODES = frozenset({429, 503})
 
     def get_retry_after(self, response: Any) -> Optional[float]:
-        seconds = super().get_retry_after(response)
-        return None if seconds is None else min(seconds, RETRY_AFTER_CAP)
+        try:
+            seconds = super().get_retry_after(response)
+        except InvalidHeader:
+            return None  # "soon", "-5": unreadable, so the normal backoff applies
+        return None if seconds is None else max(0.0, min(seconds, RETRY_AFTER_CAP))
 
     def increment(  # type: ignore[override]
         self, method: Optional[str] = None, url: Optional[str] = None, *args: Any, **kwargs: Any
     ) -> Retry:
-        response, error = kwargs.get("response"), kwargs.get("error")
+        response, error, pool = kwargs.get("response"), kwargs.get("error"), kwargs.get("_pool")
+        if isinstance(error, SSLError):
+            raise MaxRetryError(pool, url or "", error) from error  # type: ignore[arg-type]  # a TLS mismatch does not heal by waiting
         why = f"HTTP {response.status}" if response is not None else type(error).__name__ if error else "?"
-        log.debug("retrying %s %s after %s", method, urlsplit(url or "").path, why)
+        host = f"{pool.host}:{pool.port}" if pool is not None and pool.port else getattr(pool, "host", "")
+        log.debug("retrying %s %s%s after %s", method, host, urlsplit(url or "").path, why)
         return super().increment(method, url, *args, **kwargs)
 
 
@@ -130,6 +139,7 @@ def make_session(host: str, *, insecure: bool, certs_dir: Optional[str], attempt
     """One session per registry host: pooled connections, retries, TLS trust."""
     session = requests.Session()
     adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=make_retry(attempts))
+    adapter.poolmanager.pool_classes_by_scheme = POOL_CLASSES  # every request gets an overall deadline
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     tls = tls_settings(host, insecure=insecure, certs_dir=certs_dir)
