@@ -49,8 +49,13 @@ def _copy_once(
         raise source.fail(response, what)
     declared = response.headers.get("Content-Length")
     total = int(declared) if declared and declared.isdigit() else None
-    location = _start_upload(target, target_repository, what)
-    hasher, offset = hashlib.sha256(), 0
+    try:
+        location = _start_upload(target, target_repository, what)
+    except BaseException:
+        response.close()
+        raise
+    algorithm = "sha512" if digest.startswith("sha512:") else "sha256"
+    hasher, offset = hashlib.new(algorithm), 0
     try:
         with response, source.reading_body(what, response):
             for chunk in response.iter_content(CHUNK_BYTES):
@@ -60,8 +65,8 @@ def _copy_once(
                 offset += len(chunk)
                 if progress:
                     progress(digest, offset, total)
-        if "sha256:" + hasher.hexdigest() != digest:
-            raise VerificationError(f"{what}: the source sent content hashing to sha256:{hasher.hexdigest()}; nothing committed")
+        if f"{algorithm}:{hasher.hexdigest()}" != digest:
+            raise VerificationError(f"{what}: the source sent content hashing to {algorithm}:{hasher.hexdigest()}; nothing committed")
     except BaseException:
         try:
             target.request("DELETE", location, what)  # abandon the upload session; nothing stored

@@ -18,9 +18,10 @@ from manifest_spec.auth import RegistryAuth
 from manifest_spec.credentials import Credentials, find_credentials
 from manifest_spec.errors import RegistryError, VerificationError
 from manifest_spec.failures import causes, describe as describe_failure, is_loopback, short, speaks_plain_http
-from manifest_spec.index import MANIFEST_ACCEPT, Descriptor, digest_of
+from manifest_spec.index import MANIFEST_ACCEPT, Descriptor, digest_as, digest_of
 from manifest_spec.reference import Reference
-from manifest_spec.transport import RETRY_METHODS, RETRY_STATUSES, make_session
+from manifest_spec.shape import check_manifest_shape
+from manifest_spec.transport import RETRY_METHODS, RETRY_STATUSES, check_ca_environment, make_session
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -34,6 +35,7 @@ SCHEMA1_TYPES = frozenset(
     }
 )
 CHUNK = 64 * 1024
+VERIFIABLE = ("sha256:", "sha512:")
 WRITE_METHODS = frozenset({"PUT", "POST", "PATCH", "DELETE"})
 MAX_WRITE_REDIRECTS = 5
 
@@ -97,6 +99,8 @@ class RegistryClient:
         self.host = host
         scheme = "http" if options.plain_http else "https"
         self.base = f"{scheme}://{host}"
+        if scheme == "https" and not options.insecure:
+            check_ca_environment()
         self.timeout = options.timeout
         self.body_retries = min(options.attempts, BODY_RETRIES)
         self.attempts = options.attempts
@@ -259,17 +263,17 @@ class RegistryClient:
     # -- manifests -----------------------------------------------------------------------
     def get_manifest(self, repository: str, ref: str, what: str) -> Manifest:
         """GET a manifest with every media type accepted; digest, type and size verified."""
-        if ":" in ref and not ref.startswith("sha256:"):
-            raise VerificationError(f"{what}: digest {ref} uses an algorithm this tool cannot verify (only sha256)")
+        if ":" in ref and not ref.startswith(VERIFIABLE):
+            raise VerificationError(f"{what}: digest {ref} uses an algorithm this tool cannot verify (only sha256 and sha512)")
         response, data = self.get_body(
             f"/v2/{repository}/manifests/{ref}", MAX_MANIFEST_BYTES, what, headers={"Accept": ", ".join(MANIFEST_ACCEPT)}
         )
         digest = digest_of(data)
-        if ref.startswith("sha256:") and digest != ref:
-            raise VerificationError(f"{what}: the registry sent content with digest {digest}, not the {ref} asked for")
+        if ":" in ref and digest_as(data, ref) != ref:
+            raise VerificationError(f"{what}: the registry sent content with digest {digest_as(data, ref)}, not the {ref} asked for")
         header = response.headers.get("Docker-Content-Digest")
-        if header and header.startswith("sha256:") and header != digest:
-            raise VerificationError(f"{what}: Docker-Content-Digest {header} does not match the content ({digest})")
+        if header and header.startswith(VERIFIABLE) and digest_as(data, header) != header:
+            raise VerificationError(f"{what}: Docker-Content-Digest {header} does not match the content ({digest_as(data, header)})")
         content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         media_type = _check_manifest_type(data, content_type, what)
         return Manifest(data, media_type, digest)
@@ -298,8 +302,8 @@ class RegistryClient:
     # -- blobs ---------------------------------------------------------------------------
     def get_blob(self, repository: str, digest: str, limit: int, what: str) -> bytes:
         _, data = self.get_body(f"/v2/{repository}/blobs/{digest}", limit, what)
-        if digest_of(data) != digest:
-            raise VerificationError(f"{what}: blob content hashes to {digest_of(data)}, not {digest}")
+        if digest_as(data, digest) != digest:
+            raise VerificationError(f"{what}: blob content hashes to {digest_as(data, digest)}, not {digest}")
         return data
 
     def blob_exists(self, repository: str, digest: str, what: str) -> bool:
@@ -369,6 +373,7 @@ def _check_manifest_type(data: bytes, content_type: str, what: str) -> str:
     media_type = declared if isinstance(declared, str) and declared else content_type
     if media_type not in MANIFEST_ACCEPT:
         raise VerificationError(f"{what}: unsupported manifest media type {media_type or '(none)'}")
+    check_manifest_shape(body, media_type, what)
     return media_type
 
 

@@ -6,11 +6,12 @@ import difflib
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import jsonschema
 
@@ -20,6 +21,7 @@ from manifest_spec.platforms import Platform, platform_key, platform_problems
 from manifest_spec.reference import Reference, parse_reference
 
 TYPE_NAMES = ("docker", "oci")
+MAX_MEMBERS = 500  # the largest real indexes (Windows os.versions x architectures, with attestations) hold a few hundred
 _OCI_ONLY = "Docker manifest lists carry no annotations; set `type: oci` (or push with --type oci)"
 
 
@@ -131,10 +133,13 @@ class _Checker:
         if not isinstance(data, dict):
             self.add((), f"a spec is a mapping with image: and manifests:, got {_describe(data)}")
             return None
-        for error in jsonschema.Draft202012Validator(load_schema()).iter_errors(data):
+        for error in _VALIDATOR(load_schema()).iter_errors(data):
             self.schema_error(error)
         target = self.reference(data.get("image"), ("image",), target=True)
         manifests = data.get("manifests")
+        if isinstance(manifests, list) and len(manifests) > MAX_MEMBERS:
+            self.add(("manifests",), f"{len(manifests)} members; at most {MAX_MEMBERS} (the largest real indexes hold a few hundred)")
+            return None
         entries = [(i, e) for i, e in enumerate(manifests if isinstance(manifests, list) else []) if isinstance(e, dict)]
         members = {i: self.member(entry, ("manifests", i), allow_unknown_platform) for i, entry in entries}
         self.check_duplicates(members)
@@ -257,6 +262,20 @@ class _Checker:
             else:
                 seen[key] = i
 
+
+def python_pattern(pattern: str) -> str:
+    """A schema pattern as Python must run it: ECMA's final `$` is the end of the text, Python's
+    also matches before a final newline ("v1\\n" would pass as a tag), so it becomes `\\Z`."""
+    return pattern[:-1] + r"\Z" if pattern.endswith("$") and not pattern.endswith(r"\$") else pattern
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[jsonschema.ValidationError]:
+    if validator.is_type(instance, "string") and not re.search(python_pattern(pattern), instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+# The schema file stays standard JSON Schema (editors read it); only `pattern` is run differently.
+_VALIDATOR = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
 
 _TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "a text value"}
 

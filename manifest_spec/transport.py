@@ -18,6 +18,7 @@ from urllib3.exceptions import InvalidHeader, MaxRetryError, SSLError
 from urllib3.util.retry import Retry
 
 from manifest_spec.deadline import POOL_CLASSES
+from manifest_spec.errors import ManifestSpecError
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,21 @@ def _bundle(ca_files: list[Path]) -> str:
         atexit.register(_remove, path)
         _BUNDLES[key] = path
     return _BUNDLES[key]
+
+
+CA_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
+
+
+class TLSConfigError(ManifestSpecError):
+    """The environment names a CA file that is not there."""
+
+
+def check_ca_environment() -> None:
+    """A CA bundle variable naming a missing file: say so, instead of requests' OSError at the first request."""
+    for name in CA_VARIABLES:
+        value = os.environ.get(name)
+        if value and not Path(value).is_file():
+            raise TLSConfigError(f"{name}={value}: no such CA file; fix or unset {name}")
 
 
 def tls_settings(host: str, *, insecure: bool, certs_dir: Optional[str]) -> TLSSettings:
