@@ -93,7 +93,10 @@ class _Watchdog:
                     heapq.heappush(self.heap, (conn.deadline_at, seq, conn))
                     continue
                 conn.deadline_seq = None
-                attempts, sock = getattr(conn, "deadline_attempts", None), getattr(conn, "sock", None)
+                # http.client hands a `Connection: close` socket over to the response (conn.sock
+                # becomes None): the socket noted when the request went out is the one to shut.
+                attempts = getattr(conn, "deadline_attempts", None)
+                sock = getattr(conn, "sock", None) or getattr(conn, "deadline_sock", None)
             if sock is None:
                 continue
             if attempts is not None:
@@ -119,6 +122,7 @@ class _Deadlined:
             self.deadline_attempts = attempts
             WATCHDOG.arm(self, attempts.timeout * (1 + size / MIB))
         super().request(method, url, body=body, headers=headers, **kwargs)  # type: ignore[misc]
+        self.deadline_sock = getattr(self, "sock", None)
 
 
 class DeadlinedHTTPConnection(_Deadlined, HTTPConnection):

@@ -11,11 +11,8 @@ from __future__ import annotations
 import base64
 import os
 import re
-import socket
-import struct
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -32,7 +29,7 @@ from support.clirun import (
     write_spec,
 )
 from support.clirun import run_cli as cli
-from support.faults import FaultProxy, Reply, error, truncate
+from support.faults import FaultProxy, Reply, error, reset_connections, truncate
 from support.images import PushedImage, get_blob, get_manifest, push_image
 from support.registry import Registry
 from urllib3.response import HTTPResponse
@@ -47,30 +44,6 @@ USER, PASSWORD = "frank", "frank:Retry-s3cret"
 def proxy(registry: Registry) -> Iterator[FaultProxy]:
     with FaultProxy(registry.host) as p:
         yield p
-
-
-def reset_connections(proxy: FaultProxy, method: str, pattern: str, times: int) -> list[float]:
-    """Make the proxy reset (TCP RST, no answer) the next `times` matching requests; returns when."""
-    when: list[float] = []
-    lock = threading.Lock()
-    base = proxy._loop.server.RequestHandlerClass  # type: ignore[union-attr]
-
-    class Resetting(base):  # type: ignore[misc, valid-type]
-        def forward(self) -> None:
-            with lock:
-                hit = self.command == method and re.search(pattern, self.path) is not None and len(when) < times
-                if hit:
-                    when.append(time.monotonic())
-            if not hit:
-                return base.forward(self)
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.close_connection = True
-            self.connection.close()  # the fd closes (with RST) when the handler's files do
-
-        do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = forward
-
-    proxy._loop.server.RequestHandlerClass = Resetting  # type: ignore[union-attr]
-    return when
 
 
 def stamped(when: list[float], fault: Any = None) -> Any:
