@@ -178,7 +178,14 @@ class RegistryClient:
     def send_unauthenticated(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """For the token realm: same retries and TLS trust, but no registry credentials attached."""
         what = f"get a token for {self.host}"
-        return self.again_if_body_breaks(lambda: self.request(method, url, what, auth=_no_auth, **kwargs), url, self.attempts)
+
+        def attempt() -> requests.Response:
+            response = self.request(method, url, what, auth=_no_auth, **kwargs)
+            if method == "POST" and response.status_code in RETRY_STATUSES:  # urllib3 repeats only the GET
+                raise self.transient(response, what)
+            return response
+
+        return self.again_if_body_breaks(attempt, url, self.attempts)
 
     def fail(self, response: requests.Response, what: str) -> RegistryError:
         """Turn an unexpected answer into one line: what failed, who answered, their code and reason."""
@@ -321,6 +328,9 @@ class RegistryClient:
                 "POST", f"/v2/{repository}/blobs/uploads/", what, params={"mount": digest, "from": source_repository}
             )
             if response.status_code == 201:
+                mounted = response.headers.get("Docker-Content-Digest")
+                if mounted and mounted != digest:
+                    raise VerificationError(f"{what}: the registry mounted {mounted}, not {digest}")
                 return True
             if response.status_code == 202:
                 # The registry opened an upload session instead; close it so nothing dangles.
