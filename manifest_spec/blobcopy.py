@@ -58,6 +58,8 @@ def _copy_once(
     hasher, offset = hashlib.new(algorithm), 0
     try:
         with response, source.reading_body(what, response):
+            # Each chunk read may take the timeout per MiB: granted ahead, as a read waits for a whole chunk.
+            extend_for_body(response, CHUNK_BYTES)
             for chunk in response.iter_content(CHUNK_BYTES):
                 extend_for_body(response, len(chunk))
                 hasher.update(chunk)

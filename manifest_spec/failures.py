@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import socket
 import ssl
@@ -80,3 +81,34 @@ def short(error: BaseException) -> str:
     # An upload URL's query carries the registry's signed state (on some, a storage credential).
     text = _QUERY_RE.sub("", str(error))
     return text if len(text) < 200 else text[:200] + "…"
+
+
+def error_body(response: requests.Response) -> tuple[str, str]:
+    """The first OCI error (`{"errors": [{"code", "message", "detail"}]}`) or the text body."""
+    text = response.text[:2000] if response.content else ""
+    try:
+        errors = json.loads(text).get("errors") or []
+        first = errors[0]
+        message = str(first.get("message", ""))
+        detail = first.get("detail")
+        if detail:
+            message += f" ({json.dumps(detail) if not isinstance(detail, str) else detail})"
+        return str(first.get("code", "")), message
+    except (ValueError, AttributeError, IndexError, TypeError):
+        return "", " ".join(text.split())[:200]
+
+
+def tls_problem(error: Exception, host: str) -> str:
+    """The innermost ssl reason (cut by _short otherwise) and what to do about it."""
+    for current in causes(error):
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return (
+                f"certificate verify failed: {current.verify_message}; trust its CA (<certs dir>/{host}/ca.crt "
+                "with --certs-dir, default /etc/docker/certs.d, or REQUESTS_CA_BUNDLE) or use --insecure"
+            )
+        if isinstance(current, ssl.SSLError) and "CERTIFICATE" in str(current.reason or "") and "ALERT" in str(current.reason or ""):
+            return (
+                f"the registry refused the connection ({current.reason}): it wants a client certificate it trusts; "
+                f"put client.cert and client.key in <certs dir>/{host}/ (--certs-dir)"
+            )
+    return f"{short(error)} (--insecure skips verification)"

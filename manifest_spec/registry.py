@@ -17,10 +17,11 @@ from manifest_spec import deadline
 from manifest_spec.auth import RegistryAuth
 from manifest_spec.credentials import Credentials, find_credentials
 from manifest_spec.errors import RegistryError, VerificationError
-from manifest_spec.failures import causes, describe as describe_failure, is_loopback, short, speaks_plain_http
+from manifest_spec.failures import describe as describe_failure
+from manifest_spec.failures import error_body, is_loopback, speaks_plain_http, tls_problem
 from manifest_spec.index import MANIFEST_ACCEPT, Descriptor, digest_as, digest_of
 from manifest_spec.reference import Reference
-from manifest_spec.shape import check_manifest_shape
+from manifest_spec.shape import check_manifest
 from manifest_spec.transport import RETRY_METHODS, RETRY_STATUSES, check_ca_environment, make_session
 
 log = logging.getLogger(__name__)
@@ -28,12 +29,6 @@ T = TypeVar("T")
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # what distribution itself accepts for a manifest
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
-SCHEMA1_TYPES = frozenset(
-    {
-        "application/vnd.docker.distribution.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.v1+prettyjws",
-    }
-)
 CHUNK = 64 * 1024
 VERIFIABLE = ("sha256:", "sha512:")
 WRITE_METHODS = frozenset({"PUT", "POST", "PATCH", "DELETE"})
@@ -154,7 +149,7 @@ class RegistryClient:
                     return self.send_once(method, "http://" + url[len("https://"):], what, **kwargs)
                 raise RegistryError(f"{what}: {who} speaks plain HTTP: use --plain-http") from e
             if isinstance(e, requests.exceptions.SSLError):
-                raise RegistryError(f"{what}: TLS error talking to {who}: {_tls_problem(e, who)}") from e
+                raise RegistryError(f"{what}: TLS error talking to {who}: {tls_problem(e, who)}") from e
             if isinstance(e, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
                 raise BrokenBodyError(f"{what}: {self.body_broke(who, attempts)}") from e
             error = TransientError if method not in RETRY_METHODS else RegistryError  # urllib3 retried the others already
@@ -200,7 +195,7 @@ class RegistryClient:
                 status=status,
             )
         with self.reading_body(what, response):
-            code, message = _error_body(response)
+            code, message = error_body(response)
         reason = f"{code}: {message}" if code else (message or response.reason or "")
         hint = {
             401: " (check --username/--password or your docker login)",
@@ -282,7 +277,7 @@ class RegistryClient:
         if header and header.startswith(VERIFIABLE) and digest_as(data, header) != header:
             raise VerificationError(f"{what}: Docker-Content-Digest {header} does not match the content ({digest_as(data, header)})")
         content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-        media_type = _check_manifest_type(data, content_type, what)
+        media_type = check_manifest(data, content_type, what)
         return Manifest(data, media_type, digest)
 
     def manifest_exists(self, repository: str, digest: str, what: str) -> bool:
@@ -366,42 +361,6 @@ def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
     return request
 
 
-def _check_manifest_type(data: bytes, content_type: str, what: str) -> str:
-    try:
-        body = json.loads(data)
-    except ValueError as e:
-        raise VerificationError(f"{what}: the manifest is not valid JSON ({e})") from e
-    if not isinstance(body, dict):
-        raise VerificationError(f"{what}: the manifest is not a JSON object")
-    if content_type in SCHEMA1_TYPES or body.get("schemaVersion") == 1:
-        raise VerificationError(
-            f"{what}: is a Docker schema 1 manifest, which registries and docker no longer accept; rebuild and push the image again"
-        )
-    declared = body.get("mediaType")
-    if isinstance(declared, str) and declared and content_type and declared != content_type:
-        raise VerificationError(f"{what}: served as {content_type} but the manifest says mediaType {declared}")
-    media_type = declared if isinstance(declared, str) and declared else content_type
-    if media_type not in MANIFEST_ACCEPT:
-        raise VerificationError(f"{what}: unsupported manifest media type {media_type or '(none)'}")
-    check_manifest_shape(body, media_type, what)
-    return media_type
-
-
-def _error_body(response: requests.Response) -> tuple[str, str]:
-    """The first OCI error (`{"errors": [{"code", "message", "detail"}]}`) or the text body."""
-    text = response.text[:2000] if response.content else ""
-    try:
-        errors = json.loads(text).get("errors") or []
-        first = errors[0]
-        message = str(first.get("message", ""))
-        detail = first.get("detail")
-        if detail:
-            message += f" ({json.dumps(detail) if not isinstance(detail, str) else detail})"
-        return str(first.get("code", "")), message
-    except (ValueError, AttributeError, IndexError, TypeError):
-        return "", " ".join(text.split())[:200]
-
-
 def _no_query(url: str) -> str:
     """host:port/path for a log line or message: a query may carry signed state or a credential."""
     parts = urlsplit(url)
@@ -410,25 +369,6 @@ def _no_query(url: str) -> str:
 
 def _ms(started: float) -> float:
     return (time.monotonic() - started) * 1000
-
-
-def _tls_problem(error: Exception, host: str) -> str:
-    """The innermost ssl reason (cut by _short otherwise) and what to do about it."""
-    import ssl
-
-    for current in causes(error):
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return (
-                f"certificate verify failed: {current.verify_message}; trust its CA (<certs dir>/{host}/ca.crt "
-                "with --certs-dir, default /etc/docker/certs.d, or REQUESTS_CA_BUNDLE) or use --insecure"
-            )
-        if isinstance(current, ssl.SSLError) and "CERTIFICATE" in str(current.reason or "") and "ALERT" in str(current.reason or ""):
-            return (
-                f"the registry refused the connection ({current.reason}): it wants a client certificate it trusts; "
-                f"put client.cert and client.key in <certs dir>/{host}/ (--certs-dir)"
-            )
-    return f"{short(error)} (--insecure skips verification)"
-
 
 
 class ClientPool:

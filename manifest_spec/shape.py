@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from manifest_spec.errors import VerificationError
-from manifest_spec.index import DIGEST_GRAMMAR_RE, INDEX_TYPES
+from manifest_spec.index import DIGEST_GRAMMAR_RE, INDEX_TYPES, MANIFEST_ACCEPT
+
+SCHEMA1_TYPES = frozenset(
+    {
+        "application/vnd.docker.distribution.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+    }
+)
 
 
 def _kind(value: Any) -> str:
@@ -57,3 +65,25 @@ def check_manifest_shape(body: dict[str, Any], media_type: str, what: str) -> No
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise VerificationError(f"{what}: the registry's {media_type} is malformed: {'; '.join(problems[:3])}{more}")
+
+
+def check_manifest(data: bytes, content_type: str, what: str) -> str:
+    """The media type of manifest bytes as received, after checking JSON, type and shape."""
+    try:
+        body = json.loads(data)
+    except ValueError as e:
+        raise VerificationError(f"{what}: the manifest is not valid JSON ({e})") from e
+    if not isinstance(body, dict):
+        raise VerificationError(f"{what}: the manifest is not a JSON object")
+    if content_type in SCHEMA1_TYPES or body.get("schemaVersion") == 1:
+        raise VerificationError(
+            f"{what}: is a Docker schema 1 manifest, which registries and docker no longer accept; rebuild and push the image again"
+        )
+    declared = body.get("mediaType")
+    if isinstance(declared, str) and declared and content_type and declared != content_type:
+        raise VerificationError(f"{what}: served as {content_type} but the manifest says mediaType {declared}")
+    media_type = declared if isinstance(declared, str) and declared else content_type
+    if media_type not in MANIFEST_ACCEPT:
+        raise VerificationError(f"{what}: unsupported manifest media type {media_type or '(none)'}")
+    check_manifest_shape(body, media_type, what)
+    return media_type
