@@ -14,8 +14,9 @@ import itertools
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -25,26 +26,42 @@ MIB = 1024 * 1024
 
 @dataclass
 class Attempts:
-    """What happened to one logical request: how often it was sent, whether a deadline ended it."""
+    """What happened to one logical request: how often urllib3 retried it, whether a deadline ended it."""
 
     timeout: float
-    tries: int = 0
+    retries: int = 0
     expired: bool = False
+
+    @property
+    def tries(self) -> int:
+        return 1 + self.retries  # a 401 answered with credentials is the same try, not another
 
 
 _local = threading.local()
 
 
-def begin(timeout: float) -> Attempts:
-    """Start counting the tries of a new request on this thread."""
-    attempts = Attempts(timeout)
-    _local.attempts = attempts
-    return attempts
+@contextmanager
+def attempt(timeout: float) -> Iterator[Attempts]:
+    """Count the tries of one request on this thread; nested (a token fetched inside a request's
+    401 hook) the outer request's count is back when the inner one ends."""
+    previous = current()
+    _local.attempts = Attempts(timeout)
+    try:
+        yield _local.attempts
+    finally:
+        _local.attempts = previous
 
 
 def current() -> Optional[Attempts]:
-    """The request this thread sent last (its body may still be being read)."""
+    """The request this thread is sending."""
     return getattr(_local, "attempts", None)
+
+
+def note_retry() -> None:
+    """urllib3 is about to send the current request again."""
+    attempts = current()
+    if attempts is not None:
+        attempts.retries += 1
 
 
 class _Watchdog:
@@ -117,7 +134,6 @@ class _Deadlined:
     def request(self, method: str, url: str, body: Any = None, headers: Any = None, **kwargs: Any) -> None:
         attempts = current()
         if attempts is not None:
-            attempts.tries += 1
             size = len(body) if isinstance(body, (bytes, str)) else 0
             self.deadline_attempts = attempts
             WATCHDOG.arm(self, attempts.timeout * (1 + size / MIB))
@@ -155,6 +171,6 @@ POOL_CLASSES = {"http": DeadlinedHTTPPool, "https": DeadlinedHTTPSPool}
 
 def extend_for_body(response: Any, received: int) -> None:
     """A streamed body that keeps coming earns its time: the timeout again per MiB received."""
-    attempts, conn = current(), getattr(getattr(response, "raw", None), "connection", None)
+    attempts, conn = getattr(response, "attempts", None), getattr(getattr(response, "raw", None), "connection", None)
     if attempts is not None and conn is not None and received:
         WATCHDOG.extend(conn, attempts.timeout * received / MIB)

@@ -130,8 +130,11 @@ class RegistryClient:
     def send_once(self, method: str, url: str, what: str, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
         kwargs.setdefault("verify", self.verify)
-        attempts = deadline.begin(self.timeout)
         started = time.monotonic()
+        with deadline.attempt(self.timeout) as attempts:
+            return self.send_counted(method, url, what, attempts, started, **kwargs)
+
+    def send_counted(self, method: str, url: str, what: str, attempts: deadline.Attempts, started: float, **kwargs: Any) -> requests.Response:
         try:
             response = self.session.request(method, url, **kwargs)
         except RegistryError:  # raised by the authentication hook: a refusal, a failed token fetch

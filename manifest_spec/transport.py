@@ -17,7 +17,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InvalidHeader, MaxRetryError, SSLError
 from urllib3.util.retry import Retry
 
-from manifest_spec.deadline import POOL_CLASSES
+from manifest_spec.deadline import POOL_CLASSES, note_retry
 from manifest_spec.errors import ManifestSpecError
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,9 @@ class _Retry(Retry):
         why = f"HTTP {response.status}" if response is not None else type(error).__name__ if error else "?"
         host = f"{pool.host}:{pool.port}" if pool is not None and pool.port else getattr(pool, "host", "")
         log.debug("retrying %s %s%s after %s", method, host, urlsplit(url or "").path, why)
-        return super().increment(method, url, *args, **kwargs)
+        retry = super().increment(method, url, *args, **kwargs)  # raises when the budget is spent
+        note_retry()
+        return retry
 
 
 class _NoUrllib3RetryWarning(logging.Filter):

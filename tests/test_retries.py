@@ -244,7 +244,7 @@ def test_debug_logs_each_retry_without_query_strings_or_secrets(basic_registry: 
     assert any(re.search(rf"retrying HEAD {host}/v2/{target}/blobs/sha256:[0-9a-f]{{64}} after", line) for line in retries), retries
     assert all("?" not in line for line in retries), retries
     # Each request: method, host, path (no query), status, time taken, try number.
-    assert re.search(rf"DEBUG manifest_spec.registry: GET {host}/v2/{source}/manifests/amd64 -> 200 in \d+ ms \(try [23]\)", run.stderr), run.stderr
+    assert re.search(rf"DEBUG manifest_spec.registry: GET {host}/v2/{source}/manifests/amd64 -> 200 in \d+ ms \(try 2\)", run.stderr), run.stderr
     everything = run.stdout + run.stderr
     assert "_state=" not in everything and "digest=sha256" not in everything  # no upload URL query anywhere
     assert PASSWORD not in everything
