@@ -220,9 +220,10 @@ class RegistryAuth(requests.auth.AuthBase):
             who = "the credentials were refused" if creds else "anonymous access was refused"
             raise RegistryError(f"token server {parsed.netloc} answered HTTP {response.status_code} for {self.host}: {who}", status=401)
         if response.status_code != 200:
+            reason = f" {response.reason}" if response.reason else ""
             raise RegistryError(
-                f"token server {parsed.netloc} answered HTTP {response.status_code} {response.reason or ''} for {self.host}: "
-                "the token server failed, not the credentials".replace("  ", " "),
+                f"token server {parsed.netloc} answered HTTP {response.status_code}{reason} for {self.host}: "
+                "the token server failed, not the credentials",
                 status=response.status_code,
             )
         try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
-from manifest_spec.errors import ManifestSpecError
+from manifest_spec.errors import ManifestSpecError, json_kind
 from manifest_spec.scrub import remember, remember_pair
 
 log = logging.getLogger(__name__)
@@ -85,13 +85,13 @@ def _from_auths(auths: Any, host: str, source: str) -> Optional[Credentials]:
     if auths is None:
         return None
     if not isinstance(auths, dict):
-        raise CredentialsError(f"{source}: `auths` is a {type(auths).__name__}, not an object of registry entries")
+        raise CredentialsError(f"{source}: `auths` is {json_kind(auths)}, not an object of registry entries")
     for key in _keys_for(host):
         entry = auths.get(key)
         if entry is None:
             continue
         if not isinstance(entry, dict):
-            raise CredentialsError(f"{source}: auths[{key!r}] is a {type(entry).__name__}, not an object")
+            raise CredentialsError(f"{source}: auths[{key!r}] is {json_kind(entry)}, not an object")
         username, password = str(entry.get("username") or ""), str(entry.get("password") or "")
         if entry.get("auth"):
             # A wrong entry is an error, not anonymous access nor a user with an empty password.
@@ -178,7 +178,7 @@ def find_credentials(
     config = _load_json(path)
     helpers = config.get("credHelpers") or {}
     if not isinstance(helpers, dict):
-        raise CredentialsError(f"{path}: `credHelpers` is a {type(helpers).__name__}, not an object of registry: helper")
+        raise CredentialsError(f"{path}: `credHelpers` is {json_kind(helpers)}, not an object of registry: helper")
     for key in _keys_for(host):
         if key in helpers:
             if not isinstance(helpers[key], str) or not helpers[key]:
@@ -186,7 +186,7 @@ def find_credentials(
             return run_helper(helpers[key], host)
     store = config.get("credsStore")
     if store is not None and not isinstance(store, str):
-        raise CredentialsError(f"{path}: `credsStore` is a {type(store).__name__}, not a helper name")
+        raise CredentialsError(f"{path}: `credsStore` is {json_kind(store)}, not a helper name")
     if store:
         found = run_helper(store, host)
         if found:

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional
 
-from manifest_spec.errors import ManifestSpecError, VerificationError
+from manifest_spec.errors import ManifestSpecError, VerificationError, json_kind
 from manifest_spec.index import Descriptor
 from manifest_spec.platforms import Platform
 from manifest_spec.push import Prepared, PushSettings, prepare
@@ -112,7 +112,7 @@ def read_lock(path: str, spec_path: str) -> Lock:
                 raise LockError(f"{path}: not a manifest-spec lock (no `{prefix}{path_}`); {_RELOCK.format(spec=spec_path)}")
             value = value[key]
         if not isinstance(value, kind) or isinstance(value, bool):
-            kinds = f"`{prefix}{path_}` is {_json_kind(value)}, not {_json_kind(kind())}"
+            kinds = f"`{prefix}{path_}` is {json_kind(value)}, not {json_kind(kind())}"
             raise LockError(f"{path}: not a manifest-spec lock ({kinds}); {_RELOCK.format(spec=spec_path)}")
         return value
 
@@ -134,12 +134,6 @@ def read_lock(path: str, spec_path: str) -> Lock:
         index_type=field("type", str),
         index_digest=field("index.digest", str),
         members=tuple(LockedMember(m["image"], m["digest"]) for m in members),
-    )
-
-
-def _json_kind(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a text", int: "a number", float: "a number", bool: "true/false"}.get(
-        type(value), "null"
     )
 
 

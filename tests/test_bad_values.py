@@ -161,9 +161,9 @@ def b64(text: str) -> str:
         ({"auths": {"HOST": {"auth": "not base64!"}}}, "auths['HOST'].auth is not base64"),
         ({"auths": {"HOST": {"auth": b64("no-colon")}}}, "auths['HOST'].auth decodes to no user:password"),
         ({"auths": ["HOST"]}, "`auths` is a list"),
-        ({"auths": {"HOST": "user:pw"}}, "auths['HOST'] is a str"),
+        ({"auths": {"HOST": "user:pw"}}, "auths['HOST'] is a text, not an object"),
         ({"credHelpers": ["test"]}, "`credHelpers` is a list"),
-        ({"credsStore": 5}, "`credsStore` is a int"),
+        ({"credsStore": 5}, "`credsStore` is a number"),
     ],
     ids=["auth-not-base64", "auth-without-colon", "auths-a-list", "entry-a-string", "credhelpers-a-list", "credsstore-a-number"],
 )
