@@ -132,10 +132,13 @@ def test_a_registry_dripping_bytes_trips_the_overall_deadline(
     assert tag_digest(registry.url, repo_name, "v1") is None
 
 
-def test_a_registry_that_accepts_and_never_answers(tmp_path: Path, no_backoff: None) -> None:
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_registry_that_accepts_and_never_answers(tmp_path: Path, no_backoff: None, scheme: str) -> None:
     with SilentServer() as silent:
         started = time.monotonic()
-        result = push(tmp_path, spec_for(silent.host, "team/app"), "--timeout", "1")
+        path = str(write_spec(tmp_path, spec_for(silent.host, "team/app")))
+        plain = ["--plain-http"] if scheme == "http" else []  # https: the TLS handshake is what never ends
+        result = CliRunner().invoke(main, [*plain, "--timeout", "1", "push", "from-spec", path])
     assert_clean_failure(result, f"{silent.host} did not answer within 1 s (after 5 tries)")
     assert "HTTPConnectionPool" not in result.stderr and "Max retries" not in result.stderr
     assert time.monotonic() - started < 15
