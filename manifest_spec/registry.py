@@ -200,10 +200,13 @@ class RegistryClient:
         with self.reading_body(what, response):
             code, message = error_body(response)
         reason = f"{code}: {message}" if code else (message or response.reason or "")
-        hint = {
-            401: " (check --username/--password or your docker login)",
-            403: " (the credentials lack permission for this repository)",
-        }.get(status, "") if who == self.host else ""
+        if who != self.host:
+            hint = f" (a host {self.host} sent us to; credentials go only to {self.host})" if status == 401 else ""
+        else:
+            hint = {
+                401: " (check --username/--password or your docker login)",
+                403: " (the credentials lack permission for this repository)",
+            }.get(status, "")
         return RegistryError(f"{what}: {who} answered HTTP {status} {reason}{hint}".rstrip(), status=status, code=code)
 
     def read_limited(self, response: requests.Response, limit: int, what: str) -> bytes:

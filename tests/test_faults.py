@@ -107,7 +107,7 @@ def test_a_308_to_another_host_gets_no_credentials_and_its_401_is_blamed_on_it(
         front.inject("PUT", r"/manifests/v1$", redirect(308, f"http://{elsewhere.host}/v2/{repo_name}/manifests/v1"), forward=False)
         result = cli("--username", USER, "--password-stdin", "push", "from-spec",
                      str(write_spec(tmp_path, spec_for(front.host, repo_name))), input=PASSWORD)
-    line = assert_clean_failure(result, elsewhere.host, "401")
+    line = assert_clean_failure(result, elsewhere.host, "401", f"credentials go only to {front.host}")
     assert "check --username" not in line  # the registry did not refuse; the redirect target did
     assert [(m, auth) for m, _, auth in seen] == [("PUT", "")]
     assert tag_digest_with(basic_registry, repo_name, "v1", session) is None
