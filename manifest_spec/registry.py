@@ -305,6 +305,15 @@ class RegistryClient:
         returned = response.headers.get("Docker-Content-Digest")
         if returned and returned != expected:
             raise VerificationError(f"{what}: the registry stored digest {returned}, but the bytes sent hash to {expected}")
+        if not returned:
+            # Registries send the digest of what they stored; a 2xx without it (a proxy's page, a
+            # registry that drops it) is confirmed by asking what `ref` holds now: one round trip.
+            held = self.head_manifest(repository, ref, what)
+            if held is None or held.digest != expected:
+                now = held.digest if held else "nothing"
+                raise VerificationError(
+                    f"{what}: the PUT was answered HTTP {response.status_code} without a digest, but {ref} holds {now}, not {expected}"
+                )
         return expected
 
     # -- blobs ---------------------------------------------------------------------------

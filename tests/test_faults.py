@@ -18,7 +18,7 @@ import requests
 from click.testing import CliRunner, Result
 from support.clirun import assert_clean_failure, assert_ok, digest_line, tag_digest, write_spec
 from support.clirun import run_cli as cli
-from support.faults import FaultProxy, SilentServer, drip, error, redirect, reset_connections, serve, truncate
+from support.faults import FaultProxy, SilentServer, drip, error, redirect, reset_connections, serve, set_header, truncate
 from support.images import PushedImage, push_image
 from support.registry import Registry, free_port
 from support.tokenserver import TokenServer, record_authorization
@@ -76,6 +76,24 @@ def test_an_index_put_redirected_to_a_get_fails_and_the_tag_keeps_its_index(
     assert "Digest:" not in line
     assert tag_digest(registry.url, f"{repo_name}-t", "v1") == before
     assert proxy.requests("GET").count("/v2/") == 0  # not followed as a GET
+
+
+def test_an_index_put_answered_200_without_landing_is_a_failure(
+    registry: Registry, proxy: FaultProxy, image: PushedImage, repo_name: str, tmp_path: Path
+) -> None:
+    proxy.inject("PUT", r"/manifests/v1$", serve(b"<html>Saved!</html>", "text/html", digest_header=False), forward=False)
+    assert_clean_failure(push(tmp_path, spec_for(proxy.host, repo_name)), "without a digest", "holds nothing")
+    assert tag_digest(registry.url, repo_name, "v1") is None
+
+
+def test_an_index_put_that_landed_without_a_digest_header_is_confirmed(
+    registry: Registry, proxy: FaultProxy, image: PushedImage, repo_name: str, tmp_path: Path
+) -> None:
+    proxy.inject("PUT", r"/manifests/v1$", set_header("Docker-Content-Digest", None))
+    result = push(tmp_path, spec_for(proxy.host, repo_name))
+    assert_ok(result)
+    assert proxy.requests("HEAD").count(f"/v2/{repo_name}/manifests/v1") == 2  # before (is it there?) and after
+    assert tag_digest(registry.url, repo_name, "v1") == digest_line(result)[0]
 
 
 def test_a_307_of_the_index_put_is_followed_with_its_body(
