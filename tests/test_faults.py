@@ -106,6 +106,13 @@ def test_a_307_of_the_index_put_is_followed_with_its_body(
     assert tag_digest(registry.url, repo_name, "v1") == digest_line(result)[0]
 
 
+def test_a_write_redirected_in_a_loop_stops(registry: Registry, proxy: FaultProxy, image: PushedImage, repo_name: str, tmp_path: Path) -> None:
+    proxy.inject("PUT", r"/manifests/v1", redirect(307, f"/v2/{repo_name}/manifests/v1?again=1"), forward=False)
+    assert_clean_failure(push(tmp_path, spec_for(proxy.host, repo_name)), "more than 5 redirects of a PUT")
+    assert len(proxy.requests("PUT")) == 5
+    assert tag_digest(registry.url, repo_name, "v1") is None
+
+
 @pytest.fixture(scope="module")
 def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     htpasswd = tmp_path_factory.mktemp("htpasswd") / "htpasswd"
