@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Callable, Optional
+from typing import Optional
 from urllib.parse import urljoin
 
 from manifest_spec.deadline import extend_for_body
 from manifest_spec.errors import RegistryError, VerificationError
+from manifest_spec.events import BlobCopied, Listener
 from manifest_spec.registry import RegistryClient
 
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 8 * 1024 * 1024  # one PATCH each: memory stays at one chunk whatever the blob size
-Progress = Callable[[str, int, Optional[int]], None]  # (digest, bytes done, total or None)
 
 
 def copy_blob(
@@ -23,14 +23,21 @@ def copy_blob(
     target: RegistryClient,
     target_repository: str,
     digest: str,
-    progress: Optional[Progress] = None,
+    listener: Optional[Listener] = None,
+    location: Optional[str] = None,
 ) -> None:
     """Copy one blob. A source body that breaks off, or an upload POST, PATCH or commit that gets a
-    503 or a reset, starts over with a new upload session, within the target's retry budget."""
+    503 or a reset, starts over with a new upload session, within the target's retry budget.
+    `location`: an upload session already open in the target (a refused mount's), used by the first try."""
     what = f"copy blob {digest} from {source.host}/{source_repository} to {target.host}/{target_repository}"
     path = f"/v2/{source_repository}/blobs/{digest}"
     retries = max(target.attempts, source.body_retries)
-    target.again_if_body_breaks(lambda: _copy_once(source, path, target, target_repository, digest, what, progress), path, retries)
+    opened = [location] if location else []
+    target.again_if_body_breaks(
+        lambda: _copy_once(source, path, target, target_repository, digest, what, listener, opened.pop() if opened else None),
+        path,
+        retries,
+    )
 
 
 def _copy_once(
@@ -40,7 +47,8 @@ def _copy_once(
     target_repository: str,
     digest: str,
     what: str,
-    progress: Optional[Progress],
+    listener: Optional[Listener],
+    location: Optional[str],
 ) -> None:
     """GET from the source, upload in chunks to the target; the digest is checked before commit.
     Any failure cancels the upload session, so a repeat starts clean."""
@@ -50,7 +58,7 @@ def _copy_once(
     declared = response.headers.get("Content-Length")
     total = int(declared) if declared and declared.isdigit() else None
     try:
-        location = _start_upload(target, target_repository, what)
+        location = location or _start_upload(target, target_repository, what)
     except BaseException:
         response.close()
         raise
@@ -65,8 +73,8 @@ def _copy_once(
                 hasher.update(chunk)
                 location = _patch(target, location, chunk, offset, what)
                 offset += len(chunk)
-                if progress:
-                    progress(digest, offset, total)
+                if listener:
+                    listener(BlobCopied(digest, offset, total))
         if f"{algorithm}:{hasher.hexdigest()}" != digest:
             raise VerificationError(f"{what}: the source sent content hashing to {algorithm}:{hasher.hexdigest()}; nothing committed")
     except BaseException:

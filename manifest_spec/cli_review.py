@@ -3,42 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from typing import Any
 
 import click
 
 from manifest_spec import output
-from manifest_spec.cli import client_options, exits, handle_errors, output_option, parse_vars, push_settings
+from manifest_spec.cli_common import client_options, exits, handle_errors, load_specs, output_option, run_settings
 
 _var_option = click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set ${NAME} (wins over the environment).")
 _type_option = click.option("--type", "index_type", type=click.Choice(["docker", "oci"]), default=None,
                             help="docker or oci, as `push --type` (wins over the spec's type).")
 _unknown_option = click.option("--allow-unknown-platform", is_flag=True, help="Accept os/architecture/variant values not known to be real.")
 _skip_option = click.option("--skip-platform-check", is_flag=True, help="Do not compare the spec's platforms with the image configs.")
-
-
-def _load_specs(paths: tuple[str, ...], variables: tuple[str, ...], allow_unknown_platform: bool) -> list[Any]:
-    from manifest_spec.spec import load_spec
-
-    scope = parse_vars(variables)
-    # Every spec is read and validated before the first request: a typo fails fast and offline.
-    return [load_spec(path, scope, allow_unknown_platform=allow_unknown_platform) for path in paths]
-
-
-def _pools(ctx: click.Context, specs: list[Any]) -> Iterator[tuple[Any, Any]]:
-    """Each spec with a client pool; flag credentials go to one registry only (see --auth-registry)."""
-    from manifest_spec.registry import ClientPool
-
-    options = client_options(ctx, specs[0].image.registry)  # once: --password-stdin reads stdin
-    registries = sorted({spec.image.registry for spec in specs})
-    if options.credentials and len(registries) > 1 and not ctx.find_root().obj["auth_registry"]:
-        raise click.UsageError(
-            f"these specs push to {', '.join(registries)}; --username/--password belong to one registry: "
-            "name it with --auth-registry, or let the docker config hold the credentials"
-        )
-    for spec in specs:
-        with ClientPool(options) as pool:
-            yield spec, pool
 
 
 @click.command()
@@ -59,16 +35,14 @@ def plan(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...],
          ignore_missing: bool, skip_platform_check: bool, allow_unknown_platform: bool, output_format: str,
          detailed_exitcode: bool) -> int:
     """Show what pushing each SPEC would change: per tag create/update/unchanged, per platform. Writes nothing."""
-    from manifest_spec.lock import lock_path, prepare_spec
-    from manifest_spec.plan import plan_prepared
+    from manifest_spec import api
 
     if locked and ignore_missing:
         raise click.UsageError("--locked plans exactly the locked digests; --ignore-missing does not go with it")
-    plans = []
-    for spec, pool in _pools(ctx, _load_specs(specs, variables, allow_unknown_platform)):
-        settings = push_settings(index_type, spec, ignore_missing, skip_platform_check)
-        prepared = prepare_spec(spec, settings, pool, lock_path(spec.path) if locked else None, type_flag=index_type)
-        plans.append(plan_prepared(prepared, pool(spec.image)))
+    loaded = load_specs(specs, variables, allow_unknown_platform)
+    settings = run_settings(ctx, loaded, type_flag=index_type, ignore_missing=ignore_missing,
+                            check_platform=not skip_platform_check, locked=locked)
+    plans = api.plan(loaded, settings)
     output.report_plan(plans, output_format)
     return 2 if detailed_exitcode and any(p.changes for p in plans) else 0
 
@@ -87,26 +61,16 @@ def plan(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...],
 def lock_command(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...], index_type: str | None, check: bool,
                  skip_platform_check: bool, allow_unknown_platform: bool, output_format: str) -> int:
     """Write SPEC's lock file beside it (SPEC's name + .lock): the exact member digests a push would publish."""
-    from manifest_spec import lock as locks
-    from manifest_spec.push import prepare
+    from manifest_spec import api
 
-    loaded = _load_specs(specs, variables, allow_unknown_platform)
+    loaded = load_specs(specs, variables, allow_unknown_platform)
+    settings = run_settings(ctx, loaded, type_flag=index_type, check_platform=not skip_platform_check)
     if check:
-        results = [
-            (spec.path, locks.lock_path(spec.path), locks.check_lock(spec, locks.lock_path(spec.path), pool, index_type))
-            for spec, pool in _pools(ctx, loaded)
-        ]
-        output.report_lock_check(results, output_format)
-        return 1 if any(drift for _, _, drift in results) else 0
-    documents = []
-    for spec, pool in _pools(ctx, loaded):
-        settings = push_settings(index_type, spec, False, skip_platform_check)
-        prepared = prepare(spec, settings, pool)
-        document = locks.lock_document(prepared, settings.index_type)
-        documents.append((spec.path, locks.lock_path(spec.path), document, prepared.index))
-    for _, path, document, _ in documents:  # written only once every spec resolved: all locks or none
-        locks.write_lock(path, document)
-    output.report_locks([(spec_path, path, index) for spec_path, path, _, index in documents], output_format)
+        checks = api.check_locks(loaded, settings)
+        output.report_lock_check([(c.spec, c.lock, c.drift) for c in checks], output_format)
+        return 1 if any(c.drift for c in checks) else 0
+    written = api.lock(loaded, settings)
+    output.report_locks([(w.spec, w.lock, w.index) for w in written], output_format)
     return 0
 
 

@@ -81,7 +81,10 @@ class _Watchdog:
             if self.thread is None:
                 self.thread = threading.Thread(target=self.run, name="manifest-spec-deadlines", daemon=True)
                 self.thread.start()
-            self.wake.notify()
+            # Wake the watchdog only when this deadline is now the nearest one: with the same timeout
+            # for every request that is rare, so 32 requests in flight do not wake it 32 times.
+            if self.heap[0][1] == conn.deadline_seq:
+                self.wake.notify()
 
     def extend(self, conn: Any, seconds: float) -> None:
         """Push a deadline further (a big body that keeps moving); the heap entry is re-checked on expiry."""

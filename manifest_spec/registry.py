@@ -329,11 +329,13 @@ class RegistryClient:
             return response.status_code == 200
         raise self.fail(response, what)
 
-    def mount_blob(self, repository: str, digest: str, source_repository: str, what: str) -> bool:
-        """Cross-repository mount; False (upload session cancelled) when the registry refuses it.
+    def mount_blob(self, repository: str, digest: str, source_repository: str, what: str) -> Optional[str]:
+        """Cross-repository mount: None when mounted (or already there), else the upload session the
+        registry opened instead (202), for the caller to stream the blob into: nothing left dangling
+        ("" when a 202 names no session: the caller opens its own).
         A 503 or a reset POST is sent again: a mount is safe to repeat."""
 
-        def mount() -> bool:
+        def mount() -> Optional[str]:
             response = self.request(
                 "POST", f"/v2/{repository}/blobs/uploads/", what, params={"mount": digest, "from": source_repository}
             )
@@ -341,13 +343,10 @@ class RegistryClient:
                 mounted = response.headers.get("Docker-Content-Digest")
                 if mounted and mounted != digest:
                     raise VerificationError(f"{what}: the registry mounted {mounted}, not {digest}")
-                return True
+                return None
             if response.status_code == 202:
-                # The registry opened an upload session instead; close it so nothing dangles.
                 location = response.headers.get("Location")
-                if location:
-                    self.request("DELETE", location, what)
-                return False
+                return urljoin(self.base, location) if location else ""
             raise self.transient(response, what)
 
         return self.again_if_body_breaks(mount, f"/v2/{repository}/blobs/uploads/", self.attempts)

@@ -283,7 +283,7 @@ def test_an_unexpected_error_and_its_debug_traceback_are_scrubbed(registry: Regi
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError(f"a bug that quotes the password {PASSWORD}")
 
-    monkeypatch.setattr("manifest_spec.lock.prepare_spec", broken)
+    monkeypatch.setattr("manifest_spec.api.Run.prepare", broken)  # where a push from-spec resolves
     result = cli("--username", USER, "--password-stdin", "push", "from-spec", str(write_spec(tmp_path, one_member(registry.host, repo_name))), input=PASSWORD)
     assert result.exit_code == 1 and "unexpected RuntimeError" in result.stderr
     assert PASSWORD not in result.output and PASSWORD.split(":")[1] not in result.output

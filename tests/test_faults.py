@@ -18,8 +18,8 @@ import requests
 from click.testing import CliRunner, Result
 from support.clirun import assert_clean_failure, assert_ok, digest_line, tag_digest, write_spec
 from support.clirun import run_cli as cli
-from support.faults import FaultProxy, SilentServer, drip, error, redirect, reset_connections, serve, set_header, truncate
-from support.images import PushedImage, push_image
+from support.faults import FaultProxy, SilentServer, drip, error, redirect, reset_connections, serve, set_header, truncate, upload_session_instead
+from support.images import PushedImage, get_blob, push_blob, push_image
 from support.registry import Registry, free_port
 from support.tokenserver import TokenServer, record_authorization
 
@@ -238,6 +238,26 @@ def test_a_broken_upload_session_is_started_again(
 
 
 @pytest.mark.parametrize("how", ["503", "reset"])
+def test_a_refused_mounts_session_that_breaks_is_started_again(
+    registry: Registry, proxy: FaultProxy, image: PushedImage, repo_name: str, tmp_path: Path, how: str
+) -> None:
+    target = f"{repo_name}-copy"
+    # A registry without shared storage: each mount answered 202 with a real upload session; the
+    # first PATCH into one of them breaks, so that blob starts over in a new session of its own.
+    proxy.inject("POST", r"mount=", upload_session_instead(registry.url, proxy.host, target), forward=False)
+    resets = reset_connections(proxy, "PATCH", r"/blobs/uploads/.", times=1 if how == "reset" else 0)
+    if how == "503":
+        proxy.inject("PATCH", r"/blobs/uploads/.", UNAVAILABLE, times=1, forward=False)
+    result = push(tmp_path, spec_for(proxy.host, repo_name, target))
+    assert_ok(result)
+    blobs = 1 + len(image.layer_digests)
+    assert len(proxy.requests("POST")) == blobs + 1  # each mount once, and the one new session
+    assert len(proxy.requests("PATCH")) + len(resets) == blobs + 1  # a reset request is not in the proxy's record
+    assert not [p for p in proxy.requests("HEAD") if "/blobs/" in p]  # no HEAD before a mount
+    assert tag_digest(registry.url, target, "v1") == digest_line(result)[0]
+
+
+@pytest.mark.parametrize("how", ["503", "reset"])
 def test_a_broken_mount_post_is_sent_again(
     registry: Registry, proxy: FaultProxy, image: PushedImage, repo_name: str, tmp_path: Path, how: str
 ) -> None:
@@ -253,7 +273,11 @@ def test_a_broken_mount_post_is_sent_again(
 def test_an_upload_that_keeps_failing_stops_within_the_budget(
     registry: Registry, source_registry: Registry, proxy: FaultProxy, repo_name: str, tmp_path: Path, no_backoff: None
 ) -> None:
-    push_image(source_registry.url, repo_name, "amd64")
+    source = push_image(source_registry.url, repo_name, "amd64")
+    # The target has the config already: one blob to copy, so the count is one blob's sessions
+    # (several blobs are in flight together, and the run stops at the first that fails).
+    push_blob(registry.url, repo_name, get_blob(source_registry.url, repo_name, source.config_digest))
+    assert len(source.layer_digests) == 1
     proxy.inject("POST", r"/blobs/uploads/$", UNAVAILABLE, forward=False)
     result = push(tmp_path, spec_for(proxy.host, repo_name, source_host=source_registry.host))
     assert_clean_failure(result, "copy blob", "HTTP 503")
