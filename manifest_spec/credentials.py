@@ -6,7 +6,6 @@ import base64
 import json
 import logging
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -98,6 +97,7 @@ def _from_auths(auths: Any, host: str, source: str) -> Optional[Credentials]:
 
 def run_helper(name: str, host: str, timeout: Optional[float] = None) -> Optional[Credentials]:
     """`docker-credential-<name> get` with the server URL on stdin; "not found" means anonymous."""
+    import subprocess  # here: most runs name no helper, and the import is ~3 ms of every start-up
     timeout = HELPER_TIMEOUT if timeout is None else timeout  # read at call time: settable
     program = f"docker-credential-{name}"
     server = DOCKER_HUB_KEY if host in _HUB_NAMES else host

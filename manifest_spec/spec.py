@@ -6,10 +6,10 @@ import difflib
 import hashlib
 import json
 import os
+import pkgutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any, Optional
 
 from manifest_spec.conforms import conforms
@@ -50,9 +50,15 @@ class Spec:
 
 @lru_cache(maxsize=1)
 def load_schema() -> dict[str, Any]:
-    """The packaged JSON Schema (one copy: schemas/ at the top of the source tree)."""
-    text = resources.files("manifest_spec.schemas").joinpath("manifest-spec.schema.json").read_text("utf-8")
-    schema: dict[str, Any] = json.loads(text)
+    """The packaged JSON Schema (one copy: schemas/ at the top of the source tree).
+
+    pkgutil asks the package's own loader (a directory, a zip, the editable finder) for the
+    bytes; importlib.resources would do the same, but its import costs ~8 ms (tempfile, zipfile)
+    that `validate` otherwise never pays."""
+    data = pkgutil.get_data("manifest_spec.schemas", "manifest-spec.schema.json")
+    if data is None:
+        raise RuntimeError("manifest_spec.schemas has no loader that can read its files")  # not a normal install: a bug
+    schema: dict[str, Any] = json.loads(data.decode("utf-8"))
     return schema
 
 
