@@ -16,6 +16,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from manifest_spec.session import Session
+
 log = logging.getLogger(__name__)
 
 DEFAULT_CERTS_DIR = "/etc/docker/certs.d"
@@ -128,7 +130,7 @@ def tls_settings(host: str, *, insecure: bool, certs_dir: Optional[str]) -> TLSS
 
 def make_session(host: str, *, insecure: bool, certs_dir: Optional[str], attempts: int, pool_size: int) -> requests.Session:
     """One session per registry host: pooled connections, retries, TLS trust."""
-    session = requests.Session()
+    session = Session()  # the environment read once per host, not per request
     adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=make_retry(attempts))
     session.mount("http://", adapter)
     session.mount("https://", adapter)
