@@ -13,10 +13,10 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Optional, Sequence, TypeVar
 
 from manifest_spec.errors import ManifestSpecError, Problem, SpecError
-from manifest_spec.events import Listener
 from manifest_spec.spec import Spec, load_spec, parse_spec
 
 if TYPE_CHECKING:  # the HTTP side is imported when a run starts: `validate` stays offline and quick
+    from manifest_spec.events import Listener
     from manifest_spec.engine import Outcome, Prepared, PushResult, PushSettings
     from manifest_spec.index import BuiltIndex
     from manifest_spec.plan import SpecPlan
@@ -168,10 +168,11 @@ class Run:
         return settle(self.prepare_each(specs, locked=locked), single=len(specs) == 1)
 
     def prepare_each(self, specs: Sequence[Spec], *, locked: Optional[bool] = None) -> list[Outcome[Prepared]]:
-        from manifest_spec import lock as locks
         from manifest_spec.engine import Outcome
 
         use_lock = self.settings.locked or self.settings.lock_file is not None if locked is None else locked
+        if use_lock:  # only a locked run reads lock files
+            from manifest_spec import lock as locks
         jobs: list[Optional[tuple[Spec, PushSettings]]] = []
         errors: dict[int, ManifestSpecError] = {}
         read: dict[int, locks.Lock] = {}

@@ -6,7 +6,6 @@ import base64
 import json
 import logging
 import os
-import subprocess
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,6 +136,8 @@ def run_helper(name: str, host: str, timeout: Optional[float] = None) -> Optiona
 
 
 def _run_helper(program: str, server: str, host: str, timeout: Optional[float]) -> Optional[Credentials]:
+    import subprocess  # here: most runs name no helper, and the import is ~3 ms of every start-up
+
     timeout = HELPER_TIMEOUT if timeout is None else timeout  # read at call time: settable
     try:
         completed = subprocess.run([program, "get"], input=server.encode(), capture_output=True, timeout=timeout)

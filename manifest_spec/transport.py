@@ -19,6 +19,7 @@ from urllib3.util.retry import Retry
 
 from manifest_spec.deadline import POOL_CLASSES, note_retry
 from manifest_spec.errors import ManifestSpecError
+from manifest_spec.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ def tls_settings(host: str, *, insecure: bool, certs_dir: Optional[str]) -> TLSS
 
 def make_session(host: str, *, insecure: bool, certs_dir: Optional[str], attempts: int, pool_size: int) -> requests.Session:
     """One session per registry host: pooled connections, retries, TLS trust."""
-    session = requests.Session()
+    session = Session()  # the environment read once per host, not per request
     adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=make_retry(attempts))
     adapter.poolmanager.pool_classes_by_scheme = POOL_CLASSES  # every request gets an overall deadline
     session.mount("http://", adapter)
