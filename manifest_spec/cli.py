@@ -6,6 +6,7 @@ import functools
 import logging
 import re
 import sys
+from dataclasses import replace
 from typing import Any, Callable, TypeVar
 
 import click
@@ -161,12 +162,32 @@ output_option = click.option(
     "--output", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
     help="text: manifest-tool's `Digest: sha256:<hex> <size>` line; json: one object.",
 )
+REFERRER_KINDS = ("signature", "attestation", "sbom", "other")
+referrers_options = [
+    click.option("--no-referrers", is_flag=True, help="Do not carry members' signatures, attestations and SBOMs along."),
+    click.option("--referrers-type", "referrers_types", multiple=True, metavar="TYPE",
+                 help="Carry only these: signature, attestation, sbom, other, or an artifactType; repeatable."),
+]
 _push_options = [
     click.option("--ignore-missing", is_flag=True, help="Leave out members that do not exist (with a warning)."),
     click.option("--skip-platform-check", is_flag=True, help="Do not compare the spec's platforms with the image configs."),
     click.option("--dry-run", is_flag=True, help="Resolve, verify and build; print the index JSON and its digest; write nothing."),
+    *referrers_options,
     output_option,
 ]
+
+
+def carry_settings(no_referrers: bool, referrers_types: tuple[str, ...]) -> Any:
+    """`--no-referrers` / `--referrers-type`: a kind word or a media type (`type/subtype`)."""
+    from manifest_spec.carry import CarrySettings
+
+    for value in referrers_types:
+        if value not in REFERRER_KINDS and "/" not in value:
+            raise click.BadParameter(f"{value!r} is neither {', '.join(REFERRER_KINDS)} nor an artifactType such as "
+                                     "application/spdx+json", param_hint="--referrers-type")
+    if no_referrers and referrers_types:
+        raise click.UsageError("--no-referrers carries none; --referrers-type does not go with it")
+    return CarrySettings(enabled=not no_referrers, types=frozenset(referrers_types))
 
 
 def push_options(func: F) -> F:
@@ -184,19 +205,20 @@ def push(ctx: click.Context, index_type: str | None) -> None:
     ctx.obj = {**ctx.find_root().obj, "index_type": index_type}
 
 
-def push_settings(type_flag: str | None, spec: Any, ignore_missing: bool, skip_platform_check: bool) -> Any:
+def push_settings(type_flag: str | None, spec: Any, ignore_missing: bool, skip_platform_check: bool, carry: Any = None) -> Any:
     from manifest_spec.push import PushSettings
 
-    return PushSettings(index_type=type_flag or spec.type or "docker", ignore_missing=ignore_missing, check_platform=not skip_platform_check)
+    settings = PushSettings(index_type=type_flag or spec.type or "docker", ignore_missing=ignore_missing, check_platform=not skip_platform_check)
+    return settings if carry is None else replace(settings, carry=carry)
 
 
 def _run_push(ctx: click.Context, spec: Any, ignore_missing: bool, skip_platform_check: bool, output_format: str,
-              dry_run: bool = False, lock_file: str | None = None) -> None:
+              dry_run: bool, carry: Any, lock_file: str | None = None) -> None:
     from manifest_spec import push as push_module
     from manifest_spec.lock import prepare_spec
     from manifest_spec.registry import ClientPool
 
-    settings = push_settings(ctx.obj["index_type"], spec, ignore_missing, skip_platform_check)
+    settings = push_settings(ctx.obj["index_type"], spec, ignore_missing, skip_platform_check, carry)
     with ClientPool(client_options(ctx, spec.image.registry)) as pool:
         prepared = prepare_spec(spec, settings, pool, lock_file, type_flag=ctx.obj["index_type"])
         for warning in prepared.resolution.skipped:
@@ -221,7 +243,8 @@ def _run_push(ctx: click.Context, spec: Any, ignore_missing: bool, skip_platform
 @click.pass_context
 @handle_errors
 def from_spec(ctx: click.Context, spec_file: str, variables: tuple[str, ...], allow_unknown_platform: bool, locked: bool,
-              lock_file: str | None, ignore_missing: bool, skip_platform_check: bool, dry_run: bool, output_format: str) -> None:
+              lock_file: str | None, ignore_missing: bool, skip_platform_check: bool, dry_run: bool, no_referrers: bool,
+              referrers_types: tuple[str, ...], output_format: str) -> None:
     """Push the index described by a YAML spec."""
     from manifest_spec.lock import lock_path
     from manifest_spec.spec import load_spec
@@ -230,7 +253,8 @@ def from_spec(ctx: click.Context, spec_file: str, variables: tuple[str, ...], al
         raise click.UsageError("--locked pushes exactly the locked digests; --ignore-missing does not go with it")
     spec = load_spec(spec_file, parse_vars(variables), allow_unknown_platform=allow_unknown_platform)
     lock_file = lock_file or (lock_path(spec_file) if locked else None)
-    _run_push(ctx, spec, ignore_missing, skip_platform_check, output_format, dry_run, lock_file)
+    carry = carry_settings(no_referrers, referrers_types)
+    _run_push(ctx, spec, ignore_missing, skip_platform_check, output_format, dry_run, carry, lock_file)
 
 
 def _split_list(value: str | None) -> list[str]:
@@ -275,13 +299,14 @@ def spec_data_from_args(platforms: str, template: str, target: str, tags: str | 
 @click.pass_context
 @handle_errors
 def from_args(ctx: click.Context, platforms: str, template: str, target: str, tags: str | None, annotations: str | None,
-              ignore_missing: bool, skip_platform_check: bool, dry_run: bool, output_format: str) -> None:
+              ignore_missing: bool, skip_platform_check: bool, dry_run: bool, no_referrers: bool, referrers_types: tuple[str, ...],
+              output_format: str) -> None:
     """Push an index whose members follow a name template (manifest-tool's from-args)."""
     from manifest_spec.spec import spec_from_data
 
     data = spec_data_from_args(platforms, template, target, tags, annotations)
     spec = spec_from_data(data, "from-args")
-    _run_push(ctx, spec, ignore_missing, skip_platform_check, output_format, dry_run)
+    _run_push(ctx, spec, ignore_missing, skip_platform_check, output_format, dry_run, carry_settings(no_referrers, referrers_types))
 
 
 @main.command()

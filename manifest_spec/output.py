@@ -85,7 +85,22 @@ def _push_json(prepared: Any) -> dict[str, Any]:
             for member in prepared.resolution.members
             for d in member.descriptors
         ],
+        "referrers": _carry_json(prepared),
     }
+
+
+def _carry_json(prepared: Any) -> Any:
+    from manifest_spec.carryview import carry_json
+
+    return carry_json(prepared.carry)
+
+
+def _carry_lines(prepared: Any, done: bool) -> None:
+    """What travels with the members (signatures, attestations, SBOMs), on stderr: stdout stays manifest-tool's."""
+    from manifest_spec.carryview import carry_lines
+
+    for line in carry_lines(prepared.carry, done=done):
+        diagnostic(line)
 
 
 def report_push(result: Any, fmt: str) -> None:
@@ -97,6 +112,7 @@ def report_push(result: Any, fmt: str) -> None:
         _write_json(body, sys.stdout)
     else:
         # stdout stays manifest-tool's one line; a tag left alone is worth a word on stderr.
+        _carry_lines(result.prepared, True)
         for t in result.tag_results:
             if t.status == "unchanged":
                 diagnostic(f"unchanged: {target.with_tag(t.tag)} already points at {index.digest}; not written")
@@ -114,6 +130,7 @@ def report_dry_run(plan: Any, fmt: str) -> None:
         body.update({"dryRun": True, "index": json.loads(index.data), "tagPlan": [tag_json(t) for t in plan.tags]})
         _write_json(body, sys.stdout)
         return
+    _carry_lines(prepared, False)
     for t in plan.tags:
         now = f" (now {t.current.digest})" if t.current.digest and t.action != "unchanged" else ""
         diagnostic(f"dry run: {t.reference}: {'would ' + t.action if t.action != 'unchanged' else 'unchanged'}{now}")

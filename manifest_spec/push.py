@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from manifest_spec.blobcopy import Progress, copy_blob
+from manifest_spec.carry import CarryPlan, CarrySettings, prepare_carry, write_carry_tags
 from manifest_spec.errors import VerificationError
 from manifest_spec.index import OCI_MANIFEST, BuiltIndex, build_index
 from manifest_spec.reference import Reference
@@ -24,6 +25,7 @@ class PushSettings:
     index_type: str = "docker"
     ignore_missing: bool = False
     check_platform: bool = True
+    carry: CarrySettings = CarrySettings()  # members' signatures, attestations, SBOMs (--no-referrers, --referrers-type)
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class Prepared:
     spec: Spec
     resolution: Resolution
     index: BuiltIndex
+    carry: Optional[CarryPlan] = None  # what travels with members from elsewhere (None: nothing, or off)
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -55,7 +58,7 @@ def prepare(spec: Spec, settings: PushSettings, client_for: Callable[[Reference]
                     "must not point at OCI manifests (Nexus and Quay reject it): push with --type oci or set `type: oci`"
                 )
     index = build_index(resolution.descriptors, oci=oci, annotations=dict(spec.annotations) if oci else None)
-    return Prepared(spec, resolution, index)
+    return Prepared(spec, resolution, index, prepare_carry(resolution, spec.image, settings.carry, client_for))
 
 
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
@@ -117,7 +120,10 @@ def push_index(
     target, index = prepared.spec.image, prepared.index
     client = client_for(target)
     children = [child for member in prepared.resolution.members for child in member.children]
-    place_children(target, children, client_for, progress)
+    carry = prepared.carry
+    place_children(target, children + list(carry.children if carry else ()), client_for, progress)
+    if carry is not None:
+        write_carry_tags(carry, client_for)  # referrers findable before any tag moves to the index
     results = []
     for tag in prepared.tags:
         what = f"push {target.with_tag(tag)}"

@@ -1,0 +1,235 @@
+"""Signatures, attestations and SBOMs travel with members from other repositories and registries.
+
+Against the real registry (distribution 2.8.2, no referrers API): artifacts made in cosign's and
+oras's exact formats (support/artifacts.py), found through the `<alg>-<hex>` referrers tag schema
+and cosign's `sha256-<hex>.sig/.att/.sbom` tags, and checked in the target by both schemes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import requests
+from support.artifacts import (
+    SPDX_JSON,
+    PushedArtifact,
+    add_to_referrers_tag,
+    cosign_tag,
+    push_attestation,
+    push_sbom,
+    push_signature,
+    referrers_tag_entries,
+)
+from support.clirun import assert_ok, digest_line, push_spec, run_cli, tag_digest
+from support.images import PushedImage, get_blob, get_manifest, list_tags, push_image
+from support.referrers_api import ReferrersProxy
+from support.registry import Registry, unique_repo_name
+
+AMD64 = {"os": "linux", "architecture": "amd64"}
+
+
+@pytest.fixture(scope="module")
+def other_registry() -> Iterator[Registry]:
+    with Registry() as registry:
+        yield registry
+
+
+def signed_image(registry: Registry, repo: str, seed: str = "x") -> tuple[PushedImage, dict[str, PushedArtifact]]:
+    """An image with every kind in both placements: three OCI 1.1 referrers and three cosign tags."""
+    image = push_image(registry.url, repo, "amd64", oci=True, seed=seed)
+    artifacts = {
+        "sig-referrer": push_signature(registry.url, repo, image, referrer=True),
+        "att-referrer": push_attestation(registry.url, repo, image, referrer=True),
+        "sbom-referrer": push_sbom(registry.url, repo, image, referrer=True),
+        "sig-tag": push_signature(registry.url, repo, image),
+        "att-tag": push_attestation(registry.url, repo, image),
+        "sbom-tag": push_sbom(registry.url, repo, image, referrer=False),
+    }
+    return image, artifacts
+
+
+def spec_for(source: Registry, source_repo: str, target: Registry, target_repo: str) -> dict[str, object]:
+    return {"image": f"{target.host}/{target_repo}:v1", "type": "oci", "manifests": [{"image": f"{source.host}/{source_repo}:amd64", "platform": AMD64}]}
+
+
+def assert_arrived(target: Registry, repo: str, image: PushedImage, artifacts: dict[str, PushedArtifact]) -> None:
+    """Findable by both schemes, each manifest byte-identical and its blobs beside it."""
+    entries = referrers_tag_entries(target.url, repo, image.digest)
+    assert entries is not None, "no referrers tag index in the target"
+    referrers = [a for name, a in artifacts.items() if name.endswith("-referrer")]
+    assert {e["digest"] for e in entries} == {a.digest for a in referrers}
+    for artifact in referrers:
+        entry = next(e for e in entries if e["digest"] == artifact.digest)
+        assert entry["artifactType"] == artifact.artifact_type and entry["size"] == artifact.size
+    for artifact in artifacts.values():
+        data, _, digest = get_manifest(target.url, repo, artifact.tag or artifact.digest)
+        assert (data, digest) == (artifact.manifest_bytes, artifact.digest)
+        for blob in artifact.blobs:
+            get_blob(target.url, repo, blob)  # verified by digest
+
+
+@pytest.mark.parametrize("where", ["same registry", "other registry"])
+def test_members_arrive_with_their_referrers_and_cosign_tags(
+    registry: Registry, other_registry: Registry, repo_name: str, tmp_path: Path, where: str
+) -> None:
+    source = registry if where == "same registry" else other_registry
+    source_repo = unique_repo_name("source")
+    image, artifacts = signed_image(source, source_repo)
+    result = push_spec(tmp_path, spec_for(source, source_repo, registry, repo_name))
+    assert_ok(result)
+    digest_line(result)  # stdout is still manifest-tool's one line
+    assert f"carried 2 signatures, 2 attestations, 2 SBOMs of 1 image into {registry.host}/{repo_name}" in result.stderr
+    assert_arrived(registry, repo_name, image, artifacts)
+    for suffix in ("sig", "att", "sbom"):
+        assert tag_digest(registry.url, repo_name, cosign_tag(image.digest, suffix)) is not None
+
+
+def test_an_existing_referrers_index_and_cosign_tag_in_the_target_are_merged(
+    registry: Registry, repo_name: str, tmp_path: Path
+) -> None:
+    source_repo = unique_repo_name("source")
+    image, artifacts = signed_image(registry, source_repo)
+    # The target already has the image, another SBOM listed in its referrers index, and its own signature.
+    push_image(registry.url, repo_name, None, oci=True, seed="x")
+    theirs = push_sbom(registry.url, repo_name, image, referrer=True, name="scanned-later")
+    their_signature = push_signature(registry.url, repo_name, image, note="release-team")
+    before = referrers_tag_entries(registry.url, repo_name, image.digest)
+    assert before is not None and [e["digest"] for e in before] == [theirs.digest]
+
+    result = push_spec(tmp_path, spec_for(registry, source_repo, registry, repo_name))
+    assert_ok(result)
+    entries = referrers_tag_entries(registry.url, repo_name, image.digest)
+    assert entries is not None
+    assert entries[0] == before[0], "an entry already there was changed or dropped"
+    assert {e["digest"] for e in entries} == {theirs.digest} | {a.digest for n, a in artifacts.items() if n.endswith("-referrer")}
+    # cosign's .sig in the target now holds both signatures: theirs first, ours appended.
+    data, _, merged_digest = get_manifest(registry.url, repo_name, cosign_tag(image.digest, "sig"))
+    merged = json.loads(data)
+    assert merged["layers"] == their_signature.document["layers"] + artifacts["sig-tag"].document["layers"]
+    config = json.loads(get_blob(registry.url, repo_name, merged["config"]["digest"]))
+    assert config["rootfs"]["diff_ids"] == [layer["digest"] for layer in merged["layers"]]
+    assert len(config["history"]) == 2
+    assert f"merged with the target's {their_signature.digest[:19]}: kept 1 layer, added 1 layer" in result.stderr
+    # Pushing again finds everything in place: no tag of the carry is written twice.
+    again = push_spec(tmp_path, spec_for(registry, source_repo, registry, repo_name))
+    assert_ok(again)
+    assert tag_digest(registry.url, repo_name, cosign_tag(image.digest, "sig")) == merged_digest
+    assert "already holds everything carried; not written" in again.stderr
+
+
+def test_no_referrers_copies_none(registry: Registry, repo_name: str, tmp_path: Path) -> None:
+    source_repo = unique_repo_name("source")
+    image, artifacts = signed_image(registry, source_repo)
+    result = push_spec(tmp_path, spec_for(registry, source_repo, registry, repo_name), "--no-referrers")
+    assert_ok(result)
+    assert "carried" not in result.stderr
+    assert list_tags(registry.url, repo_name) == ["v1"]
+    for artifact in artifacts.values():
+        assert tag_digest(registry.url, repo_name, artifact.digest) is None
+
+
+def test_referrers_type_carries_only_those(registry: Registry, repo_name: str, tmp_path: Path) -> None:
+    source_repo = unique_repo_name("source")
+    image, artifacts = signed_image(registry, source_repo)
+    result = push_spec(tmp_path, spec_for(registry, source_repo, registry, repo_name),
+                       "--referrers-type", "sbom", "--referrers-type", "application/vnd.dev.cosign.artifact.sig.v1+json")
+    assert_ok(result)
+    assert "carried 1 signature, 2 SBOMs of 1 image" in result.stderr
+    entries = referrers_tag_entries(registry.url, repo_name, image.digest) or []
+    assert {e["digest"] for e in entries} == {artifacts["sbom-referrer"].digest, artifacts["sig-referrer"].digest}
+    assert sorted(list_tags(registry.url, repo_name)) == sorted(
+        ["v1", cosign_tag(image.digest, ""), cosign_tag(image.digest, "sbom")]
+    )
+
+
+def test_a_bad_referrers_type_is_a_usage_error(registry: Registry, repo_name: str, tmp_path: Path) -> None:
+    result = push_spec(tmp_path, spec_for(registry, "t/x", registry, repo_name), "--referrers-type", "signatures")
+    assert result.exit_code == 2 and "--referrers-type" in result.stderr and "Traceback" not in result.output
+
+
+def test_members_of_the_target_repository_carry_nothing(registry: Registry, repo_name: str, tmp_path: Path) -> None:
+    image, _ = signed_image(registry, repo_name)
+    result = push_spec(tmp_path, spec_for(registry, repo_name, registry, repo_name))
+    assert_ok(result)
+    assert "carried" not in result.stderr  # they are already beside the index
+
+
+def test_dry_run_lists_what_would_be_carried_and_writes_nothing(registry: Registry, repo_name: str, tmp_path: Path) -> None:
+    source_repo = unique_repo_name("source")
+    image, artifacts = signed_image(registry, source_repo)
+    result = push_spec(tmp_path, spec_for(registry, source_repo, registry, repo_name), "--dry-run")
+    assert_ok(result)
+    assert "would carry 2 signatures, 2 attestations, 2 SBOMs of 1 image" in result.stderr
+    for artifact in artifacts.values():
+        assert artifact.digest in result.stderr
+    assert f"{cosign_tag(image.digest, '')}: referrers index would be created (3 entries)" in result.stderr
+    assert list_tags(registry.url, repo_name) == []
+    as_json = push_spec(tmp_path, spec_for(registry, source_repo, registry, repo_name), "--dry-run", "--output", "json")
+    assert_ok(as_json)
+    carried = json.loads(as_json.stdout)["referrers"]
+    assert carried["counts"] == {"signature": 2, "attestation": 2, "sbom": 2, "other": 0}
+    listed = {a["digest"]: a for s in carried["subjects"] for a in s["artifacts"]}
+    assert set(listed) == {a.digest for a in artifacts.values()}
+    assert listed[artifacts["sig-tag"].digest]["tag"] == cosign_tag(image.digest, "sig")
+    assert {t["tag"]: t["action"] for t in carried["tags"]} == {
+        cosign_tag(image.digest, s): "create" for s in ("", "sig", "att", "sbom")
+    }
+
+
+def test_a_tag_schema_index_that_is_not_an_index_is_refused_before_any_write(
+    registry: Registry, repo_name: str, tmp_path: Path
+) -> None:
+    source_repo = unique_repo_name("source")
+    image, _ = signed_image(registry, source_repo)
+    # The target's sha256-<hex> tag holds a plain image: merging into it would destroy it.
+    push_image(registry.url, repo_name, cosign_tag(image.digest, ""), oci=True, seed="unrelated")
+    result = push_spec(tmp_path, spec_for(registry, source_repo, registry, repo_name))
+    assert result.exit_code == 1 and "not an OCI index of referrers" in result.stderr, result.stderr
+    assert sorted(list_tags(registry.url, repo_name)) == [cosign_tag(image.digest, "")]  # nothing else written
+
+
+def test_add_to_referrers_tag_keeps_entries(registry: Registry, repo_name: str) -> None:
+    """The test support itself: the index it maintains only grows."""
+    image = push_image(registry.url, repo_name, None, oci=True)
+    first = push_signature(registry.url, repo_name, image, referrer=True)
+    second = push_sbom(registry.url, repo_name, image, referrer=True)
+    add_to_referrers_tag(registry.url, repo_name, image.digest, first.descriptor())
+    assert [e["digest"] for e in referrers_tag_entries(registry.url, repo_name, image.digest) or []] == [first.digest, second.digest]
+    assert run_cli("--version").exit_code == 0
+
+
+# -- the referrers API ------------------------------------------------------------------------
+# distribution 2.8.2 has no referrers API (it answers 404), so this path goes through a proxy that
+# serves the API from the registry's own stored manifests (support/referrers_api.py).
+
+
+def test_the_referrers_api_path_through_a_proxy_that_serves_it(registry: Registry, repo_name: str, tmp_path: Path) -> None:
+    source_repo = unique_repo_name("source")
+    image = push_image(registry.url, source_repo, "amd64", oci=True, seed="api")
+    # Left out of the tag-schema index: only the API can find these.
+    signature = push_signature(registry.url, source_repo, image, referrer=True, listed=False)
+    sbom = push_sbom(registry.url, source_repo, image, referrer=True, listed=False)
+    assert referrers_tag_entries(registry.url, source_repo, image.digest) is None
+    with ReferrersProxy.around(registry) as proxy:
+        spec = {"image": f"{proxy.host}/{repo_name}:v1", "type": "oci",
+                "manifests": [{"image": f"{proxy.host}/{source_repo}:amd64", "platform": AMD64}]}
+        result = push_spec(tmp_path, spec)
+        assert_ok(result)
+        assert "carried 1 signature, 1 SBOM of 1 image" in result.stderr
+        assert "referrer (referrers-api)" in result.stderr
+        assert "the target serves the referrers API" in result.stderr
+        seen = proxy.requests("GET")
+        assert f"/v2/{source_repo}/referrers/{image.digest}" in seen
+        assert f"/v2/{source_repo}/manifests/{cosign_tag(image.digest, '')}" not in seen  # no fallback needed
+        # In the target, pushing each manifest with its subject was enough: the API lists them, no tag written.
+        listed = requests.get(f"http://{proxy.host}/v2/{repo_name}/referrers/{image.digest}", timeout=10).json()
+        assert {e["digest"] for e in listed["manifests"]} == {signature.digest, sbom.digest}
+        assert list_tags(registry.url, repo_name) == ["v1"]
+
+        # The filter is sent to the API (and applied here too, since a registry may ignore it).
+        filtered = push_spec(tmp_path, {**spec, "image": f"{proxy.host}/{repo_name}-sbom:v1"}, "--referrers-type", SPDX_JSON)
+        assert_ok(filtered)
+        assert SPDX_JSON in proxy.filters and "carried 1 SBOM of 1 image" in filtered.stderr
