@@ -8,13 +8,19 @@ from typing import Any, Iterator
 import click
 
 from manifest_spec import output
-from manifest_spec.cli import client_options, exits, handle_errors, output_option, parse_vars, push_settings
+from manifest_spec.cli import carry_settings, client_options, exits, handle_errors, output_option, parse_vars, push_settings, referrers_options
 
 _var_option = click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set ${NAME} (wins over the environment).")
 _type_option = click.option("--type", "index_type", type=click.Choice(["docker", "oci"]), default=None,
                             help="docker or oci, as `push --type` (wins over the spec's type).")
 _unknown_option = click.option("--allow-unknown-platform", is_flag=True, help="Accept os/architecture/variant values not known to be real.")
 _skip_option = click.option("--skip-platform-check", is_flag=True, help="Do not compare the spec's platforms with the image configs.")
+
+
+def _referrers_options(func: Any) -> Any:
+    for option in reversed(referrers_options):
+        func = option(func)
+    return func
 
 
 def _load_specs(paths: tuple[str, ...], variables: tuple[str, ...], allow_unknown_platform: bool) -> list[Any]:
@@ -52,21 +58,23 @@ def _pools(ctx: click.Context, specs: list[Any]) -> Iterator[tuple[Any, Any]]:
 @click.option("--output", "output_format", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True,
               help="text for people, markdown for a pull-request comment, json for machines.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when a tag would change, 0 when none would (1: error).")
+@_referrers_options
 @click.pass_context
 @handle_errors
 @exits
 def plan(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...], index_type: str | None, locked: bool,
          ignore_missing: bool, skip_platform_check: bool, allow_unknown_platform: bool, output_format: str,
-         detailed_exitcode: bool) -> int:
+         detailed_exitcode: bool, no_referrers: bool, referrers_types: tuple[str, ...]) -> int:
     """Show what pushing each SPEC would change: per tag create/update/unchanged, per platform. Writes nothing."""
     from manifest_spec.lock import lock_path, prepare_spec
     from manifest_spec.plan import plan_prepared
 
     if locked and ignore_missing:
         raise click.UsageError("--locked plans exactly the locked digests; --ignore-missing does not go with it")
+    carry = carry_settings(no_referrers, referrers_types)
     plans = []
     for spec, pool in _pools(ctx, _load_specs(specs, variables, allow_unknown_platform)):
-        settings = push_settings(index_type, spec, ignore_missing, skip_platform_check)
+        settings = push_settings(index_type, spec, ignore_missing, skip_platform_check, carry)
         prepared = prepare_spec(spec, settings, pool, lock_path(spec.path) if locked else None, type_flag=index_type)
         plans.append(plan_prepared(prepared, pool(spec.image)))
     output.report_plan(plans, output_format)
@@ -81,15 +89,18 @@ def plan(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...],
 @_skip_option
 @_unknown_option
 @output_option
+@_referrers_options
 @click.pass_context
 @handle_errors
 @exits
 def lock_command(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...], index_type: str | None, check: bool,
-                 skip_platform_check: bool, allow_unknown_platform: bool, output_format: str) -> int:
+                 skip_platform_check: bool, allow_unknown_platform: bool, output_format: str, no_referrers: bool,
+                 referrers_types: tuple[str, ...]) -> int:
     """Write SPEC's lock file beside it (SPEC's name + .lock): the exact member digests a push would publish."""
     from manifest_spec import lock as locks
     from manifest_spec.push import prepare
 
+    carry = carry_settings(no_referrers, referrers_types)
     loaded = _load_specs(specs, variables, allow_unknown_platform)
     if check:
         results = [
@@ -100,7 +111,7 @@ def lock_command(ctx: click.Context, specs: tuple[str, ...], variables: tuple[st
         return 1 if any(drift for _, _, drift in results) else 0
     documents = []
     for spec, pool in _pools(ctx, loaded):
-        settings = push_settings(index_type, spec, False, skip_platform_check)
+        settings = push_settings(index_type, spec, False, skip_platform_check, carry)
         prepared = prepare(spec, settings, pool)
         document = locks.lock_document(prepared, settings.index_type)
         documents.append((spec.path, locks.lock_path(spec.path), document, prepared.index))

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional
 
+from manifest_spec.carrylock import LockedCarry, carry_drift, carry_lock_json, read_carry_lock, restrict_to_lock
 from manifest_spec.errors import ManifestSpecError, VerificationError
 from manifest_spec.index import Descriptor
 from manifest_spec.platforms import Platform
@@ -38,6 +39,7 @@ class Lock:
     index_type: str
     index_digest: str
     members: tuple[LockedMember, ...]
+    carry: Optional[LockedCarry] = None  # the signatures, attestations, SBOMs reviewed to travel along
 
 
 def lock_path(spec_path: str) -> str:
@@ -67,7 +69,9 @@ def lock_document(prepared: Prepared, index_type: str) -> dict[str, Any]:
                      "platform": _platform(resolved.member.platform),
                      "entries": [_entry_json(d) for d in resolved.descriptors]}
         members.append({"image": str(resolved.member.image), **entry})
+    carried = carry_lock_json(prepared.carry)
     return {
+        **({"referrers": carried} if carried is not None else {}),
         "lockVersion": LOCK_VERSION,
         "spec": {"file": os.path.basename(spec.path), "sha256": spec.sha256},
         "target": str(spec.image),
@@ -116,6 +120,7 @@ def read_lock(path: str, spec_path: str) -> Lock:
             index_type=str(data["type"]),
             index_digest=str(data["index"]["digest"]),
             members=tuple(LockedMember(str(m["image"]), str(m["digest"])) for m in data["members"]),
+            carry=read_carry_lock(data.get("referrers"), path),
         )
     except (KeyError, TypeError) as e:
         raise LockError(f"{path}: not a manifest-spec lock (missing {e}); {_RELOCK.format(spec=spec_path)}") from e
@@ -170,7 +175,7 @@ def check_lock(spec: Spec, path: str, client_for: Callable[[Reference], Registry
     found = disagreements(spec, lock, index_type)
     if len(spec.members) != len(lock.members):
         return found  # members cannot be paired up: asking the registry would only add noise
-    return found + member_drift(spec, lock, client_for)
+    return found + member_drift(spec, lock, client_for) + carry_drift(lock.carry, client_for)
 
 
 def prepare_locked(
@@ -188,7 +193,11 @@ def prepare_locked(
         replace(member, image=member.image.with_digest(locked.digest)) for member, locked in zip(spec.members, lock.members)
     )
     settings = replace(settings, index_type=lock.index_type, ignore_missing=False)
+    if lock.carry is not None and settings.carry.enabled:  # discover as the lock did, then keep what it names
+        settings = replace(settings, carry=replace(settings.carry, types=lock.carry.types))
     prepared = prepare(replace(spec, members=members), settings, client_for)
+    if prepared.carry is not None:
+        prepared = replace(prepared, carry=restrict_to_lock(prepared.carry, lock.carry, lock.path))
     if prepared.index.digest != lock.index_digest:
         raise VerificationError(
             f"the index built from the locked digests is {prepared.index.digest}, but {lock.path} says {lock.index_digest}; "

@@ -56,7 +56,8 @@ class SpecPlan:
 
     @property
     def changes(self) -> bool:
-        return any(t.action != UNCHANGED for t in self.tags)
+        carry = self.prepared.carry
+        return any(t.action != UNCHANGED for t in self.tags) or bool(carry and carry.tag_writes)
 
 
 def plan_prepared(prepared: Prepared, client: RegistryClient) -> SpecPlan:

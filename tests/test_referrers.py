@@ -23,7 +23,7 @@ from support.artifacts import (
     push_signature,
     referrers_tag_entries,
 )
-from support.clirun import assert_ok, digest_line, push_spec, run_cli, tag_digest
+from support.clirun import assert_clean_failure, assert_ok, digest_line, push_spec, run_cli, tag_digest, write_spec
 from support.images import PushedImage, get_blob, get_manifest, list_tags, push_image
 from support.referrers_api import ReferrersProxy
 from support.registry import Registry, unique_repo_name
@@ -233,3 +233,87 @@ def test_the_referrers_api_path_through_a_proxy_that_serves_it(registry: Registr
         filtered = push_spec(tmp_path, {**spec, "image": f"{proxy.host}/{repo_name}-sbom:v1"}, "--referrers-type", SPDX_JSON)
         assert_ok(filtered)
         assert SPDX_JSON in proxy.filters and "carried 1 SBOM of 1 image" in filtered.stderr
+
+
+# -- plan, lock, lock --check, push --locked --------------------------------------------------
+
+
+def test_plan_lists_what_would_be_carried(registry: Registry, repo_name: str, tmp_path: Path) -> None:
+    source_repo = unique_repo_name("source")
+    image, artifacts = signed_image(registry, source_repo)
+    path = write_spec(tmp_path, spec_for(registry, source_repo, registry, repo_name))
+    assert_ok(run_cli("push", "from-spec", str(path), "--no-referrers"))
+    # The index tag is already right, but a push would still carry: that is a change.
+    text = run_cli("plan", str(path), "--detailed-exitcode")
+    assert text.exit_code == 2, text.output
+    assert "would carry 2 signatures, 2 attestations, 2 SBOMs of 1 image" in text.stdout
+    assert f"{cosign_tag(image.digest, 'sig')}: cosign tag would be copied" in text.stdout
+    markdown = run_cli("plan", str(path), "--output", "markdown")
+    assert "<summary>would carry 2 signatures, 2 attestations, 2 SBOMs of 1 image" in markdown.stdout
+    as_json = json.loads(run_cli("plan", str(path), "--output", "json").stdout)
+    assert as_json["changes"] is True
+    assert as_json["specs"][0]["referrers"]["counts"]["signature"] == 2
+    assert_ok(run_cli("push", "from-spec", str(path)))
+    after = run_cli("plan", str(path), "--detailed-exitcode")
+    assert after.exit_code == 0, after.output
+    assert "already holds everything carried; not written" in after.stdout
+    assert run_cli("plan", str(path), "--no-referrers", "--output", "json").exit_code == 0
+
+
+def lock_file(tmp_path: Path) -> dict[str, object]:
+    return json.loads((tmp_path / "spec.lock").read_text())
+
+
+def test_lock_records_them_and_push_locked_carries_exactly_those(registry: Registry, repo_name: str, tmp_path: Path) -> None:
+    source_repo = unique_repo_name("source")
+    image = push_image(registry.url, source_repo, "amd64", oci=True, seed="locked")
+    reviewed = [push_signature(registry.url, source_repo, image, referrer=True), push_signature(registry.url, source_repo, image)]
+    path = write_spec(tmp_path, spec_for(registry, source_repo, registry, repo_name))
+    assert_ok(run_cli("lock", str(path)))
+    recorded = lock_file(tmp_path)["referrers"]
+    assert recorded == {"types": [], "subjects": [{"image": f"{registry.host}/{source_repo}@{image.digest}", "artifacts": [
+        {"digest": reviewed[0].digest, "kind": "signature", "artifactType": reviewed[0].artifact_type},
+        {"digest": reviewed[1].digest, "kind": "signature", "artifactType": reviewed[1].artifact_type,
+         "tag": cosign_tag(image.digest, "sig")},
+    ]}]}
+    assert_ok(run_cli("lock", str(path), "--check"))
+
+    late = push_sbom(registry.url, source_repo, image, referrer=True)  # after the review
+    check = run_cli("lock", str(path), "--check")
+    assert check.exit_code == 1
+    assert f"sbom {late.digest} of {registry.host}/{source_repo}@{image.digest} was added since the lock" in check.stdout
+
+    result = run_cli("push", "from-spec", "--locked", str(path))
+    assert_ok(result)
+    assert "carried 2 signatures of 1 image" in result.stderr
+    entries = referrers_tag_entries(registry.url, repo_name, image.digest) or []
+    assert [e["digest"] for e in entries] == [reviewed[0].digest]  # not the late SBOM
+    assert tag_digest(registry.url, repo_name, late.digest) is None
+
+
+def test_a_signature_replaced_since_the_lock_is_reported_and_not_pushed(registry: Registry, repo_name: str, tmp_path: Path) -> None:
+    source_repo = unique_repo_name("source")
+    image = push_image(registry.url, source_repo, "amd64", oci=True, seed="replaced")
+    locked = push_signature(registry.url, source_repo, image)
+    path = write_spec(tmp_path, spec_for(registry, source_repo, registry, repo_name))
+    assert_ok(run_cli("lock", str(path)))
+    now = push_signature(registry.url, source_repo, image, note="re-signed")  # the .sig tag moves
+    check = run_cli("lock", str(path), "--check", "--output", "json")
+    assert check.exit_code == 1
+    drift = json.loads(check.stdout)["locks"][0]["drift"]
+    assert drift == [f"{cosign_tag(image.digest, 'sig')} of {registry.host}/{source_repo}@{image.digest} now holds {now.digest}, "
+                     f"locked {locked.digest} (a signature added or replaced since the lock)"]
+    result = run_cli("push", "from-spec", "--locked", str(path))
+    assert_clean_failure(result, f"the locked signature {locked.digest}", "relock")
+    assert list_tags(registry.url, repo_name) == []  # refused before any write
+
+
+def test_push_locked_refuses_a_lock_that_reviewed_no_referrers(registry: Registry, repo_name: str, tmp_path: Path) -> None:
+    source_repo = unique_repo_name("source")
+    image, _ = signed_image(registry, source_repo)
+    path = write_spec(tmp_path, spec_for(registry, source_repo, registry, repo_name))
+    assert_ok(run_cli("lock", str(path), "--no-referrers"))
+    assert "referrers" not in lock_file(tmp_path)
+    assert_clean_failure(run_cli("push", "from-spec", "--locked", str(path)), "records no signatures", "--no-referrers")
+    assert_ok(run_cli("push", "from-spec", "--locked", str(path), "--no-referrers"))
+    assert list_tags(registry.url, repo_name) == ["v1"]
