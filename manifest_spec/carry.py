@@ -24,7 +24,7 @@ from manifest_spec.referrers import (
     SBOM,
     Artifact,
     Subject,
-    discover,
+    discover_all,
     manifest_or_none,
     parse_referrers_index,
     referrers_api,
@@ -122,35 +122,61 @@ def prepare_carry(
     sources = subjects_of(resolution, target)
     if not settings.enabled or not sources:
         return None
-    with ThreadPoolExecutor(max_workers=max(1, min(MAX_WORKERS, len(sources)))) as pool:
-        subjects = list(pool.map(lambda ref: discover(client_for(ref), ref, settings.types), sources))
+    subjects = discover_all(client_for, sources, settings.types)
     state = read_target(client_for(target), target.repository, subjects)
     return plan_carry(target, subjects, state, settings.types)
 
 
 def read_target(client: RegistryClient, repository: str, subjects: list[Subject]) -> TargetState:
-    """The target's referrers API (probed once), its `<alg>-<hex>` indexes and cosign tags, as they are now."""
+    """The target's referrers API, `<alg>-<hex>` indexes and cosign tags as they are now: one round of
+    concurrent reads (the API probe beside the tag reads it may make moot), then the configs of
+    cosign tags to merge."""
     with_referrers = [s for s in subjects if s.referrers]
-    api = bool(with_referrers) and referrers_api(client, repository, with_referrers[0].digest) is not None
-    referrer_tags: dict[str, Optional[Manifest]] = {}
-    if not api:
-        for subject in with_referrers:
-            tag = referrers_tag(subject.digest)
-            referrer_tags[subject.digest] = manifest_or_none(client, repository, tag, f"target referrers tag {tag}")
-    cosign_tags: dict[str, Optional[tuple[Manifest, bytes]]] = {}
-    for subject in subjects:
-        for artifact in subject.cosign:
-            what = f"target cosign tag {client.host}/{repository}:{artifact.tag}"
-            current = manifest_or_none(client, repository, artifact.tag, what)
+    carried_tags = [a for s in subjects for a in s.cosign]
+    with ThreadPoolExecutor(max_workers=MAX_WORKERS) as pool:
+        probe = pool.submit(referrers_api, client, repository, with_referrers[0].digest) if with_referrers else None
+        indexes = {s.digest: pool.submit(manifest_or_none, client, repository, referrers_tag(s.digest),
+                                         f"target referrers tag {referrers_tag(s.digest)}") for s in with_referrers}
+        currents = {a.tag: pool.submit(manifest_or_none, client, repository, a.tag, f"target cosign tag {a.tag}")
+                    for a in carried_tags}
+        configs = {}
+        for artifact in carried_tags:
+            current = currents[artifact.tag].result()
             if current is None or current.digest == artifact.digest:
-                cosign_tags[artifact.tag] = (current, b"") if current else None
                 continue
+            what = f"target cosign tag {client.host}/{repository}:{artifact.tag}"
             if current.media_type not in IMAGE_TYPES:
                 raise VerificationError(f"{what}: holds {current.media_type}, not a cosign manifest; refusing to merge into it")
             config = current.json().get("config") or {}
-            data = client.get_blob(repository, str(config.get("digest", "")), MAX_CONFIG_BYTES, f"{what} config")
-            cosign_tags[artifact.tag] = (current, data)
+            configs[artifact.tag] = pool.submit(client.get_blob, repository, str(config.get("digest", "")), MAX_CONFIG_BYTES,
+                                                f"{what} config")
+        api = probe is not None and probe.result() is not None
+        referrer_tags = {} if api else {digest: future.result() for digest, future in indexes.items()}
+        _check_entries_exist(client, repository, referrer_tags, pool)
+        cosign_tags: dict[str, Optional[tuple[Manifest, bytes]]] = {}
+        for tag, future in currents.items():
+            current = future.result()
+            cosign_tags[tag] = None if current is None else (current, configs[tag].result() if tag in configs else b"")
     return TargetState(api, referrer_tags, cosign_tags)
+
+
+def _check_entries_exist(client: RegistryClient, repository: str, indexes: Mapping[str, Optional[Manifest]],
+                         pool: ThreadPoolExecutor) -> None:
+    """Every entry of the target's referrers indexes must still exist: the registry refuses an index whose
+    manifests it lacks, and dropping an entry to get past that is not ours to decide."""
+    checks = []
+    for subject, current in indexes.items():
+        if current is None:
+            continue
+        tag = f"{client.host}/{repository}:{referrers_tag(subject)}"
+        for entry in parse_referrers_index(current.data, current.media_type, f"target referrers tag {tag}"):
+            checks.append((tag, entry.digest, pool.submit(client.manifest_exists, repository, entry.digest, f"check {tag}")))
+    for tag, digest, exists in checks:
+        if not exists.result():
+            raise VerificationError(
+                f"target referrers tag {tag} lists {digest}, which the registry no longer has, so it would refuse the "
+                "index with the carried referrers added; remove that entry (or the tag), or push with --no-referrers"
+            )
 
 
 def plan_carry(target: Reference, subjects: list[Subject], state: TargetState, types: frozenset[str] = frozenset()) -> CarryPlan:

@@ -15,6 +15,8 @@ def carry_lines(plan: Optional[CarryPlan], *, done: bool) -> list[str]:
     verb = "carried" if done else "would carry"
     lines = [f"{verb} {plan.summary()} of {images} image{'s' if images != 1 else ''} into {plan.target.registry}/{plan.target.repository}"]
     for subject in plan.subjects:
+        for digest in subject.missing:
+            lines.append(f"  warning: {digest}, listed as a referrer of {subject.source}, does not exist there; left out")
         for artifact in subject.artifacts:
             where = f"cosign tag {artifact.tag}" if artifact.tag else f"referrer ({artifact.via}), {artifact.artifact_type}"
             lines.append(f"  {artifact.kind} {artifact.digest} of {subject.digest[:19]}: {where}")
@@ -55,6 +57,7 @@ def carry_json(plan: Optional[CarryPlan]) -> Optional[dict[str, Any]]:
                      "size": a.manifest.size}
                     for a in subject.artifacts
                 ],
+                "missing": list(subject.missing),
             }
             for subject in plan.subjects
         ],

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 from urllib.parse import quote, urljoin
 
 from manifest_spec.errors import ManifestSpecError, RegistryError, VerificationError
 from manifest_spec.index import IMAGE_TYPES, OCI_INDEX, Descriptor, digest_of
 from manifest_spec.reference import Reference
 from manifest_spec.registry import MAX_MANIFEST_BYTES, Manifest, RegistryClient
-from manifest_spec.resolve import _blob_digests
+from manifest_spec.resolve import MAX_WORKERS, _blob_digests
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ class Subject:
     source: Reference  # registry/repository@digest
     referrers: tuple[Artifact, ...]
     cosign: tuple[Artifact, ...]
+    missing: tuple[str, ...] = ()  # listed as referrers but no longer there: left out
 
     @property
     def digest(self) -> str:
@@ -121,29 +123,62 @@ def classify(artifact_type: str, layer_types: list[str], annotations: dict[str, 
 
 def discover(client: RegistryClient, source: Reference, types: frozenset[str] = frozenset()) -> Subject:
     """Referrers (API, else tag schema) and cosign tags of `source` (a reference by digest)."""
-    listed, via = _list_referrers(client, source, types)
-    referrers = []
-    for entry in listed:
-        what = f"referrer {entry.digest} of {source}"
-        manifest = client.get_manifest(source.repository, entry.digest, what)
-        if (manifest.size, manifest.media_type) != (entry.size, entry.media_type):
-            raise VerificationError(
-                f"{what}: listed as {entry.media_type}, {entry.size} bytes, but the manifest is "
-                f"{manifest.media_type}, {manifest.size} bytes"
-            )
-        artifact = _artifact(manifest, via, what)
-        if _subject_digest(manifest) != source.digest:
-            raise VerificationError(f"{what}: its subject is {_subject_digest(manifest) or 'missing'}, not {source.digest}")
-        if wanted(artifact, types):
-            referrers.append(artifact)
-    cosign = []
-    for tag, kind in cosign_tags(source.digest):
-        found = manifest_or_none(client, source.repository, tag, f"cosign tag {source.registry}/{source.repository}:{tag}")
-        if found is not None:
-            artifact = _artifact(found, VIA_COSIGN, tag, kind=kind, tag=tag)
-            if wanted(artifact, types):
-                cosign.append(artifact)
-    return Subject(source, tuple(referrers), tuple(cosign))
+    return discover_all(lambda _: client, [source], types)[0]
+
+
+def discover_all(
+    client_for: Callable[[Reference], RegistryClient], sources: list[Reference], types: frozenset[str] = frozenset()
+) -> list[Subject]:
+    """Every source's artifacts in two rounds of concurrent reads, whatever their number: the listings
+    and cosign tags of all sources at once, then every listed manifest (by digest, verified)."""
+    with ThreadPoolExecutor(max_workers=MAX_WORKERS) as pool:
+        listings = [pool.submit(_list_referrers, client_for(ref), ref, types) for ref in sources]
+        tags = [
+            [(tag, kind, pool.submit(manifest_or_none, client_for(ref), ref.repository, tag, f"cosign tag {ref.registry}/{ref.repository}:{tag}"))
+             for tag, kind in cosign_tags(ref.digest)]
+            for ref in sources
+        ]
+        fetches = []
+        for ref, listing in zip(sources, listings):
+            entries, via = listing.result()
+            fetches.append([(entry, via, pool.submit(_fetch_listed, client_for(ref), ref, entry)) for entry in entries])
+        subjects = []
+        for ref, fetched, found_tags in zip(sources, fetches, tags):
+            referrers, missing = [], []
+            for entry, via, future in fetched:
+                manifest = future.result()
+                if manifest is None:
+                    missing.append(entry.digest)
+                    continue
+                artifact = _artifact(manifest, via, f"referrer {entry.digest} of {ref}")
+                if wanted(artifact, types):
+                    referrers.append(artifact)
+            cosign = []
+            for tag, kind, future in found_tags:
+                found = future.result()
+                if found is not None:
+                    artifact = _artifact(found, VIA_COSIGN, tag, kind=kind, tag=tag)
+                    if wanted(artifact, types):
+                        cosign.append(artifact)
+            subjects.append(Subject(ref, tuple(referrers), tuple(cosign), tuple(missing)))
+    return subjects
+
+
+def _fetch_listed(client: RegistryClient, source: Reference, entry: Descriptor) -> Optional[Manifest]:
+    """A listed referrer, verified: by digest, as listed, and pointing at the image. None: listed but gone
+    (the tag schema's index is kept by clients, and may name a manifest deleted since)."""
+    what = f"referrer {entry.digest} of {source}"
+    manifest = manifest_or_none(client, source.repository, entry.digest, what)
+    if manifest is None:
+        return None
+    if (manifest.size, manifest.media_type) != (entry.size, entry.media_type):
+        raise VerificationError(
+            f"{what}: listed as {entry.media_type}, {entry.size} bytes, but the manifest is "
+            f"{manifest.media_type}, {manifest.size} bytes"
+        )
+    if _subject_digest(manifest) != source.digest:
+        raise VerificationError(f"{what}: its subject is {_subject_digest(manifest) or 'missing'}, not {source.digest}")
+    return manifest
 
 
 def _artifact(manifest: Manifest, via: str, what: str, *, kind: str = "", tag: str = "") -> Artifact:

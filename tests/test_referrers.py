@@ -24,6 +24,7 @@ from support.artifacts import (
     referrers_tag_entries,
 )
 from support.clirun import assert_clean_failure, assert_ok, digest_line, push_spec, run_cli, tag_digest, write_spec
+from support.faults import FaultProxy, corrupt_body
 from support.images import PushedImage, get_blob, get_manifest, list_tags, push_image
 from support.referrers_api import ReferrersProxy
 from support.registry import Registry, unique_repo_name
@@ -317,3 +318,69 @@ def test_push_locked_refuses_a_lock_that_reviewed_no_referrers(registry: Registr
     assert_clean_failure(run_cli("push", "from-spec", "--locked", str(path)), "records no signatures", "--no-referrers")
     assert_ok(run_cli("push", "from-spec", "--locked", str(path), "--no-referrers"))
     assert list_tags(registry.url, repo_name) == ["v1"]
+
+
+# -- order of writes, verification, stale listings ------------------------------------------------
+
+
+def test_everything_is_read_before_the_first_write_and_referrers_go_in_before_the_tags_move(
+    registry: Registry, repo_name: str, tmp_path: Path
+) -> None:
+    source_repo = unique_repo_name("source")
+    image, artifacts = signed_image(registry, source_repo)
+    with FaultProxy(registry.host) as proxy:
+        spec = {"image": f"{proxy.host}/{repo_name}:v1", "type": "oci", "tags": ["latest"],
+                "manifests": [{"image": f"{proxy.host}/{source_repo}:amd64", "platform": AMD64}]}
+        assert_ok(push_spec(tmp_path, spec))
+        seen = proxy.seen
+    writes = [i for i, (method, _) in enumerate(seen) if method in ("PUT", "POST", "PATCH", "DELETE")]
+    reads_of_source = [i for i, (method, path) in enumerate(seen) if method == "GET" and path.startswith(f"/v2/{source_repo}/")]
+    assert max(reads_of_source) < min(writes), "something was written before all of the source was read"
+    puts = [path.rsplit("/", 1)[1] for method, path in seen if method == "PUT" and "/manifests/" in path]
+    first_index_tag = puts.index("v1")
+    carried = {a.digest for a in artifacts.values()} | {cosign_tag(image.digest, s) for s in ("", "sig", "att", "sbom")}
+    assert carried <= set(puts[:first_index_tag]), "a referrer or cosign tag was written after the index tag moved"
+    assert puts[first_index_tag:] == ["v1", "latest"]
+
+
+def test_a_corrupt_referrer_fails_the_push_before_any_write(registry: Registry, repo_name: str, tmp_path: Path) -> None:
+    source_repo = unique_repo_name("source")
+    image, artifacts = signed_image(registry, source_repo)
+    with FaultProxy(registry.host) as proxy:
+        proxy.inject("GET", f"/manifests/{artifacts['att-referrer'].digest}", corrupt_body())
+        spec = {"image": f"{proxy.host}/{repo_name}:v1", "type": "oci",
+                "manifests": [{"image": f"{proxy.host}/{source_repo}:amd64", "platform": AMD64}]}
+        result = push_spec(tmp_path, spec)
+        assert_clean_failure(result, f"referrer {artifacts['att-referrer'].digest}")
+        assert proxy.requests("PUT") == [] and proxy.requests("POST") == []
+    assert list_tags(registry.url, repo_name) == []
+
+
+def delete_manifest(registry: Registry, repo: str, digest: str) -> None:
+    """The registry's own DELETE (storage.delete is enabled in tests): the manifest is gone, listings are not."""
+    assert requests.delete(f"{registry.url}/v2/{repo}/manifests/{digest}", timeout=10).status_code == 202
+
+
+def test_a_listed_referrer_that_no_longer_exists_is_left_out_with_a_warning(registry: Registry, repo_name: str, tmp_path: Path) -> None:
+    source_repo = unique_repo_name("source")
+    image = push_image(registry.url, source_repo, "amd64", oci=True, seed="stale")
+    signature = push_signature(registry.url, source_repo, image, referrer=True)
+    gone = push_sbom(registry.url, source_repo, image, referrer=True)
+    delete_manifest(registry, source_repo, gone.digest)  # deleted by a client that left its index entry behind
+    result = push_spec(tmp_path, spec_for(registry, source_repo, registry, repo_name))
+    assert_ok(result)
+    assert f"warning: {gone.digest}, listed as a referrer of {registry.host}/{source_repo}@{image.digest}, does not exist" in result.stderr
+    assert [e["digest"] for e in referrers_tag_entries(registry.url, repo_name, image.digest) or []] == [signature.digest]
+
+
+def test_a_stale_entry_in_the_targets_index_is_refused_before_any_write(registry: Registry, repo_name: str, tmp_path: Path) -> None:
+    """distribution refuses an index naming a manifest it lacks; dropping the entry is not this tool's call."""
+    source_repo = unique_repo_name("source")
+    image, _ = signed_image(registry, source_repo)
+    stale = push_sbom(registry.url, repo_name, image, referrer=True)
+    delete_manifest(registry, repo_name, stale.digest)
+    before = tag_digest(registry.url, repo_name, cosign_tag(image.digest, ""))
+    result = push_spec(tmp_path, spec_for(registry, source_repo, registry, repo_name))
+    assert_clean_failure(result, f"lists {stale.digest}, which the registry no longer has", "--no-referrers")
+    assert list_tags(registry.url, repo_name) == [cosign_tag(image.digest, "")]
+    assert tag_digest(registry.url, repo_name, cosign_tag(image.digest, "")) == before
