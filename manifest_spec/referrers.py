@@ -248,7 +248,7 @@ def referrers_api(client: RegistryClient, repository: str, digest: str, types: f
         following = response.links.get("next", {}).get("url")
         if not following:
             return entries
-        url = urljoin(client.base + url, following)
+        url = urljoin(urljoin(client.base, url), following)
     raise VerificationError(f"{what}: more than {MAX_PAGES} pages of referrers")
 
 

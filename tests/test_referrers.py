@@ -384,3 +384,31 @@ def test_a_stale_entry_in_the_targets_index_is_refused_before_any_write(registry
     assert_clean_failure(result, f"lists {stale.digest}, which the registry no longer has", "--no-referrers")
     assert list_tags(registry.url, repo_name) == [cosign_tag(image.digest, "")]
     assert tag_digest(registry.url, repo_name, cosign_tag(image.digest, "")) == before
+
+
+def test_the_referrers_api_is_read_page_by_page(registry: Registry, repo_name: str, tmp_path: Path) -> None:
+    source_repo = unique_repo_name("source")
+    image = push_image(registry.url, source_repo, "amd64", oci=True, seed="pages")
+    pushed = [push_signature(registry.url, source_repo, image, referrer=True, listed=False, note=str(n)) for n in range(3)]
+    with ReferrersProxy.around(registry) as proxy:
+        proxy.page_size = 1
+        spec = {"image": f"{proxy.host}/{repo_name}:v1", "type": "oci",
+                "manifests": [{"image": f"{proxy.host}/{source_repo}:amd64", "platform": AMD64}]}
+        result = push_spec(tmp_path, spec)
+        assert_ok(result)
+        assert "carried 3 signatures of 1 image" in result.stderr
+        assert proxy.requests("GET").count(f"/v2/{source_repo}/referrers/{image.digest}") == 3
+        listed = requests.get(f"http://{proxy.host}/v2/{repo_name}/referrers/{image.digest}", timeout=10)
+        assert "next" in listed.links  # the target's answer is paged too: one entry of three
+    assert all(tag_digest(registry.url, repo_name, p.digest) == p.digest for p in pushed)
+
+
+def test_from_args_takes_the_referrers_flags(registry: Registry, repo_name: str) -> None:
+    source_repo = unique_repo_name("source")
+    image, _ = signed_image(registry, source_repo)
+    result = run_cli("push", "--type", "oci", "from-args", "--platforms", "linux/amd64", "--template",
+                     f"{registry.host}/{source_repo}:ARCH", "--target", f"{registry.host}/{repo_name}:v1",
+                     "--referrers-type", "attestation")
+    assert_ok(result)
+    assert "carried 2 attestations of 1 image" in result.stderr
+    assert cosign_tag(image.digest, "sig") not in list_tags(registry.url, repo_name)

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from support.faults import FaultProxy, Reply, _Rule
 from support.registry import Registry
@@ -32,6 +32,7 @@ class ReferrersProxy(FaultProxy):
 
     storage: Optional[Path] = None
     filters: list[Optional[str]] = field(default_factory=list)  # the artifactType of each referrers request
+    page_size: Optional[int] = None  # answer in pages of this many, linked by `Link: <…?last=…>; rel="next"`
 
     @classmethod
     def around(cls, registry: Registry) -> ReferrersProxy:
@@ -45,13 +46,14 @@ class ReferrersProxy(FaultProxy):
             return super()._rule_for(method, path)
         with self._lock:
             self.seen.append((method, parts.path))
-        wanted = parse_qs(parts.query).get("artifactType", [None])[0]
+        query = parse_qs(parts.query)
+        wanted = query.get("artifactType", [None])[0]
         with self._lock:
             self.filters.append(wanted)
-        reply = self.answer(match["name"], match["digest"], wanted)
+        reply = self.answer(match["name"], match["digest"], wanted, query.get("last", [""])[0])
         return _Rule(method, re.compile(""), lambda _: reply, None, forward=False)
 
-    def answer(self, name: str, digest: str, artifact_type: Optional[str]) -> Reply:
+    def answer(self, name: str, digest: str, artifact_type: Optional[str], last: str = "") -> Reply:
         assert self.storage is not None
         revisions = self.storage / "repositories" / name / "_manifests" / "revisions" / "sha256"
         if not revisions.is_dir():
@@ -64,6 +66,12 @@ class ReferrersProxy(FaultProxy):
             if entry is not None and (artifact_type is None or entry["artifactType"] == artifact_type):
                 entries.append(entry)
         headers: tuple[tuple[str, str], ...] = (("Content-Type", OCI_INDEX),)
+        if last:
+            entries = entries[[e["digest"] for e in entries].index(last) + 1:]
+        if self.page_size is not None and len(entries) > self.page_size:
+            entries = entries[: self.page_size]
+            filter_query = f"&artifactType={quote(artifact_type, safe='')}" if artifact_type else ""
+            headers += (("Link", f'</v2/{name}/referrers/{digest}?last={entries[-1]["digest"]}{filter_query}>; rel="next"'),)
         if artifact_type is not None:
             headers += (("OCI-Filters-Applied", "artifactType"),)
         body = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}).encode()
