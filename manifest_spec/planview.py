@@ -25,6 +25,9 @@ def counts(plans: list[SpecPlan]) -> dict[str, int]:
 
 def summary(plans: list[SpecPlan]) -> str:
     c = counts(plans)
+    carrying = sum(len(p.prepared.carry.tag_writes) for p in plans if p.prepared.carry)
+    if not c[CREATE] and not c[UPDATE] and carrying:
+        return f"No index changes: {c[UNCHANGED]} tag(s) already hold their index; {carrying} tag(s) to write for carried referrers."
     if not c[CREATE] and not c[UPDATE]:
         return f"No changes: {c[UNCHANGED]} tag(s) already hold their index."
     return f"Plan: {c[CREATE]} tag(s) to create, {c[UPDATE]} to update, {c[UNCHANGED]} unchanged."

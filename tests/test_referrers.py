@@ -249,6 +249,7 @@ def test_plan_lists_what_would_be_carried(registry: Registry, repo_name: str, tm
     assert text.exit_code == 2, text.output
     assert "would carry 2 signatures, 2 attestations, 2 SBOMs of 1 image" in text.stdout
     assert f"{cosign_tag(image.digest, 'sig')}: cosign tag would be copied" in text.stdout
+    assert "No index changes: 1 tag(s) already hold their index; 4 tag(s) to write for carried referrers." in text.stdout
     markdown = run_cli("plan", str(path), "--output", "markdown")
     assert "<summary>would carry 2 signatures, 2 attestations, 2 SBOMs of 1 image" in markdown.stdout
     as_json = json.loads(run_cli("plan", str(path), "--output", "json").stdout)
