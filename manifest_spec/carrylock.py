@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional
 from manifest_spec.carry import CarryPlan, plan_carry
 from manifest_spec.errors import ManifestSpecError
 from manifest_spec.reference import Reference, parse_reference
-from manifest_spec.referrers import Artifact, Subject, discover
+from manifest_spec.referrers import Artifact, Requests, Subject, discover_all
 from manifest_spec.registry import RegistryClient
 
 
@@ -96,9 +96,10 @@ def carry_drift(locked: Optional[LockedCarry], client_for: Callable[[Reference],
     if locked is None:
         return []
     drift = []
-    for image, artifacts in locked.subjects:
-        ref = parse_reference(image)
-        now = discover(client_for(ref), ref, locked.types)
+    refs = [parse_reference(image) for image, _ in locked.subjects]
+    with Requests(client_for) as submit:
+        found = discover_all(submit, refs, locked.types)
+    for (image, artifacts), now in zip(locked.subjects, found):
         locked_digests = {a.digest for a in artifacts}
         locked_tags = {a.tag: a for a in artifacts if a.tag}
         for artifact in now.artifacts:

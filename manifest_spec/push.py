@@ -11,6 +11,7 @@ from manifest_spec.carry import CarryPlan, CarrySettings, prepare_carry, write_c
 from manifest_spec.errors import VerificationError
 from manifest_spec.index import OCI_MANIFEST, BuiltIndex, build_index
 from manifest_spec.reference import Reference
+from manifest_spec.referrers import Requests
 from manifest_spec.registry import RegistryClient
 from manifest_spec.resolve import Child, Resolution, resolve_members
 from manifest_spec.spec import Spec, check_type
@@ -58,7 +59,9 @@ def prepare(spec: Spec, settings: PushSettings, client_for: Callable[[Reference]
                     "must not point at OCI manifests (Nexus and Quay reject it): push with --type oci or set `type: oci`"
                 )
     index = build_index(resolution.descriptors, oci=oci, annotations=dict(spec.annotations) if oci else None)
-    return Prepared(spec, resolution, index, prepare_carry(resolution, spec.image, settings.carry, client_for))
+    with Requests(client_for) as submit:
+        carry = prepare_carry(resolution, spec.image, settings.carry, submit)
+    return Prepared(spec, resolution, index, carry)
 
 
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"

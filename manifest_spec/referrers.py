@@ -13,24 +13,26 @@ from __future__ import annotations
 
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Protocol, TypeVar
 from urllib.parse import quote, urljoin
 
 from manifest_spec.errors import ManifestSpecError, RegistryError, VerificationError
 from manifest_spec.index import IMAGE_TYPES, OCI_INDEX, Descriptor, digest_of
 from manifest_spec.reference import Reference
 from manifest_spec.registry import MAX_MANIFEST_BYTES, Manifest, RegistryClient
-from manifest_spec.resolve import MAX_WORKERS, _blob_digests
+from manifest_spec.resolve import _blob_digests
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SIGNATURE, ATTESTATION, SBOM, OTHER = "signature", "attestation", "sbom", "other"
 KINDS = (SIGNATURE, ATTESTATION, SBOM, OTHER)
 VIA_API, VIA_TAG_SCHEMA, VIA_COSIGN = "referrers-api", "tag-schema", "cosign-tag"
 COSIGN_SUFFIXES = (("sig", SIGNATURE), ("att", ATTESTATION), ("sbom", SBOM))
 MAX_PAGES = 50  # a referrers listing longer than this is not a supply chain, it is a flood
+MAX_WORKERS = 8  # requests in flight without the engine: the client's connection pool size
 
 # Substrings of artifact / layer media types, most specific first (cosign, notation, in-toto, SPDX…).
 _KIND_MARKS = (
@@ -121,46 +123,66 @@ def classify(artifact_type: str, layer_types: list[str], annotations: dict[str, 
     return OTHER
 
 
-def discover(client: RegistryClient, source: Reference, types: frozenset[str] = frozenset()) -> Subject:
-    """Referrers (API, else tag schema) and cosign tags of `source` (a reference by digest)."""
-    return discover_all(lambda _: client, [source], types)[0]
+class Submit(Protocol):
+    """Run one request, later, with the client for `where` (the engine's Scheduler.submit is one)."""
+
+    def __call__(self, where: Reference, call: Callable[[RegistryClient], T], /) -> Future[T]: ...
 
 
-def discover_all(
-    client_for: Callable[[Reference], RegistryClient], sources: list[Reference], types: frozenset[str] = frozenset()
-) -> list[Subject]:
+class Requests:
+    """A Submit for callers without the engine: a pool of MAX_WORKERS over `client_for`."""
+
+    def __init__(self, client_for: Callable[[Reference], RegistryClient]) -> None:
+        self.client_for = client_for
+        self.pool = ThreadPoolExecutor(MAX_WORKERS, thread_name_prefix="referrers")
+
+    def __call__(self, where: Reference, call: Callable[[RegistryClient], T], /) -> Future[T]:
+        return self.pool.submit(call, self.client_for(where))
+
+    def __enter__(self) -> Requests:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.shutdown(wait=True)
+
+
+def later(submit: Submit, where: Reference, read: Callable[..., T], *args: Any) -> Future[T]:
+    """`read(client, *args)` through `submit`."""
+    return submit(where, lambda client: read(client, *args))
+
+
+def discover_all(submit: Submit, sources: list[Reference], types: frozenset[str] = frozenset()) -> list[Subject]:
     """Every source's artifacts in two rounds of concurrent reads, whatever their number: the listings
     and cosign tags of all sources at once, then every listed manifest (by digest, verified)."""
-    with ThreadPoolExecutor(max_workers=MAX_WORKERS) as pool:
-        listings = [pool.submit(_list_referrers, client_for(ref), ref, types) for ref in sources]
-        tags = [
-            [(tag, kind, pool.submit(manifest_or_none, client_for(ref), ref.repository, tag, f"cosign tag {ref.registry}/{ref.repository}:{tag}"))
-             for tag, kind in cosign_tags(ref.digest)]
-            for ref in sources
-        ]
-        fetches = []
-        for ref, listing in zip(sources, listings):
-            entries, via = listing.result()
-            fetches.append([(entry, via, pool.submit(_fetch_listed, client_for(ref), ref, entry)) for entry in entries])
-        subjects = []
-        for ref, fetched, found_tags in zip(sources, fetches, tags):
-            referrers, missing = [], []
-            for entry, via, future in fetched:
-                manifest = future.result()
-                if manifest is None:
-                    missing.append(entry.digest)
-                    continue
-                artifact = _artifact(manifest, via, f"referrer {entry.digest} of {ref}")
+    listings = [later(submit, ref, _list_referrers, ref, types) for ref in sources]
+    tags = [
+        [(tag, kind, later(submit, ref, manifest_or_none, ref.repository, tag, f"cosign tag {ref.registry}/{ref.repository}:{tag}"))
+         for tag, kind in cosign_tags(ref.digest)]
+        for ref in sources
+    ]
+    fetches = []
+    for ref, listing in zip(sources, listings):
+        entries, via = listing.result()
+        fetches.append([(entry, via, later(submit, ref, _fetch_listed, ref, entry)) for entry in entries])
+    subjects = []
+    for ref, fetched, found_tags in zip(sources, fetches, tags):
+        referrers, missing = [], []
+        for entry, via, future in fetched:
+            manifest = future.result()
+            if manifest is None:
+                missing.append(entry.digest)
+                continue
+            artifact = _artifact(manifest, via, f"referrer {entry.digest} of {ref}")
+            if wanted(artifact, types):
+                referrers.append(artifact)
+        cosign = []
+        for tag, kind, found in found_tags:
+            manifest = found.result()
+            if manifest is not None:
+                artifact = _artifact(manifest, VIA_COSIGN, tag, kind=kind, tag=tag)
                 if wanted(artifact, types):
-                    referrers.append(artifact)
-            cosign = []
-            for tag, kind, future in found_tags:
-                found = future.result()
-                if found is not None:
-                    artifact = _artifact(found, VIA_COSIGN, tag, kind=kind, tag=tag)
-                    if wanted(artifact, types):
-                        cosign.append(artifact)
-            subjects.append(Subject(ref, tuple(referrers), tuple(cosign), tuple(missing)))
+                    cosign.append(artifact)
+        subjects.append(Subject(ref, tuple(referrers), tuple(cosign), tuple(missing)))
     return subjects
 
 
