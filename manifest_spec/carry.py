@@ -1,7 +1,7 @@
 """Carry members' signatures, attestations and SBOMs into the target repository.
 
-`prepare_carry` reads everything (sources and the target's current tags) and plans the writes —
-a pure step (`plan_carry`) decides them. The push places the artifact manifests beside the
+carryread.prepare_carry reads everything (sources and the target's current tags); the pure
+`plan_carry` decides the writes. The push places the artifact manifests beside the
 members (blobs mounted or streamed alike), then `write_carry_tags` makes them findable: the
 `<alg>-<hex>` referrers indexes (merged, never an entry dropped) and cosign's tags (copied, or
 merged with a different one the target has), all before the index tags move.
@@ -11,29 +11,16 @@ from __future__ import annotations
 
 import json
 import logging
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 from urllib.parse import urljoin
 
 from manifest_spec.errors import VerificationError
-from manifest_spec.index import IMAGE_TYPES, OCI_INDEX, digest_of
+from manifest_spec.index import OCI_INDEX, digest_of
 from manifest_spec.reference import Reference
-from manifest_spec.referrers import (
-    KINDS,
-    SBOM,
-    Artifact,
-    Subject,
-    Submit,
-    discover_all,
-    later,
-    manifest_or_none,
-    parse_referrers_index,
-    referrers_api,
-    referrers_tag,
-)
-from manifest_spec.registry import MAX_CONFIG_BYTES, Manifest, RegistryClient
-from manifest_spec.resolve import Child, Resolution
+from manifest_spec.referrers import KINDS, SBOM, Artifact, Subject, parse_referrers_index, referrers_tag
+from manifest_spec.registry import Manifest, RegistryClient
+from manifest_spec.resolve import Child
 
 log = logging.getLogger(__name__)
 REFERRERS, COSIGN = "referrers", "cosign"
@@ -105,79 +92,6 @@ class CarryPlan:
                  SBOM: ("SBOM", "SBOMs"), "other": ("other artifact", "other artifacts")}
         parts = [f"{n} {names[k][n != 1]}" for k, n in self.counts().items() if n]
         return ", ".join(parts) or "no signatures, attestations or SBOMs"
-
-
-def subjects_of(resolution: Resolution, target: Reference) -> list[Reference]:
-    """Every manifest placed into the target from another repository or registry, once each."""
-    found: dict[str, Reference] = {}
-    for member in resolution.members:
-        for child in member.children:
-            if (child.registry, child.repository) != (target.registry, target.repository):
-                found.setdefault(child.manifest.digest, Reference(child.registry, child.repository, digest=child.manifest.digest))
-    return list(found.values())
-
-
-def prepare_carry(resolution: Resolution, target: Reference, settings: CarrySettings, submit: Submit) -> Optional[CarryPlan]:
-    """Discover and read the target, concurrently through `submit`; None when carrying is off or
-    nothing comes from elsewhere."""
-    sources = subjects_of(resolution, target)
-    if not settings.enabled or not sources:
-        return None
-    subjects = discover_all(submit, sources, settings.types)
-    state = read_target(submit, target, subjects)
-    return plan_carry(target, subjects, state, settings.types)
-
-
-def read_target(submit: Submit, target: Reference, subjects: list[Subject]) -> TargetState:
-    """The target's referrers API, `<alg>-<hex>` indexes and cosign tags as they are now: one round of
-    concurrent reads (the API probe beside the tag reads it may make moot), then the configs of
-    cosign tags to merge and a check that every entry of the indexes to merge still exists."""
-    repository = target.repository
-    with_referrers = [s for s in subjects if s.referrers]
-    carried_tags = [a for s in subjects for a in s.cosign]
-    probe = later(submit, target, referrers_api, repository, with_referrers[0].digest) if with_referrers else None
-    indexes = {s.digest: later(submit, target, manifest_or_none, repository, referrers_tag(s.digest),
-                               f"target referrers tag {referrers_tag(s.digest)}") for s in with_referrers}
-    currents = {a.tag: later(submit, target, manifest_or_none, repository, a.tag, f"target cosign tag {a.tag}")
-                for a in carried_tags}
-    configs: dict[str, Future[bytes]] = {}
-    for artifact in carried_tags:
-        current = currents[artifact.tag].result()
-        if current is None or current.digest == artifact.digest:
-            continue
-        what = f"target cosign tag {target.registry}/{repository}:{artifact.tag}"
-        if current.media_type not in IMAGE_TYPES:
-            raise VerificationError(f"{what}: holds {current.media_type}, not a cosign manifest; refusing to merge into it")
-        config = current.json().get("config") or {}
-        configs[artifact.tag] = later(submit, target, RegistryClient.get_blob, repository, str(config.get("digest", "")),
-                                      MAX_CONFIG_BYTES, f"{what} config")
-    api = probe is not None and probe.result() is not None
-    referrer_tags = {} if api else {digest: future.result() for digest, future in indexes.items()}
-    _check_entries_exist(submit, target, referrer_tags)
-    cosign_tags: dict[str, Optional[tuple[Manifest, bytes]]] = {}
-    for tag, future in currents.items():
-        current = future.result()
-        cosign_tags[tag] = None if current is None else (current, configs[tag].result() if tag in configs else b"")
-    return TargetState(api, referrer_tags, cosign_tags)
-
-
-def _check_entries_exist(submit: Submit, target: Reference, indexes: Mapping[str, Optional[Manifest]]) -> None:
-    """Every entry of the target's referrers indexes must still exist: the registry refuses an index whose
-    manifests it lacks, and dropping an entry to get past that is not ours to decide."""
-    checks = []
-    for subject, current in indexes.items():
-        if current is None:
-            continue
-        tag = f"{target.registry}/{target.repository}:{referrers_tag(subject)}"
-        for entry in parse_referrers_index(current.data, current.media_type, f"target referrers tag {tag}"):
-            checks.append((tag, entry.digest, later(submit, target, RegistryClient.manifest_exists, target.repository,
-                                                    entry.digest, f"check {tag}")))
-    for tag, digest, exists in checks:
-        if not exists.result():
-            raise VerificationError(
-                f"target referrers tag {tag} lists {digest}, which the registry no longer has, so it would refuse the "
-                "index with the carried referrers added; remove that entry (or the tag), or push with --no-referrers"
-            )
 
 
 def plan_carry(target: Reference, subjects: list[Subject], state: TargetState, types: frozenset[str] = frozenset()) -> CarryPlan:

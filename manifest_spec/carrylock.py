@@ -9,7 +9,8 @@ from typing import Any, Callable, Optional
 from manifest_spec.carry import CarryPlan, plan_carry
 from manifest_spec.errors import ManifestSpecError
 from manifest_spec.reference import Reference, parse_reference
-from manifest_spec.referrers import Artifact, Requests, Subject, discover_all
+from manifest_spec.referrers import Artifact, Subject, discover_all
+from manifest_spec.submit import Requests
 from manifest_spec.registry import RegistryClient
 
 

@@ -7,14 +7,15 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from manifest_spec.blobcopy import Progress, copy_blob
-from manifest_spec.carry import CarryPlan, CarrySettings, prepare_carry, write_carry_tags
+from manifest_spec.carry import CarryPlan, CarrySettings, write_carry_tags
+from manifest_spec.carryread import prepare_carry
 from manifest_spec.errors import VerificationError
 from manifest_spec.index import OCI_MANIFEST, BuiltIndex, build_index
 from manifest_spec.reference import Reference
-from manifest_spec.referrers import Requests
 from manifest_spec.registry import RegistryClient
 from manifest_spec.resolve import Child, Resolution, resolve_members
 from manifest_spec.spec import Spec, check_type
+from manifest_spec.submit import Requests
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Protocol, TypeVar
+from typing import Any, Optional
 from urllib.parse import quote, urljoin
 
 from manifest_spec.errors import ManifestSpecError, RegistryError, VerificationError
@@ -23,16 +23,15 @@ from manifest_spec.index import IMAGE_TYPES, OCI_INDEX, Descriptor, digest_of
 from manifest_spec.reference import Reference
 from manifest_spec.registry import MAX_MANIFEST_BYTES, Manifest, RegistryClient
 from manifest_spec.resolve import _blob_digests
+from manifest_spec.submit import Submit, later
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 SIGNATURE, ATTESTATION, SBOM, OTHER = "signature", "attestation", "sbom", "other"
 KINDS = (SIGNATURE, ATTESTATION, SBOM, OTHER)
 VIA_API, VIA_TAG_SCHEMA, VIA_COSIGN = "referrers-api", "tag-schema", "cosign-tag"
 COSIGN_SUFFIXES = (("sig", SIGNATURE), ("att", ATTESTATION), ("sbom", SBOM))
 MAX_PAGES = 50  # a referrers listing longer than this is not a supply chain, it is a flood
-MAX_WORKERS = 8  # requests in flight without the engine: the client's connection pool size
 
 # Substrings of artifact / layer media types, most specific first (cosign, notation, in-toto, SPDX…).
 _KIND_MARKS = (
@@ -123,67 +122,74 @@ def classify(artifact_type: str, layer_types: list[str], annotations: dict[str, 
     return OTHER
 
 
-class Submit(Protocol):
-    """Run one request, later, with the client for `where` (the engine's Scheduler.submit is one)."""
+@dataclass(frozen=True)
+class Discovery:
+    """One source's first round of reads in flight: the referrers API, the tag schema's index (asked
+    beside it, so a registry without the API costs no extra round trip) and cosign's three tags."""
 
-    def __call__(self, where: Reference, call: Callable[[RegistryClient], T], /) -> Future[T]: ...
-
-
-class Requests:
-    """A Submit for callers without the engine: a pool of MAX_WORKERS over `client_for`."""
-
-    def __init__(self, client_for: Callable[[Reference], RegistryClient]) -> None:
-        self.client_for = client_for
-        self.pool = ThreadPoolExecutor(MAX_WORKERS, thread_name_prefix="referrers")
-
-    def __call__(self, where: Reference, call: Callable[[RegistryClient], T], /) -> Future[T]:
-        return self.pool.submit(call, self.client_for(where))
-
-    def __enter__(self) -> Requests:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.pool.shutdown(wait=True)
+    source: Reference
+    api: Future[Optional[list[Descriptor]]]  # None: the registry has no referrers API
+    tag_index: Future[Optional[Manifest]]
+    cosign: tuple[tuple[str, str, Future[Optional[Manifest]]], ...]  # (tag, kind, its manifest)
 
 
-def later(submit: Submit, where: Reference, read: Callable[..., T], *args: Any) -> Future[T]:
-    """`read(client, *args)` through `submit`."""
-    return submit(where, lambda client: read(client, *args))
+@dataclass(frozen=True)
+class Fetching:
+    """The second round: every listed referrer fetched by digest."""
+
+    discovery: Discovery
+    listed: tuple[tuple[Descriptor, str, Future[Optional[Manifest]]], ...]  # (entry, via, its manifest)
+
+
+def start_discovery(submit: Submit, source: Reference, types: frozenset[str] = frozenset()) -> Discovery:
+    tag = referrers_tag(source.digest)
+    where = f"{source.registry}/{source.repository}"
+    return Discovery(
+        source,
+        later(submit, source, referrers_api, source.repository, source.digest, types),
+        later(submit, source, manifest_or_none, source.repository, tag, f"referrers tag {where}:{tag}"),
+        tuple((t, kind, later(submit, source, manifest_or_none, source.repository, t, f"cosign tag {where}:{t}"))
+              for t, kind in cosign_tags(source.digest)),
+    )
+
+
+def fetch_listed(submit: Submit, discovery: Discovery) -> Fetching:
+    """Wait for the listing (API, else tag schema), then ask for every listed manifest at once."""
+    source = discovery.source
+    entries, via = discovery.api.result(), VIA_API
+    if entries is None:
+        via, index, tag = VIA_TAG_SCHEMA, discovery.tag_index.result(), referrers_tag(source.digest)
+        what = f"referrers tag {source.registry}/{source.repository}:{tag}"
+        entries = parse_referrers_index(index.data, index.media_type, what) if index is not None else []
+    return Fetching(discovery, tuple((entry, via, later(submit, source, _fetch_listed, source, entry)) for entry in entries))
+
+
+def complete(fetching: Fetching, types: frozenset[str] = frozenset()) -> Subject:
+    """What the two rounds found, filtered by `--referrers-type`; listed manifests that are gone left out."""
+    source = fetching.discovery.source
+    referrers, missing = [], []
+    for entry, via, future in fetching.listed:
+        manifest = future.result()
+        if manifest is None:
+            missing.append(entry.digest)
+            continue
+        artifact = _artifact(manifest, via, f"referrer {entry.digest} of {source}")
+        if wanted(artifact, types):
+            referrers.append(artifact)
+    cosign = []
+    for tag, kind, found in fetching.discovery.cosign:
+        manifest = found.result()
+        if manifest is not None:
+            artifact = _artifact(manifest, VIA_COSIGN, tag, kind=kind, tag=tag)
+            if wanted(artifact, types):
+                cosign.append(artifact)
+    return Subject(source, tuple(referrers), tuple(cosign), tuple(missing))
 
 
 def discover_all(submit: Submit, sources: list[Reference], types: frozenset[str] = frozenset()) -> list[Subject]:
-    """Every source's artifacts in two rounds of concurrent reads, whatever their number: the listings
-    and cosign tags of all sources at once, then every listed manifest (by digest, verified)."""
-    listings = [later(submit, ref, _list_referrers, ref, types) for ref in sources]
-    tags = [
-        [(tag, kind, later(submit, ref, manifest_or_none, ref.repository, tag, f"cosign tag {ref.registry}/{ref.repository}:{tag}"))
-         for tag, kind in cosign_tags(ref.digest)]
-        for ref in sources
-    ]
-    fetches = []
-    for ref, listing in zip(sources, listings):
-        entries, via = listing.result()
-        fetches.append([(entry, via, later(submit, ref, _fetch_listed, ref, entry)) for entry in entries])
-    subjects = []
-    for ref, fetched, found_tags in zip(sources, fetches, tags):
-        referrers, missing = [], []
-        for entry, via, future in fetched:
-            manifest = future.result()
-            if manifest is None:
-                missing.append(entry.digest)
-                continue
-            artifact = _artifact(manifest, via, f"referrer {entry.digest} of {ref}")
-            if wanted(artifact, types):
-                referrers.append(artifact)
-        cosign = []
-        for tag, kind, found in found_tags:
-            manifest = found.result()
-            if manifest is not None:
-                artifact = _artifact(manifest, VIA_COSIGN, tag, kind=kind, tag=tag)
-                if wanted(artifact, types):
-                    cosign.append(artifact)
-        subjects.append(Subject(ref, tuple(referrers), tuple(cosign), tuple(missing)))
-    return subjects
+    """Every source's artifacts in two rounds of concurrent reads, whatever their number."""
+    fetching = [fetch_listed(submit, d) for d in [start_discovery(submit, ref, types) for ref in sources]]
+    return [complete(f, types) for f in fetching]
 
 
 def _fetch_listed(client: RegistryClient, source: Reference, entry: Descriptor) -> Optional[Manifest]:
@@ -229,19 +235,6 @@ def manifest_or_none(client: RegistryClient, repository: str, ref: str, what: st
         if e.not_found:
             return None
         raise
-
-
-def _list_referrers(client: RegistryClient, source: Reference, types: frozenset[str]) -> tuple[list[Descriptor], str]:
-    """The referrers API's listing (all pages); on 404 the tag schema's index; [] when neither has any."""
-    entries = referrers_api(client, source.repository, source.digest, types)
-    if entries is not None:
-        return entries, VIA_API
-    tag = referrers_tag(source.digest)
-    what = f"referrers tag {source.registry}/{source.repository}:{tag}"
-    index = manifest_or_none(client, source.repository, tag, what)
-    if index is None:
-        return [], VIA_TAG_SCHEMA
-    return parse_referrers_index(index.data, index.media_type, what), VIA_TAG_SCHEMA
 
 
 def referrers_api(client: RegistryClient, repository: str, digest: str, types: frozenset[str] = frozenset()) -> Optional[list[Descriptor]]:
