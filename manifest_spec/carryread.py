@@ -1,17 +1,18 @@
 """Everything the carry reads before anything is written, in rounds: the members' signatures,
 attestations and SBOMs at their sources, and the target's tags for them.
 
-Round 1, for every image placed from elsewhere, all at once: at its source the referrers API,
-the `<alg>-<hex>` index and cosign's three tags; in the target the same API, index and tags (a
-registry without the API or without any artifact costs no round trip more). Round 2: every listed
-referrer by digest, the config of each target cosign tag to merge into, and a check that every
-entry of a target index to merge into still exists. The engine starts round 1 as soon as it has
-read a member (`start`), beside the configs; `prepare_carry` starts what was not started and
-finishes.
+Round 1: the tag list of every source repository and of the target, and whether each registry has
+the referrers API (lookups.py) — all a push needs when there is nothing to carry. Round 2: the
+referrers indexes and cosign tags the lists show, at the sources and in the target (and the API's
+listings on a registry that has it). Round 3: every listed referrer by digest, the config of each
+target cosign tag to merge into, and a check that every entry of a target index to merge into
+still exists. The engine starts round 1 for an image as soon as it has read it (`CarryReads.start`),
+beside the configs; `finish` starts what was not started yet and plans.
 """
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Mapping, Optional
@@ -19,15 +20,16 @@ from typing import Mapping, Optional
 from manifest_spec.carry import CarryPlan, CarrySettings, TargetState, plan_carry
 from manifest_spec.errors import VerificationError
 from manifest_spec.index import IMAGE_TYPES, Descriptor
+from manifest_spec.lookups import Lookups
 from manifest_spec.reference import Reference
 from manifest_spec.referrers import (
     Discovery,
+    Reading,
     complete,
-    cosign_tags,
     fetch_listed,
     manifest_or_none,
     parse_referrers_index,
-    referrers_api,
+    read_tags,
     referrers_tag,
     start_discovery,
 )
@@ -41,9 +43,8 @@ class Pending:
     """One image's first round in flight, at its source and in the target."""
 
     discovery: Discovery
+    target_tags: Future[frozenset[str]]
     target_api: Future[Optional[list[Descriptor]]]
-    target_index: Future[Optional[Manifest]]
-    target_cosign: Mapping[str, Future[Optional[Manifest]]]
 
 
 def subjects_of(resolution: Resolution, target: Reference) -> list[Reference]:
@@ -56,50 +57,81 @@ def subjects_of(resolution: Resolution, target: Reference) -> list[Reference]:
     return list(found.values())
 
 
-def start(submit: Submit, source: Reference, target: Reference, types: frozenset[str] = frozenset()) -> Pending:
-    repository, tag = target.repository, referrers_tag(source.digest)
-    where = f"{target.registry}/{repository}"
-    return Pending(
-        start_discovery(submit, source, types),
-        later(submit, target, referrers_api, repository, source.digest),
-        later(submit, target, manifest_or_none, repository, tag, f"target referrers tag {where}:{tag}"),
-        {t: later(submit, target, manifest_or_none, repository, t, f"target cosign tag {where}:{t}") for t, _ in cosign_tags(source.digest)},
-    )
+class CarryReads:
+    """One spec's carry reads: started image by image (as the engine reads members), finished once."""
 
+    def __init__(self, submit: Submit, target: Reference, settings: CarrySettings) -> None:
+        self.submit = submit
+        self.target = Reference(target.registry, target.repository)
+        self.settings = settings
+        self.lookups = Lookups(submit, settings.types)
+        self.pending: dict[str, Pending] = {}
+        self._lock = threading.Lock()
 
-def prepare_carry(
-    resolution: Resolution, target: Reference, settings: CarrySettings, submit: Submit, started: Mapping[str, Pending] = {}
-) -> Optional[CarryPlan]:
-    """Read (the rounds not already started in `started`, by image digest) and plan; None when carrying
-    is off or nothing comes from elsewhere."""
-    sources = subjects_of(resolution, target)
-    if not settings.enabled or not sources:
-        return None
-    pending = [started.get(ref.digest) or start(submit, ref, target, settings.types) for ref in sources]
-    return finish(submit, target, pending, settings.types)
-
-
-def finish(submit: Submit, target: Reference, pending: list[Pending], types: frozenset[str]) -> CarryPlan:
-    fetching = [fetch_listed(submit, p.discovery) for p in pending]  # round 2 goes out ...
-    api = all(p.target_api.result() is not None for p in pending)
-    indexes = {} if api else {f.discovery.source.digest: p.target_index.result() for p, f in zip(pending, fetching) if f.listed}
-    checks = _entry_checks(submit, target, indexes)
-    configs = _configs_to_merge(submit, target, pending)
-    subjects = [complete(f, types) for f in fetching]  # ... and is waited for
-    with_referrers = {s.digest for s in subjects if s.referrers}
-    for subject_digest, tag, digest, exists in checks:
-        if subject_digest in with_referrers and not exists.result():
-            raise VerificationError(
-                f"target referrers tag {tag} lists {digest}, which the registry no longer has, so it would refuse the "
-                "index with the carried referrers added; remove that entry (or the tag), or push with --no-referrers"
+    def start(self, source: Reference) -> None:
+        """Round 1 for one image from elsewhere (a reference by digest); once per digest."""
+        if not self.settings.enabled:
+            return
+        with self._lock:
+            if source.digest in self.pending:
+                return
+            self.pending[source.digest] = Pending(
+                start_discovery(self.lookups, source), self.lookups.tags(self.target), self.lookups.listing(self.target, source.digest)
             )
-    cosign: dict[str, Optional[tuple[Manifest, bytes]]] = {}
-    for p, subject in zip(pending, subjects):
-        for artifact in subject.cosign:
-            current = p.target_cosign[artifact.tag].result()
-            cosign[artifact.tag] = None if current is None else (current, configs[artifact.tag].result() if artifact.tag in configs else b"")
-    state = TargetState(api, {d: m for d, m in indexes.items() if d in with_referrers}, cosign)
-    return plan_carry(target, subjects, state, types)
+
+    def finish(self, resolution: Resolution) -> Optional[CarryPlan]:
+        """Read the rest and plan; None when carrying is off or nothing comes from elsewhere."""
+        sources = subjects_of(resolution, self.target)
+        if not self.settings.enabled or not sources:
+            return None
+        for ref in sources:
+            self.start(ref)
+        return self._finish([self.pending[ref.digest] for ref in sources])
+
+    def _finish(self, pending: list[Pending]) -> CarryPlan:
+        submit, target, types = self.submit, self.target, self.settings.types
+        readings = [read_tags(submit, p.discovery) for p in pending]  # round 2 at the sources ...
+        in_target = [self._read_target(p, r) for p, r in zip(pending, readings)]  # ... and in the target
+        fetching = [fetch_listed(submit, r) for r in readings]  # round 3 ...
+        api = all(p.target_api.result() is not None for p in pending)
+        indexes = {} if api else {
+            f.reading.discovery.source.digest: (index.result() if index is not None else None)
+            for f, (index, _) in zip(fetching, in_target) if f.listed
+        }
+        checks = _entry_checks(submit, target, indexes)
+        configs = _configs_to_merge(submit, target, readings, [cosign for _, cosign in in_target])
+        subjects = [complete(f, types) for f in fetching]  # ... waited for
+        with_referrers = {s.digest for s in subjects if s.referrers}
+        for subject_digest, tag, digest, exists in checks:
+            if subject_digest in with_referrers and not exists.result():
+                raise VerificationError(
+                    f"target referrers tag {tag} lists {digest}, which the registry no longer has, so it would refuse the "
+                    "index with the carried referrers added; remove that entry (or the tag), or push with --no-referrers"
+                )
+        cosign: dict[str, Optional[tuple[Manifest, bytes]]] = {}
+        for subject, (_, current_tags) in zip(subjects, in_target):
+            for artifact in subject.cosign:
+                found = current_tags.get(artifact.tag)
+                current = found.result() if found is not None else None
+                cosign[artifact.tag] = None if current is None else (current, configs[artifact.tag].result() if artifact.tag in configs else b"")
+        state = TargetState(api, {d: m for d, m in indexes.items() if d in with_referrers}, cosign)
+        return plan_carry(target, subjects, state, types)
+
+    def _read_target(self, pending: Pending, reading: Reading) -> tuple[Optional[Future[Optional[Manifest]]], dict[str, Future[Optional[Manifest]]]]:
+        """The target's index and cosign tags for one image, those its tag list shows (and the source has)."""
+        tags, target = pending.target_tags.result(), self.target
+        where = f"{target.registry}/{target.repository}"
+        index_tag = referrers_tag(pending.discovery.source.digest)
+        index = (later(self.submit, target, manifest_or_none, target.repository, index_tag, f"target referrers tag {where}:{index_tag}")
+                 if index_tag in tags else None)
+        cosign = {t: later(self.submit, target, manifest_or_none, target.repository, t, f"target cosign tag {where}:{t}")
+                  for t, _, _ in reading.cosign if t in tags}
+        return index, cosign
+
+
+def prepare_carry(resolution: Resolution, target: Reference, settings: CarrySettings, submit: Submit) -> Optional[CarryPlan]:
+    """All of the carry's reads and its plan, for a caller that did not start them while resolving."""
+    return CarryReads(submit, target, settings).finish(resolution)
 
 
 def _entry_checks(
@@ -118,12 +150,15 @@ def _entry_checks(
     return checks
 
 
-def _configs_to_merge(submit: Submit, target: Reference, pending: list[Pending]) -> dict[str, Future[bytes]]:
+def _configs_to_merge(
+    submit: Submit, target: Reference, readings: list[Reading], in_target: list[dict[str, Future[Optional[Manifest]]]]
+) -> dict[str, Future[bytes]]:
     """The config of each target cosign tag that holds another manifest than the source's (to merge into)."""
     configs = {}
-    for p in pending:
-        for tag, _, source in p.discovery.cosign:
-            theirs, ours = source.result(), p.target_cosign[tag].result()
+    for reading, current_tags in zip(readings, in_target):
+        for tag, _, source in reading.cosign:
+            theirs = source.result()
+            ours = current_tags[tag].result() if tag in current_tags else None
             if theirs is None or ours is None or ours.digest == theirs.digest:
                 continue
             what = f"target cosign tag {target.registry}/{target.repository}:{tag}"

@@ -6,7 +6,9 @@ Two conventions are read, as the trusted clients write them:
   CNCF distribution 2.8.2 does) from the referrers tag schema: the `<alg>-<hex>` tag holding an
   index of them (OCI distribution-spec 1.1, "Referrers Tag Schema");
 - cosign's tag scheme: `sha256-<hex>.sig`, `.att` and `.sbom` beside the image.
-Every listed manifest is fetched by digest and verified like any other (registry.get_manifest).
+Which of those tags exist is read from the repository's tag list (lookups.py), so only existing
+ones are fetched. Every listed manifest is fetched by digest and verified like any other
+(registry.get_manifest).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import logging
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote, urljoin
 
 from manifest_spec.errors import ManifestSpecError, RegistryError, VerificationError
@@ -24,6 +26,9 @@ from manifest_spec.reference import Reference
 from manifest_spec.registry import MAX_MANIFEST_BYTES, Manifest, RegistryClient
 from manifest_spec.resolve import _blob_digests
 from manifest_spec.submit import Submit, later
+
+if TYPE_CHECKING:
+    from manifest_spec.lookups import Lookups
 
 log = logging.getLogger(__name__)
 
@@ -124,49 +129,61 @@ def classify(artifact_type: str, layer_types: list[str], annotations: dict[str, 
 
 @dataclass(frozen=True)
 class Discovery:
-    """One source's first round of reads in flight: the referrers API, the tag schema's index (asked
-    beside it, so a registry without the API costs no extra round trip) and cosign's three tags."""
+    """One image's first round in flight: its repository's tag list and the referrers API's answer."""
 
     source: Reference
+    tags: Future[frozenset[str]]
     api: Future[Optional[list[Descriptor]]]  # None: the registry has no referrers API
-    tag_index: Future[Optional[Manifest]]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The second round: the `<alg>-<hex>` index and cosign tags the tag list shows."""
+
+    discovery: Discovery
+    index: Optional[Future[Optional[Manifest]]]
     cosign: tuple[tuple[str, str, Future[Optional[Manifest]]], ...]  # (tag, kind, its manifest)
 
 
 @dataclass(frozen=True)
 class Fetching:
-    """The second round: every listed referrer fetched by digest."""
+    """The third round: every listed referrer fetched by digest."""
 
-    discovery: Discovery
+    reading: Reading
     listed: tuple[tuple[Descriptor, str, Future[Optional[Manifest]]], ...]  # (entry, via, its manifest)
 
 
-def start_discovery(submit: Submit, source: Reference, types: frozenset[str] = frozenset()) -> Discovery:
-    tag = referrers_tag(source.digest)
+def start_discovery(lookups: Lookups, source: Reference) -> Discovery:
+    return Discovery(source, lookups.tags(source), lookups.listing(source, source.digest))
+
+
+def read_tags(submit: Submit, discovery: Discovery) -> Reading:
+    """Ask for the tags the list shows; the index even where the API may answer (it costs no round then)."""
+    source, tags = discovery.source, discovery.tags.result()
     where = f"{source.registry}/{source.repository}"
-    return Discovery(
-        source,
-        later(submit, source, referrers_api, source.repository, source.digest, types),
-        later(submit, source, manifest_or_none, source.repository, tag, f"referrers tag {where}:{tag}"),
-        tuple((t, kind, later(submit, source, manifest_or_none, source.repository, t, f"cosign tag {where}:{t}"))
-              for t, kind in cosign_tags(source.digest)),
-    )
+    index_tag = referrers_tag(source.digest)
+    index = (later(submit, source, manifest_or_none, source.repository, index_tag, f"referrers tag {where}:{index_tag}")
+             if index_tag in tags else None)
+    cosign = tuple((t, kind, later(submit, source, manifest_or_none, source.repository, t, f"cosign tag {where}:{t}"))
+                   for t, kind in cosign_tags(source.digest) if t in tags)
+    return Reading(discovery, index, cosign)
 
 
-def fetch_listed(submit: Submit, discovery: Discovery) -> Fetching:
+def fetch_listed(submit: Submit, reading: Reading) -> Fetching:
     """Wait for the listing (API, else tag schema), then ask for every listed manifest at once."""
-    source = discovery.source
-    entries, via = discovery.api.result(), VIA_API
+    source = reading.discovery.source
+    entries, via = reading.discovery.api.result(), VIA_API
     if entries is None:
-        via, index, tag = VIA_TAG_SCHEMA, discovery.tag_index.result(), referrers_tag(source.digest)
+        via, tag = VIA_TAG_SCHEMA, referrers_tag(source.digest)
+        index = reading.index.result() if reading.index is not None else None
         what = f"referrers tag {source.registry}/{source.repository}:{tag}"
         entries = parse_referrers_index(index.data, index.media_type, what) if index is not None else []
-    return Fetching(discovery, tuple((entry, via, later(submit, source, _fetch_listed, source, entry)) for entry in entries))
+    return Fetching(reading, tuple((entry, via, later(submit, source, _fetch_listed, source, entry)) for entry in entries))
 
 
 def complete(fetching: Fetching, types: frozenset[str] = frozenset()) -> Subject:
-    """What the two rounds found, filtered by `--referrers-type`; listed manifests that are gone left out."""
-    source = fetching.discovery.source
+    """What the rounds found, filtered by `--referrers-type`; listed manifests that are gone left out."""
+    source = fetching.reading.discovery.source
     referrers, missing = [], []
     for entry, via, future in fetching.listed:
         manifest = future.result()
@@ -177,7 +194,7 @@ def complete(fetching: Fetching, types: frozenset[str] = frozenset()) -> Subject
         if wanted(artifact, types):
             referrers.append(artifact)
     cosign = []
-    for tag, kind, found in fetching.discovery.cosign:
+    for tag, kind, found in fetching.reading.cosign:
         manifest = found.result()
         if manifest is not None:
             artifact = _artifact(manifest, VIA_COSIGN, tag, kind=kind, tag=tag)
@@ -187,9 +204,12 @@ def complete(fetching: Fetching, types: frozenset[str] = frozenset()) -> Subject
 
 
 def discover_all(submit: Submit, sources: list[Reference], types: frozenset[str] = frozenset()) -> list[Subject]:
-    """Every source's artifacts in two rounds of concurrent reads, whatever their number."""
-    fetching = [fetch_listed(submit, d) for d in [start_discovery(submit, ref, types) for ref in sources]]
-    return [complete(f, types) for f in fetching]
+    """Every source's artifacts: each round for all sources at once."""
+    from manifest_spec.lookups import Lookups
+
+    lookups = Lookups(submit, types)
+    readings = [read_tags(submit, d) for d in [start_discovery(lookups, ref) for ref in sources]]
+    return [complete(f, types) for f in [fetch_listed(submit, r) for r in readings]]
 
 
 def _fetch_listed(client: RegistryClient, source: Reference, entry: Descriptor) -> Optional[Manifest]:
