@@ -1,10 +1,11 @@
 """Everything the carry reads before anything is written, in rounds: the members' signatures,
 attestations and SBOMs at their sources, and the target's tags for them.
 
-Round 1: the tag list of every source repository and of the target, and whether each registry has
-the referrers API (lookups.py) — all a push needs when there is nothing to carry. Round 2: the
-referrers indexes and cosign tags the lists show, at the sources and in the target (and the API's
-listings on a registry that has it). Round 3: every listed referrer by digest, the config of each
+Round 1: the tag list of every source repository, and whether each registry has the referrers API
+(lookups.py) — all a push needs when there is nothing to carry. Round 2: the referrers indexes
+and cosign tags the lists show at the sources, the same tags in the target (by name: what is
+merged into must be what is there, not what a list said), and the API's listings on a registry
+that has it. Round 3: every listed referrer by digest, the config of each
 target cosign tag to merge into, and a check that every entry of a target index to merge into
 still exists. The engine starts round 1 for an image as soon as it has read it (`CarryReads.start`),
 beside the configs; `finish` starts what was not started yet and plans.
@@ -43,7 +44,6 @@ class Pending:
     """One image's first round in flight, at its source and in the target."""
 
     discovery: Discovery
-    target_tags: Future[frozenset[str]]
     target_api: Future[Optional[list[Descriptor]]]
 
 
@@ -75,9 +75,7 @@ class CarryReads:
         with self._lock:
             if source.digest in self.pending:
                 return
-            self.pending[source.digest] = Pending(
-                start_discovery(self.lookups, source), self.lookups.tags(self.target), self.lookups.listing(self.target, source.digest)
-            )
+            self.pending[source.digest] = Pending(start_discovery(self.lookups, source), self.lookups.listing(self.target, source.digest))
 
     def finish(self, resolution: Resolution) -> Optional[CarryPlan]:
         """Read the rest and plan; None when carrying is off or nothing comes from elsewhere."""
@@ -118,14 +116,16 @@ class CarryReads:
         return plan_carry(target, subjects, state, types)
 
     def _read_target(self, pending: Pending, reading: Reading) -> tuple[Optional[Future[Optional[Manifest]]], dict[str, Future[Optional[Manifest]]]]:
-        """The target's index and cosign tags for one image, those its tag list shows (and the source has)."""
-        tags, target = pending.target_tags.result(), self.target
+        """The target's index and cosign tags for one image wherever the source may have something to add
+        to them — asked for by name, not trusted to a tag list: what is merged into must be exactly what is there."""
+        target = self.target
         where = f"{target.registry}/{target.repository}"
         index_tag = referrers_tag(pending.discovery.source.digest)
+        may_list = reading.index is not None or pending.discovery.api.result() is not None
         index = (later(self.submit, target, manifest_or_none, target.repository, index_tag, f"target referrers tag {where}:{index_tag}")
-                 if index_tag in tags else None)
+                 if may_list else None)
         cosign = {t: later(self.submit, target, manifest_or_none, target.repository, t, f"target cosign tag {where}:{t}")
-                  for t, _, _ in reading.cosign if t in tags}
+                  for t, _, _ in reading.cosign}
         return index, cosign
 
 
