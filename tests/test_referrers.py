@@ -25,7 +25,7 @@ from support.artifacts import (
 )
 from support.clirun import assert_clean_failure, assert_ok, digest_line, push_spec, run_cli, tag_digest, write_spec
 from support.faults import FaultProxy, corrupt_body
-from support.images import PushedImage, get_blob, get_manifest, list_tags, push_image
+from support.images import PushedImage, get_blob, get_manifest, list_tags, push_image, push_index
 from support.referrers_api import ReferrersProxy
 from support.registry import Registry, unique_repo_name
 
@@ -414,3 +414,18 @@ def test_from_args_takes_the_referrers_flags(registry: Registry, repo_name: str)
     assert_ok(result)
     assert "carried 2 attestations of 1 image" in result.stderr
     assert cosign_tag(image.digest, "sig") not in list_tags(registry.url, repo_name)
+
+
+def test_a_target_cosign_tag_that_is_not_a_cosign_manifest_is_refused_before_any_write(
+    registry: Registry, repo_name: str, tmp_path: Path
+) -> None:
+    source_repo = unique_repo_name("source")
+    image = push_image(registry.url, source_repo, "amd64", oci=True, seed="odd")
+    push_signature(registry.url, source_repo, image)
+    child = push_image(registry.url, repo_name, None, oci=True, seed="odd-child")
+    push_index(registry.url, repo_name, cosign_tag(image.digest, "sig"), [child])  # someone's index under cosign's tag
+    before = tag_digest(registry.url, repo_name, cosign_tag(image.digest, "sig"))
+    result = push_spec(tmp_path, spec_for(registry, source_repo, registry, repo_name))
+    assert_clean_failure(result, "not a cosign manifest; refusing to merge into it")
+    assert tag_digest(registry.url, repo_name, cosign_tag(image.digest, "sig")) == before
+    assert "v1" not in list_tags(registry.url, repo_name)
