@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Callable, Optional
+from typing import Optional
 from urllib.parse import urljoin
 
 from manifest_spec.errors import RegistryError, VerificationError
+from manifest_spec.events import BlobCopied, Listener
 from manifest_spec.registry import RegistryClient
 
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 8 * 1024 * 1024  # one PATCH each: memory stays at one chunk whatever the blob size
-Progress = Callable[[str, int, Optional[int]], None]  # (digest, bytes done, total or None)
 
 
 def copy_blob(
@@ -22,12 +22,17 @@ def copy_blob(
     target: RegistryClient,
     target_repository: str,
     digest: str,
-    progress: Optional[Progress] = None,
+    listener: Optional[Listener] = None,
+    location: Optional[str] = None,
 ) -> None:
-    """Copy one blob; a source body that breaks off is read again into a new upload session."""
+    """Copy one blob; a source body that breaks off is read again into a new upload session.
+    `location`: an upload session already open in the target (a refused mount's), used first."""
     what = f"copy blob {digest} from {source.host}/{source_repository} to {target.host}/{target_repository}"
     path = f"/v2/{source_repository}/blobs/{digest}"
-    source.again_if_body_breaks(lambda: _copy_once(source, path, target, target_repository, digest, what, progress), path)
+    opened = [location] if location else []
+    source.again_if_body_breaks(
+        lambda: _copy_once(source, path, target, target_repository, digest, what, listener, opened.pop() if opened else None), path
+    )
 
 
 def _copy_once(
@@ -37,7 +42,8 @@ def _copy_once(
     target_repository: str,
     digest: str,
     what: str,
-    progress: Optional[Progress],
+    listener: Optional[Listener],
+    location: Optional[str],
 ) -> None:
     """GET from the source, upload in chunks to the target; the digest is checked before commit.
     Any failure cancels the upload session, so a repeat starts clean."""
@@ -46,7 +52,7 @@ def _copy_once(
         raise source.fail(response, what)
     declared = response.headers.get("Content-Length")
     total = int(declared) if declared and declared.isdigit() else None
-    location = _start_upload(target, target_repository, what)
+    location = location or _start_upload(target, target_repository, what)
     hasher, offset = hashlib.sha256(), 0
     try:
         with response, source.reading_body(what):
@@ -54,8 +60,8 @@ def _copy_once(
                 hasher.update(chunk)
                 location = _patch(target, location, chunk, offset, what)
                 offset += len(chunk)
-                if progress:
-                    progress(digest, offset, total)
+                if listener:
+                    listener(BlobCopied(digest, offset, total))
         if "sha256:" + hasher.hexdigest() != digest:
             raise VerificationError(f"{what}: the source sent content hashing to sha256:{hasher.hexdigest()}; nothing committed")
     except BaseException:

@@ -1,7 +1,7 @@
 """Carry members' signatures, attestations and SBOMs into the target repository.
 
-carryread.prepare_carry reads everything (sources and the target's current tags); the pure
-`plan_carry` decides the writes. The push places the artifact manifests beside the
+carryread.py reads everything (sources and the target's current tags); the pure `plan_carry`
+decides the writes. The push places the artifact manifests beside the
 members (blobs mounted or streamed alike), then `write_carry_tags` makes them findable: the
 `<alg>-<hex>` referrers indexes (merged, never an entry dropped) and cosign's tags (copied, or
 merged with a different one the target has), all before the index tags move.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Mapping, Optional
 from urllib.parse import urljoin
 
 from manifest_spec.errors import VerificationError
@@ -21,6 +21,7 @@ from manifest_spec.reference import Reference
 from manifest_spec.referrers import KINDS, SBOM, Artifact, Subject, parse_referrers_index, referrers_tag
 from manifest_spec.registry import Manifest, RegistryClient
 from manifest_spec.resolve import Child
+from manifest_spec.submit import Submit, later
 
 log = logging.getLogger(__name__)
 REFERRERS, COSIGN = "referrers", "cosign"
@@ -166,15 +167,18 @@ def merge_cosign_tag(artifact: Artifact, current: Optional[tuple[Manifest, bytes
                     tuple(str(layer.get("digest")) for layer in added), len(layers), new_config)
 
 
-def write_carry_tags(plan: CarryPlan, client_for: Callable[[Reference], RegistryClient]) -> None:
-    """After its manifests are placed (push.place_children, beside the members): the tags that make them findable."""
-    client = client_for(plan.target)
+def write_carry_tags(plan: CarryPlan, submit: Submit) -> None:
+    """After its manifests are placed (beside the members): the tags that make them findable, all at once."""
     repository = plan.target.repository
-    for write in plan.tag_writes:
-        what = f"carry {write.kind} tag {plan.target.with_tag(write.tag)}"
-        if write.config:
-            upload_blob(client, repository, write.config, what)
-        client.put_manifest(repository, write.tag, write.data, write.media_type, what)
+
+    def write(client: RegistryClient, tag: TagWrite) -> None:
+        what = f"carry {tag.kind} tag {plan.target.with_tag(tag.tag)}"
+        if tag.config:
+            upload_blob(client, repository, tag.config, what)
+        client.put_manifest(repository, tag.tag, tag.data, tag.media_type, what)
+
+    for written in [later(submit, plan.target, write, tag) for tag in plan.tag_writes]:
+        written.result()
 
 
 def upload_blob(client: RegistryClient, repository: str, data: bytes, what: str) -> None:

@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from manifest_spec.carry import CarryPlan, plan_carry
 from manifest_spec.errors import ManifestSpecError
-from manifest_spec.reference import Reference, parse_reference
+from manifest_spec.reference import parse_reference
 from manifest_spec.referrers import Artifact, Subject, discover_all
-from manifest_spec.submit import Requests
-from manifest_spec.registry import RegistryClient
+from manifest_spec.submit import Submit
 
 
 @dataclass(frozen=True)
@@ -92,14 +91,13 @@ def restrict_to_lock(plan: CarryPlan, locked: Optional[LockedCarry], lock_path: 
     return plan_carry(plan.target, subjects, plan.state, plan.types)
 
 
-def carry_drift(locked: Optional[LockedCarry], client_for: Callable[[Reference], RegistryClient]) -> list[str]:
+def carry_drift(locked: Optional[LockedCarry], submit: Submit) -> list[str]:
     """`lock --check`: a signature (attestation, SBOM) added, replaced or gone since the lock, per member image."""
     if locked is None:
         return []
     drift = []
     refs = [parse_reference(image) for image, _ in locked.subjects]
-    with Requests(client_for) as submit:
-        found = discover_all(submit, refs, locked.types)
+    found = discover_all(submit, refs, locked.types)
     for (image, artifacts), now in zip(locked.subjects, found):
         locked_digests = {a.digest for a in artifacts}
         locked_tags = {a.tag: a for a in artifacts if a.tag}

@@ -8,7 +8,7 @@ merged into must be what is there, not what a list said), and the API's listings
 that has it. Round 3: every listed referrer by digest, the config of each
 target cosign tag to merge into, and a check that every entry of a target index to merge into
 still exists. The engine starts round 1 for an image as soon as it has read it (`CarryReads.start`),
-beside the configs; `finish` starts what was not started yet and plans.
+beside the configs; `finish` starts what was not started yet, waits, and plans.
 """
 
 from __future__ import annotations
@@ -127,11 +127,6 @@ class CarryReads:
         cosign = {t: later(self.submit, target, manifest_or_none, target.repository, t, f"target cosign tag {where}:{t}")
                   for t, _, _ in reading.cosign}
         return index, cosign
-
-
-def prepare_carry(resolution: Resolution, target: Reference, settings: CarrySettings, submit: Submit) -> Optional[CarryPlan]:
-    """All of the carry's reads and its plan, for a caller that did not start them while resolving."""
-    return CarryReads(submit, target, settings).finish(resolution)
 
 
 def _entry_checks(

@@ -2,55 +2,24 @@
 
 from __future__ import annotations
 
-import functools
 import logging
-import re
 import sys
-from dataclasses import replace
-from typing import Any, Callable, TypeVar
+from typing import Any
 
 import click
 
 from manifest_spec import __version__, output
-from manifest_spec.errors import ManifestSpecError, Problem, SpecError
-
-F = TypeVar("F", bound=Callable[..., Any])
-_VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def parse_vars(values: tuple[str, ...]) -> dict[str, str]:
-    """`--var NAME=VALUE` pairs; a malformed one is a usage error (exit 2)."""
-    result = {}
-    for item in values:
-        name, sep, value = item.partition("=")
-        if not sep or not _VAR_RE.fullmatch(name):
-            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--var")
-        result[name] = value
-    return result
-
-
-def handle_errors(func: F) -> F:
-    """Turn our errors into one clear line and the documented exit code; never a traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        fmt = kwargs.get("output_format")
-        try:
-            return func(*args, **kwargs)
-        except click.ClickException:
-            raise  # usage errors: click prints them and exits 2
-        except ManifestSpecError as e:
-            output.report_error(str(e), fmt)
-            sys.exit(e.exit_code)
-        except KeyboardInterrupt:
-            output.diagnostic("interrupted")
-            sys.exit(130)
-        except Exception as e:  # a bug: still one line, the traceback only with --debug
-            logging.getLogger(__name__).debug("unexpected error", exc_info=True)
-            output.report_error(f"unexpected {type(e).__name__}: {e} (a bug; --debug shows the traceback)", fmt)
-            sys.exit(1)
-
-    return wrapper  # type: ignore[return-value]
+from manifest_spec.cli_common import (
+    F,
+    carry_settings,
+    client_options,
+    handle_errors,
+    load_specs,
+    output_option,
+    parse_vars,
+    referrers_options,
+    run_settings,
+)
 
 
 class _Commands(click.Group):
@@ -82,6 +51,8 @@ class _Commands(click.Group):
 @click.option("--docker-cfg", default=None, help="Docker config directory or file for credentials [default: $DOCKER_CONFIG or ~/.docker].")
 @click.option("--certs-dir", default=None, metavar="DIR", help="Where <host:port>/*.crt CAs and *.cert/*.key client pairs are [default: /etc/docker/certs.d].")
 @click.option("--timeout", type=click.FloatRange(min=1), default=60.0, show_default=True, help="Seconds to wait for a registry to connect or answer.")
+@click.option("--jobs", type=click.IntRange(min=1, max=256), default=32, show_default=True, metavar="N",
+              help="Requests in flight at once per registry host; a round of a push that does not fit costs another round trip.")
 @click.pass_context
 def main(ctx: click.Context, /, debug: bool, **options: Any) -> None:
     """Push multi-platform images (manifest lists / OCI indexes) from a YAML spec."""
@@ -99,75 +70,13 @@ def main(ctx: click.Context, /, debug: bool, **options: Any) -> None:
 @handle_errors
 def validate(specs: tuple[str, ...], variables: tuple[str, ...], output_format: str, allow_unknown_platform: bool) -> None:
     """Check spec files offline: every problem of every file, as FILE:LINE:COL."""
-    from manifest_spec.spec import load_spec
+    from manifest_spec import api
 
-    scope = parse_vars(variables)
-    results: list[tuple[str, list[Problem]]] = []
-    for path in specs:
-        try:
-            load_spec(path, scope, allow_unknown_platform=allow_unknown_platform)
-            results.append((path, []))
-        except SpecError as e:
-            results.append((path, e.problems))
+    results = api.validate(specs, api.Settings(variables=parse_vars(variables), allow_unknown_platform=allow_unknown_platform))
     output.report_validation(results, output_format)
     sys.exit(1 if any(problems for _, problems in results) else 0)
 
 
-def client_options(ctx: click.Context, target_registry: str) -> Any:
-    """Registry options from the global flags; flag/env credentials belong to the target's registry."""
-    import os
-
-    from manifest_spec.credentials import Credentials
-    from manifest_spec.registry import ClientOptions
-
-    obj = ctx.find_root().obj
-    username, password = obj["username"], obj["password"]
-    if obj["password_stdin"]:
-        if password is not None:
-            raise click.UsageError("--password and --password-stdin exclude each other")
-        password = sys.stdin.read().rstrip("\r\n")
-    elif password is not None:
-        output.diagnostic("warning: --password shows in process lists; prefer --password-stdin or MANIFEST_SPEC_PASSWORD")
-    else:
-        password = os.environ.get("MANIFEST_SPEC_PASSWORD")
-    if password is not None and not username:
-        raise click.UsageError("a password needs --username (or MANIFEST_SPEC_USERNAME)")
-    if username and password is None:
-        raise click.UsageError(f"--username {username} needs a password: --password-stdin, or MANIFEST_SPEC_PASSWORD")
-    if obj["insecure"]:
-        import urllib3
-
-        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        output.diagnostic("warning: --insecure: TLS certificates are not verified")
-    return ClientOptions(
-        plain_http=obj["plain_http"],
-        insecure=obj["insecure"],
-        credentials=Credentials(username, password) if username and password is not None else None,
-        # Never "whatever registry the spec names": a spec edited in a pull request could
-        # otherwise send the CI's password to a host of its author's choosing.
-        credentials_host=api_host(obj["auth_registry"] or target_registry),
-        docker_cfg=obj["docker_cfg"],
-        certs_dir=obj["certs_dir"],
-        timeout=obj["timeout"],
-    )
-
-
-def api_host(registry: str) -> str:
-    from manifest_spec.reference import Reference
-
-    return Reference(registry, "x").api_host
-
-
-output_option = click.option(
-    "--output", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
-    help="text: manifest-tool's `Digest: sha256:<hex> <size>` line; json: one object.",
-)
-REFERRER_KINDS = ("signature", "attestation", "sbom", "other")
-referrers_options = [
-    click.option("--no-referrers", is_flag=True, help="Do not carry members' signatures, attestations and SBOMs along."),
-    click.option("--referrers-type", "referrers_types", multiple=True, metavar="TYPE",
-                 help="Carry only these: signature, attestation, sbom, other, or an artifactType; repeatable."),
-]
 _push_options = [
     click.option("--ignore-missing", is_flag=True, help="Leave out members that do not exist (with a warning)."),
     click.option("--skip-platform-check", is_flag=True, help="Do not compare the spec's platforms with the image configs."),
@@ -175,19 +84,6 @@ _push_options = [
     *referrers_options,
     output_option,
 ]
-
-
-def carry_settings(no_referrers: bool, referrers_types: tuple[str, ...]) -> Any:
-    """`--no-referrers` / `--referrers-type`: a kind word or a media type (`type/subtype`)."""
-    from manifest_spec.carry import CarrySettings
-
-    for value in referrers_types:
-        if value not in REFERRER_KINDS and "/" not in value:
-            raise click.BadParameter(f"{value!r} is neither {', '.join(REFERRER_KINDS)} nor an artifactType such as "
-                                     "application/spdx+json", param_hint="--referrers-type")
-    if no_referrers and referrers_types:
-        raise click.UsageError("--no-referrers carries none; --referrers-type does not go with it")
-    return CarrySettings(enabled=not no_referrers, types=frozenset(referrers_types))
 
 
 def push_options(func: F) -> F:
@@ -205,56 +101,48 @@ def push(ctx: click.Context, index_type: str | None) -> None:
     ctx.obj = {**ctx.find_root().obj, "index_type": index_type}
 
 
-def push_settings(type_flag: str | None, spec: Any, ignore_missing: bool, skip_platform_check: bool, carry: Any = None) -> Any:
-    from manifest_spec.push import PushSettings
+def _run_push(ctx: click.Context, specs: list[Any], ignore_missing: bool, skip_platform_check: bool, output_format: str,
+              dry_run: bool, carry: Any, locked: bool = False, lock_file: str | None = None) -> None:
+    from manifest_spec import api
 
-    settings = PushSettings(index_type=type_flag or spec.type or "docker", ignore_missing=ignore_missing, check_platform=not skip_platform_check)
-    return settings if carry is None else replace(settings, carry=carry)
-
-
-def _run_push(ctx: click.Context, spec: Any, ignore_missing: bool, skip_platform_check: bool, output_format: str,
-              dry_run: bool, carry: Any, lock_file: str | None = None) -> None:
-    from manifest_spec import push as push_module
-    from manifest_spec.lock import prepare_spec
-    from manifest_spec.registry import ClientPool
-
-    settings = push_settings(ctx.obj["index_type"], spec, ignore_missing, skip_platform_check, carry)
-    with ClientPool(client_options(ctx, spec.image.registry)) as pool:
-        prepared = prepare_spec(spec, settings, pool, lock_file, type_flag=ctx.obj["index_type"])
-        for warning in prepared.resolution.skipped:
-            output.diagnostic(f"warning: {warning}")
+    settings = run_settings(ctx, specs, output_format, type_flag=ctx.obj["index_type"], ignore_missing=ignore_missing,
+                            check_platform=not skip_platform_check, locked=locked, lock_file=lock_file, carry=carry)
+    with api.Run(settings) as run:
+        prepared = run.prepare(specs)
+        for item in prepared:
+            for warning in item.resolution.skipped:
+                output.diagnostic(f"warning: {warning}")
         if dry_run:
-            from manifest_spec.plan import plan_prepared
-
-            output.report_dry_run(plan_prepared(prepared, pool(spec.image)), output_format)
+            output.report_dry_run(run.plan(prepared), output_format)
             return
-        progress = output.copy_progress if sys.stderr.isatty() else None
-        result = push_module.push_index(prepared, pool, progress)
-    output.report_push(result, output_format)
+        outcomes = run.engine.push(prepared)
+    if len(outcomes) == 1 and outcomes[0].error is not None:
+        raise outcomes[0].error  # one spec: exactly the error line it always had
+    output.report_push(outcomes, output_format)
+    if any(o.error is not None for o in outcomes):
+        sys.exit(1)
 
 
 @push.command("from-spec")
-@click.argument("spec_file", metavar="SPEC")
+@click.argument("spec_files", nargs=-1, required=True, metavar="SPEC...")
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set ${NAME} (wins over the environment).")
 @click.option("--allow-unknown-platform", is_flag=True, help="Accept os/architecture/variant values not known to be real.")
-@click.option("--locked", is_flag=True, help="Push exactly the member digests of the spec's lock file; refuse if spec and lock disagree.")
-@click.option("--lock-file", default=None, metavar="PATH", help="The lock file for --locked (implies it) [default: SPEC's name + .lock].")
+@click.option("--locked", is_flag=True, help="Push exactly the member digests of each spec's lock file; refuse if spec and lock disagree.")
+@click.option("--lock-file", default=None, metavar="PATH", help="The lock file for --locked (implies it; one SPEC only) [default: SPEC's name + .lock].")
 @push_options
 @click.pass_context
 @handle_errors
-def from_spec(ctx: click.Context, spec_file: str, variables: tuple[str, ...], allow_unknown_platform: bool, locked: bool,
+def from_spec(ctx: click.Context, spec_files: tuple[str, ...], variables: tuple[str, ...], allow_unknown_platform: bool, locked: bool,
               lock_file: str | None, ignore_missing: bool, skip_platform_check: bool, dry_run: bool, no_referrers: bool,
               referrers_types: tuple[str, ...], output_format: str) -> None:
-    """Push the index described by a YAML spec."""
-    from manifest_spec.lock import lock_path
-    from manifest_spec.spec import load_spec
-
+    """Push the index each YAML SPEC describes; several SPECs are one run (all verified before any write)."""
     if (locked or lock_file) and ignore_missing:
         raise click.UsageError("--locked pushes exactly the locked digests; --ignore-missing does not go with it")
-    spec = load_spec(spec_file, parse_vars(variables), allow_unknown_platform=allow_unknown_platform)
-    lock_file = lock_file or (lock_path(spec_file) if locked else None)
+    if lock_file and len(spec_files) > 1:
+        raise click.UsageError("--lock-file names the lock of one spec; with several, --locked uses each SPEC's own lock")
     carry = carry_settings(no_referrers, referrers_types)
-    _run_push(ctx, spec, ignore_missing, skip_platform_check, output_format, dry_run, carry, lock_file)
+    specs = load_specs(spec_files, variables, allow_unknown_platform)
+    _run_push(ctx, specs, ignore_missing, skip_platform_check, output_format, dry_run, carry, locked or bool(lock_file), lock_file)
 
 
 def _split_list(value: str | None) -> list[str]:
@@ -306,7 +194,7 @@ def from_args(ctx: click.Context, platforms: str, template: str, target: str, ta
 
     data = spec_data_from_args(platforms, template, target, tags, annotations)
     spec = spec_from_data(data, "from-args")
-    _run_push(ctx, spec, ignore_missing, skip_platform_check, output_format, dry_run, carry_settings(no_referrers, referrers_types))
+    _run_push(ctx, [spec], ignore_missing, skip_platform_check, output_format, dry_run, carry_settings(no_referrers, referrers_types))
 
 
 @main.command()
@@ -333,13 +221,3 @@ def inspect(ctx: click.Context, reference: str, raw: bool, to_spec: bool, output
     with ClientPool(client_options(ctx, ref.registry)) as pool:
         description = describe(ref, pool(ref), with_layers=not raw)
     output.report_inspect(description, output_format, raw)
-
-
-def exits(func: F) -> F:
-    """For commands defined in cli_review: the int they return is the exit status (exiting stays here)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        sys.exit(func(*args, **kwargs))
-
-    return wrapper  # type: ignore[return-value]

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from typing import Any
 
 import click
 
 from manifest_spec import output
-from manifest_spec.cli import carry_settings, client_options, exits, handle_errors, output_option, parse_vars, push_settings, referrers_options
+from manifest_spec.cli_common import (
+    carry_settings,
+    client_options,
+    exits,
+    handle_errors,
+    load_specs,
+    output_option,
+    referrers_options,
+    run_settings,
+)
 
 _var_option = click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set ${NAME} (wins over the environment).")
 _type_option = click.option("--type", "index_type", type=click.Choice(["docker", "oci"]), default=None,
@@ -21,30 +30,6 @@ def _referrers_options(func: Any) -> Any:
     for option in reversed(referrers_options):
         func = option(func)
     return func
-
-
-def _load_specs(paths: tuple[str, ...], variables: tuple[str, ...], allow_unknown_platform: bool) -> list[Any]:
-    from manifest_spec.spec import load_spec
-
-    scope = parse_vars(variables)
-    # Every spec is read and validated before the first request: a typo fails fast and offline.
-    return [load_spec(path, scope, allow_unknown_platform=allow_unknown_platform) for path in paths]
-
-
-def _pools(ctx: click.Context, specs: list[Any]) -> Iterator[tuple[Any, Any]]:
-    """Each spec with a client pool; flag credentials go to one registry only (see --auth-registry)."""
-    from manifest_spec.registry import ClientPool
-
-    options = client_options(ctx, specs[0].image.registry)  # once: --password-stdin reads stdin
-    registries = sorted({spec.image.registry for spec in specs})
-    if options.credentials and len(registries) > 1 and not ctx.find_root().obj["auth_registry"]:
-        raise click.UsageError(
-            f"these specs push to {', '.join(registries)}; --username/--password belong to one registry: "
-            "name it with --auth-registry, or let the docker config hold the credentials"
-        )
-    for spec in specs:
-        with ClientPool(options) as pool:
-            yield spec, pool
 
 
 @click.command()
@@ -66,17 +51,15 @@ def plan(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...],
          ignore_missing: bool, skip_platform_check: bool, allow_unknown_platform: bool, output_format: str,
          detailed_exitcode: bool, no_referrers: bool, referrers_types: tuple[str, ...]) -> int:
     """Show what pushing each SPEC would change: per tag create/update/unchanged, per platform. Writes nothing."""
-    from manifest_spec.lock import lock_path, prepare_spec
-    from manifest_spec.plan import plan_prepared
+    from manifest_spec import api
 
     if locked and ignore_missing:
         raise click.UsageError("--locked plans exactly the locked digests; --ignore-missing does not go with it")
-    carry = carry_settings(no_referrers, referrers_types)
-    plans = []
-    for spec, pool in _pools(ctx, _load_specs(specs, variables, allow_unknown_platform)):
-        settings = push_settings(index_type, spec, ignore_missing, skip_platform_check, carry)
-        prepared = prepare_spec(spec, settings, pool, lock_path(spec.path) if locked else None, type_flag=index_type)
-        plans.append(plan_prepared(prepared, pool(spec.image)))
+    loaded = load_specs(specs, variables, allow_unknown_platform)
+    settings = run_settings(ctx, loaded, type_flag=index_type, ignore_missing=ignore_missing,
+                            check_platform=not skip_platform_check, locked=locked,
+                            carry=carry_settings(no_referrers, referrers_types))
+    plans = api.plan(loaded, settings)
     output.report_plan(plans, output_format)
     return 2 if detailed_exitcode and any(p.changes for p in plans) else 0
 
@@ -97,27 +80,17 @@ def lock_command(ctx: click.Context, specs: tuple[str, ...], variables: tuple[st
                  skip_platform_check: bool, allow_unknown_platform: bool, output_format: str, no_referrers: bool,
                  referrers_types: tuple[str, ...]) -> int:
     """Write SPEC's lock file beside it (SPEC's name + .lock): the exact member digests a push would publish."""
-    from manifest_spec import lock as locks
-    from manifest_spec.push import prepare
+    from manifest_spec import api
 
-    carry = carry_settings(no_referrers, referrers_types)
-    loaded = _load_specs(specs, variables, allow_unknown_platform)
+    loaded = load_specs(specs, variables, allow_unknown_platform)
+    settings = run_settings(ctx, loaded, type_flag=index_type, check_platform=not skip_platform_check,
+                            carry=carry_settings(no_referrers, referrers_types))
     if check:
-        results = [
-            (spec.path, locks.lock_path(spec.path), locks.check_lock(spec, locks.lock_path(spec.path), pool, index_type))
-            for spec, pool in _pools(ctx, loaded)
-        ]
-        output.report_lock_check(results, output_format)
-        return 1 if any(drift for _, _, drift in results) else 0
-    documents = []
-    for spec, pool in _pools(ctx, loaded):
-        settings = push_settings(index_type, spec, False, skip_platform_check, carry)
-        prepared = prepare(spec, settings, pool)
-        document = locks.lock_document(prepared, settings.index_type)
-        documents.append((spec.path, locks.lock_path(spec.path), document, prepared.index))
-    for _, path, document, _ in documents:  # written only once every spec resolved: all locks or none
-        locks.write_lock(path, document)
-    output.report_locks([(spec_path, path, index) for spec_path, path, _, index in documents], output_format)
+        checks = api.check_locks(loaded, settings)
+        output.report_lock_check([(c.spec, c.lock, c.drift) for c in checks], output_format)
+        return 1 if any(c.drift for c in checks) else 0
+    written = api.lock(loaded, settings)
+    output.report_locks([(w.spec, w.lock, w.index) for w in written], output_format)
     return 0
 
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, replace
+from concurrent.futures import Future
 from typing import Any, Callable, Optional
 
 from manifest_spec.carrylock import LockedCarry, carry_drift, carry_lock_json, read_carry_lock, restrict_to_lock
 from manifest_spec.errors import ManifestSpecError, VerificationError
 from manifest_spec.index import Descriptor
 from manifest_spec.platforms import Platform
-from manifest_spec.push import Prepared, PushSettings, prepare
+from manifest_spec.engine import Prepared, PushSettings
 from manifest_spec.reference import DIGEST_RE, Reference
-from manifest_spec.registry import RegistryClient
 from manifest_spec.spec import Spec
+from manifest_spec.submit import Submit
 
 LOCK_VERSION = 1
 _RELOCK = "run `manifest-spec lock {spec}` and review the diff"
@@ -153,21 +154,25 @@ def disagreements(spec: Spec, lock: Lock, index_type: Optional[str] = None) -> l
     return found
 
 
-def member_drift(spec: Spec, lock: Lock, client_for: Callable[[Reference], RegistryClient]) -> list[str]:
+Head = Callable[[Reference, str, str], Future[Optional[Descriptor]]]  # (image, tag or digest, what) → what it holds
+
+
+def member_drift(spec: Spec, lock: Lock, head: Head) -> list[str]:
     """Members whose reference now points at another digest than the locked one, or at nothing."""
+    asked = [head(m.image, m.image.ref, f"check manifests[{i}] {m.image}") for i, m in enumerate(spec.members)]
     drift = []
-    for i, (member, locked) in enumerate(zip(spec.members, lock.members)):
-        ref = member.image
-        head = client_for(ref).head_manifest(ref.repository, ref.ref, f"check manifests[{i}] {ref}")
-        if head is None:
-            drift.append(f"manifests[{i}] {ref} no longer exists (locked {locked.digest})")
-        elif head.digest != locked.digest:
-            drift.append(f"manifests[{i}] {ref} now points at {head.digest}, locked {locked.digest}")
+    for i, (member, locked, answer) in enumerate(zip(spec.members, lock.members, asked)):
+        current = answer.result()
+        if current is None:
+            drift.append(f"manifests[{i}] {member.image} no longer exists (locked {locked.digest})")
+        elif current.digest != locked.digest:
+            drift.append(f"manifests[{i}] {member.image} now points at {current.digest}, locked {locked.digest}")
     return drift
 
 
-def check_lock(spec: Spec, path: str, client_for: Callable[[Reference], RegistryClient], index_type: Optional[str] = None) -> list[str]:
-    """`lock --check`: every way the lock no longer describes what a push would publish."""
+def check_lock(spec: Spec, path: str, head: Head, index_type: Optional[str] = None, submit: Optional[Submit] = None) -> list[str]:
+    """`lock --check`: every way the lock no longer describes what a push would publish (with `submit`,
+    also a signature, attestation or SBOM added, replaced or gone since)."""
     try:
         lock = read_lock(path, spec.path)
     except LockError as e:
@@ -175,45 +180,38 @@ def check_lock(spec: Spec, path: str, client_for: Callable[[Reference], Registry
     found = disagreements(spec, lock, index_type)
     if len(spec.members) != len(lock.members):
         return found  # members cannot be paired up: asking the registry would only add noise
-    return found + member_drift(spec, lock, client_for) + carry_drift(lock.carry, client_for)
+    return found + member_drift(spec, lock, head) + (carry_drift(lock.carry, submit) if submit is not None else [])
 
 
-def prepare_locked(
-    spec: Spec, lock: Lock, settings: PushSettings, client_for: Callable[[Reference], RegistryClient], *, type_flag: Optional[str] = None
-) -> Prepared:
-    """Prepare exactly the locked digests: each member fetched by digest (and verified), platform kept."""
+def locked_spec(spec: Spec, lock: Lock, settings: PushSettings, *, type_flag: Optional[str] = None) -> tuple[Spec, PushSettings]:
+    """The spec with every member pinned to its locked digest (offline; refused when spec and lock disagree).
+    Pinning by digest makes resolution GET exactly the locked manifests (verified by hash), whatever the tags say now."""
     found = disagreements(spec, lock, type_flag)
     if found:
         raise LockError(f"{spec.path} and {lock.path} disagree: {'; '.join(found)}; {_RELOCK.format(spec=spec.path)}")
     bad = [m.digest for m in lock.members if not DIGEST_RE.fullmatch(m.digest)]
     if bad:
         raise LockError(f"{lock.path}: {bad[0]!r} is not a sha256 digest; {_RELOCK.format(spec=spec.path)}")
-    # Pinning by digest makes resolution GET exactly the locked manifests (verified by hash), whatever the tags say now.
     members = tuple(
         replace(member, image=member.image.with_digest(locked.digest)) for member, locked in zip(spec.members, lock.members)
     )
     settings = replace(settings, index_type=lock.index_type, ignore_missing=False)
     if lock.carry is not None and settings.carry.enabled:  # discover as the lock did, then keep what it names
         settings = replace(settings, carry=replace(settings.carry, types=lock.carry.types))
-    prepared = prepare(replace(spec, members=members), settings, client_for)
-    if prepared.carry is not None:
-        prepared = replace(prepared, carry=restrict_to_lock(prepared.carry, lock.carry, lock.path))
+    return replace(spec, members=members), settings
+
+
+def apply_lock(prepared: Prepared, lock: Lock) -> Prepared:
+    """The index built from the locked digests must be the one the lock recorded; and only the
+    signatures, attestations and SBOMs the lock names travel."""
     if prepared.index.digest != lock.index_digest:
         raise VerificationError(
             f"the index built from the locked digests is {prepared.index.digest}, but {lock.path} says {lock.index_digest}; "
-            f"{_RELOCK.format(spec=spec.path)}"
+            f"{_RELOCK.format(spec=prepared.spec.path)}"
         )
-    return prepared
-
-
-def prepare_spec(
-    spec: Spec, settings: PushSettings, client_for: Callable[[Reference], RegistryClient], lock_file: Optional[str] = None,
-    *, type_flag: Optional[str] = None,
-) -> Prepared:
-    """Resolve and build (read-only); with a lock file, exactly its member digests."""
-    if lock_file is None:
-        return prepare(spec, settings, client_for)
-    return prepare_locked(spec, read_lock(lock_file, spec.path), settings, client_for, type_flag=type_flag)
+    if prepared.carry is None:
+        return prepared
+    return replace(prepared, carry=restrict_to_lock(prepared.carry, lock.carry, lock.path))
 
 
 def _platform(platform: Optional[Platform]) -> Optional[dict[str, Any]]:

@@ -72,6 +72,14 @@ def report_error(message: str, fmt: Optional[str] = None) -> None:
     diagnostic(f"error: {message}")
 
 
+def report_failures(failures: list[tuple[str, str]], fmt: Optional[str] = None) -> None:
+    """Several specs failed: `error: SPEC: message` each on stderr, and one JSON object for --output json."""
+    if fmt == "json":
+        _write_json({"errors": [{"spec": spec, "error": redact(message)} for spec, message in failures]}, sys.stdout)
+    for spec, message in failures:
+        diagnostic(f"error: {spec}: {message}")
+
+
 def _push_json(prepared: Any) -> dict[str, Any]:
     index = prepared.index
     return {
@@ -95,47 +103,75 @@ def _carry_json(prepared: Any) -> Any:
     return carry_json(prepared.carry)
 
 
-def _carry_lines(prepared: Any, done: bool) -> None:
+def _carry_lines(prepared: Any, done: bool, prefix: str = "") -> None:
     """What travels with the members (signatures, attestations, SBOMs), on stderr: stdout stays manifest-tool's."""
     from manifest_spec.carryview import carry_lines
 
     for line in carry_lines(prepared.carry, done=done):
-        diagnostic(line)
+        diagnostic(f"{prefix}{line}")
 
 
-def report_push(result: Any, fmt: str) -> None:
-    """`push`: manifest-tool's `Digest: sha256:<hex> <size>` line, or one JSON object (with each tag's status)."""
+def report_push(outcomes: list[Any], fmt: str) -> None:
+    """`push`: manifest-tool's `Digest: sha256:<hex> <size>` line, or one JSON object (with each tag's status);
+    for several specs one line (one object in a JSON list) per spec, naming its file; failures on stderr."""
+    if len(outcomes) == 1:
+        _report_one_push(outcomes[0].value, fmt, "")
+        return
+    if fmt == "json":
+        _write_json([_push_body(o.value) | {"spec": o.spec.path} if o.error is None else {"spec": o.spec.path, "error": redact(str(o.error))}
+                     for o in outcomes], sys.stdout)
+    for o in outcomes:
+        if o.error is not None:
+            diagnostic(f"error: {o.spec.path}: {o.error}")
+        elif fmt != "json":
+            _report_one_push(o.value, fmt, f"{o.spec.path}: ")
+
+
+def _push_body(result: Any) -> dict[str, Any]:
+    body = _push_json(result.prepared)
+    body["tagStatus"] = [{"tag": t.tag, "status": t.status, "previous": t.previous or None} for t in result.tag_results]
+    return body
+
+
+def _report_one_push(result: Any, fmt: str, prefix: str) -> None:
     index, target = result.prepared.index, result.prepared.spec.image
     if fmt == "json":
-        body = _push_json(result.prepared)
-        body["tagStatus"] = [{"tag": t.tag, "status": t.status, "previous": t.previous or None} for t in result.tag_results]
-        _write_json(body, sys.stdout)
+        _write_json(_push_body(result), sys.stdout)
     else:
         # stdout stays manifest-tool's one line; a tag left alone is worth a word on stderr.
-        _carry_lines(result.prepared, True)
+        _carry_lines(result.prepared, True, prefix)
         for t in result.tag_results:
             if t.status == "unchanged":
-                diagnostic(f"unchanged: {target.with_tag(t.tag)} already points at {index.digest}; not written")
-        sys.stdout.write(f"Digest: {index.digest} {index.size}\n")
+                diagnostic(f"{prefix}unchanged: {target.with_tag(t.tag)} already points at {index.digest}; not written")
+        sys.stdout.write(f"{prefix}Digest: {index.digest} {index.size}\n")
 
 
-def report_dry_run(plan: Any, fmt: str) -> None:
-    """`push --dry-run`: the exact index JSON and its digest line (or the full JSON result); tags on stderr."""
+def report_dry_run(plans: list[Any], fmt: str) -> None:
+    """`push --dry-run`: the exact index JSON and its digest line (or the full JSON result); tags on stderr.
+    For several specs: one `SPEC: Digest:` line each (a JSON list of the objects)."""
     from manifest_spec.planview import tag_json
 
-    prepared = plan.prepared
-    index = prepared.index
+    several = len(plans) > 1
+    bodies = []
+    for plan in plans:
+        prepared = plan.prepared
+        index = prepared.index
+        if fmt == "json":
+            body = _push_json(prepared)
+            body.update({"dryRun": True, "index": json.loads(index.data), "tagPlan": [tag_json(t) for t in plan.tags]})
+            bodies.append(body | {"spec": prepared.spec.path} if several else body)
+            continue
+        _carry_lines(prepared, False, f"{prepared.spec.path}: " if several else "")
+        for t in plan.tags:
+            now = f" (now {t.current.digest})" if t.current.digest and t.action != "unchanged" else ""
+            diagnostic(f"dry run: {t.reference}: {'would ' + t.action if t.action != 'unchanged' else 'unchanged'}{now}")
+        if several:
+            sys.stdout.write(f"{prepared.spec.path}: Digest: {index.digest} {index.size}\n")
+        else:
+            sys.stdout.write(index.data.decode("utf-8") + "\n")
+            sys.stdout.write(f"Digest: {index.digest} {index.size}\n")
     if fmt == "json":
-        body = _push_json(prepared)
-        body.update({"dryRun": True, "index": json.loads(index.data), "tagPlan": [tag_json(t) for t in plan.tags]})
-        _write_json(body, sys.stdout)
-        return
-    _carry_lines(prepared, False)
-    for t in plan.tags:
-        now = f" (now {t.current.digest})" if t.current.digest and t.action != "unchanged" else ""
-        diagnostic(f"dry run: {t.reference}: {'would ' + t.action if t.action != 'unchanged' else 'unchanged'}{now}")
-    sys.stdout.write(index.data.decode("utf-8") + "\n")
-    sys.stdout.write(f"Digest: {index.digest} {index.size}\n")
+        _write_json(bodies if several else bodies[0], sys.stdout)
 
 
 def report_plan(plans: list[Any], fmt: str) -> None:
@@ -243,14 +279,6 @@ def _write_layers(out: TextIO, layers: Any, indent: str) -> None:
         out.write(f"{indent}Layers:    {len(layers)} ({total} bytes)\n")
         for layer in layers:
             out.write(f"{indent}  {layer.digest} {layer.size}\n")
-
-
-def copy_progress(digest: str, done: int, total: Optional[int]) -> None:
-    """Blob copy progress on one stderr line (only used when stderr is a terminal)."""
-    of = f" of {total / 1e6:.1f} MB" if total else ""
-    end = "\n" if total is not None and done >= total else ""
-    sys.stderr.write(f"\rcopying {digest[7:19]}: {done / 1e6:.1f} MB{of}{end}")
-    sys.stderr.flush()
 
 
 def _platform(platform: Optional[Platform]) -> Optional[dict[str, Any]]:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from manifest_spec.index import DOCKER_LIST, INDEX_TYPES, OCI_INDEX, Descriptor, parse_index
 from manifest_spec.platforms import platform_key
-from manifest_spec.push import Prepared
+from manifest_spec.engine import Prepared
 from manifest_spec.reference import Reference
 from manifest_spec.registry import RegistryClient
 from manifest_spec.resolve import REFERENCE_DIGEST, is_attestation
@@ -60,20 +60,28 @@ class SpecPlan:
         return any(t.action != UNCHANGED for t in self.tags) or bool(carry and carry.tag_writes)
 
 
-def plan_prepared(prepared: Prepared, client: RegistryClient) -> SpecPlan:
-    """For each target tag, read what it holds (HEAD, then GET only for another index) and compare."""
+Heads = Callable[[str], Optional[Descriptor]]  # what a tag of the target holds now (None: nothing)
+
+
+def plan_prepared(prepared: Prepared, client: RegistryClient, heads: Optional[Heads] = None) -> SpecPlan:
+    """For each target tag, read what it holds (HEAD, then GET only for another index) and compare.
+    `heads`: the tags' HEADs already asked for (the engine's, in its first round), else HEADed here."""
     target = prepared.spec.image
     new = parse_index(prepared.index.data)
     plans = []
     for tag in prepared.tags:
-        plans.append(_plan_tag(target.with_tag(tag), prepared, new, client))
+        ref = target.with_tag(tag)
+        head = heads(tag) if heads else client.head_manifest(ref.repository, tag, f"plan {ref}")
+        plans.append(_plan_tag(ref, prepared, new, client, head))
     return SpecPlan(prepared, tuple(plans))
 
 
-def _plan_tag(ref: Reference, prepared: Prepared, new: tuple[str, list[Descriptor], dict[str, str]], client: RegistryClient) -> TagPlan:
+def _plan_tag(
+    ref: Reference, prepared: Prepared, new: tuple[str, list[Descriptor], dict[str, str]], client: RegistryClient,
+    head: Optional[Descriptor],
+) -> TagPlan:
     what = f"plan {ref}"
     index = prepared.index
-    head = client.head_manifest(ref.repository, ref.tag, what)
     if head is None:
         return TagPlan(ref.tag, ref, CREATE, Current(MISSING), _compare([], new[1]))
     if head.digest == index.digest:

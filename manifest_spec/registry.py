@@ -236,19 +236,18 @@ class RegistryClient:
             return response.status_code == 200
         raise self.fail(response, what)
 
-    def mount_blob(self, repository: str, digest: str, source_repository: str, what: str) -> bool:
-        """Cross-repository mount; False (upload session cancelled) when the registry refuses it."""
+    def mount_blob(self, repository: str, digest: str, source_repository: str, what: str) -> Optional[str]:
+        """Cross-repository mount: None when mounted (or already there), else the upload session the
+        registry opened instead (202), for the caller to stream the blob into: nothing left dangling
+        ("" when a 202 names no session: the caller opens its own)."""
         response = self.request(
             "POST", f"/v2/{repository}/blobs/uploads/", what, params={"mount": digest, "from": source_repository}
         )
         if response.status_code == 201:
-            return True
+            return None
         if response.status_code == 202:
-            # The registry opened an upload session instead; close it so nothing dangles.
             location = response.headers.get("Location")
-            if location:
-                self.request("DELETE", location, what)
-            return False
+            return urljoin(self.base, location) if location else ""
         raise self.fail(response, what)
 
     # -- read-only look-ups for plan, dry-run and idempotent pushes -------------------------

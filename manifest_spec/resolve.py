@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional
 
-from manifest_spec.errors import RegistryError, VerificationError
+from manifest_spec.errors import ManifestSpecError, RegistryError, VerificationError
 from manifest_spec.index import IMAGE_TYPES, INDEX_TYPES, Descriptor, parse_index
 from manifest_spec.platforms import Platform, normalized_variant, platform_from_config, platform_key
 from manifest_spec.reference import Reference
-from manifest_spec.registry import MAX_CONFIG_BYTES, Manifest, RegistryClient
+from manifest_spec.registry import MAX_CONFIG_BYTES, Manifest
+from manifest_spec.scheduler import Scheduler
 from manifest_spec.spec import Member
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,6 @@ log = logging.getLogger(__name__)
 REFERENCE_TYPE = "vnd.docker.reference.type"
 REFERENCE_DIGEST = "vnd.docker.reference.digest"
 ATTESTATION = "attestation-manifest"
-MAX_WORKERS = 8
 
 
 @dataclass(frozen=True)
@@ -59,27 +59,41 @@ def is_attestation(descriptor: Descriptor) -> bool:
     return dict(descriptor.annotations).get(REFERENCE_TYPE) == ATTESTATION
 
 
-def resolve_members(
-    members: tuple[Member, ...],
-    client_for: Callable[[Reference], RegistryClient],
+def fetch_manifest(scheduler: Scheduler, where: Reference, ref: str, what: str) -> Future[Manifest]:
+    """GET a manifest (verified); asked twice in one run, by any member of any spec, sent once."""
+    key = ("manifest", where.api_host, where.repository, ref)
+    return scheduler.submit(where, lambda client: client.get_manifest(where.repository, ref, what), key)
+
+
+def fetch_blob(scheduler: Scheduler, where: Reference, digest: str, limit: int, what: str) -> Future[bytes]:
+    key = ("blob", where.api_host, where.repository, digest)
+    return scheduler.submit(where, lambda client: client.get_blob(where.repository, digest, limit, what), key)
+
+
+ChildSeen = Callable[[Child], None]  # told of each child as soon as its manifest is read (maybe twice)
+
+
+def resolve_member(
+    position: int,
+    member: Member,
+    scheduler: Scheduler,
     *,
     check_platform: bool = True,
     ignore_missing: bool = False,
-) -> Resolution:
-    """Resolve all members concurrently; results keep the spec order whatever answers first."""
+    child_seen: Optional[ChildSeen] = None,
+) -> Optional[ResolvedMember]:
+    """Read and verify one member; None when it is missing and --ignore-missing leaves it out."""
+    resolver = _MemberResolver(position, member, scheduler, check_platform, child_seen)
+    try:
+        return resolver.resolve()
+    except RegistryError as e:
+        if ignore_missing and e.not_found and e.status == 404 and resolver.at_top:
+            return None
+        raise
 
-    def work(item: tuple[int, Member]) -> Optional[ResolvedMember]:
-        position, member = item
-        resolver = _MemberResolver(position, member, client_for(member.image), check_platform)
-        try:
-            return resolver.resolve()
-        except RegistryError as e:
-            if ignore_missing and e.not_found and e.status == 404 and resolver.at_top:
-                return None
-            raise
 
-    with ThreadPoolExecutor(max_workers=max(1, min(MAX_WORKERS, len(members)))) as pool:
-        results = list(pool.map(work, enumerate(members)))
+def collect(members: tuple[Member, ...], results: list[Optional[ResolvedMember]]) -> Resolution:
+    """The members that resolved, in spec order, with a warning for each one left out; duplicates refused."""
     skipped = tuple(
         f"manifests[{i}] {m.image} does not exist; left out (--ignore-missing)"
         for i, (m, r) in enumerate(zip(members, results))
@@ -93,18 +107,22 @@ def resolve_members(
 
 
 class _MemberResolver:
-    def __init__(self, position: int, member: Member, client: RegistryClient, check_platform: bool) -> None:
+    def __init__(
+        self, position: int, member: Member, scheduler: Scheduler, check_platform: bool, child_seen: Optional[ChildSeen]
+    ) -> None:
         self.position = position
         self.member = member
-        self.client = client
+        self.scheduler = scheduler
         self.check_platform = check_platform
+        self.child_seen = child_seen
+        self.where = Reference(member.image.registry, member.image.repository)
         self.repository = member.image.repository
         self.registry = member.image.registry
         self.name = f"manifests[{position}] {member.image}"
         self.at_top = True  # a not-found answer here means the member itself is missing
 
     def resolve(self) -> ResolvedMember:
-        top = self.client.get_manifest(self.repository, self.member.image.ref, self.name)
+        top = fetch_manifest(self.scheduler, self.where, self.member.image.ref, self.name).result()
         self.at_top = False
         if top.media_type in INDEX_TYPES:
             descriptors, children = self.from_index(top)
@@ -115,20 +133,31 @@ class _MemberResolver:
         source = self.member.image.with_digest(top.digest)
         return ResolvedMember(self.position, self.member, source, descriptors, children, top)
 
+    def child(self, manifest: Manifest) -> Child:
+        child = Child(manifest, self.repository, _blob_digests(manifest.json()), self.registry)
+        if self.child_seen is not None:
+            self.child_seen(child)
+        return child
+
     def from_image(
         self, manifest: Manifest, wanted: Optional[Platform], what: str, claimed_by: str = "the spec"
     ) -> tuple[Descriptor, Child]:
         """An image manifest: read its config, settle its platform, list its blobs."""
-        body = manifest.json()
-        config = body.get("config") or {}
-        config_digest = config.get("digest") if isinstance(config, dict) else None
-        if not isinstance(config_digest, str):
-            raise VerificationError(f"{what}: the manifest has no config descriptor")
-        raw = self.client.get_blob(self.repository, config_digest, MAX_CONFIG_BYTES, f"{what} config")
+        fetched = self.config(manifest, what)
+        child = self.child(manifest)  # before the config is read: the engine may look for it in the target meanwhile
+        raw = fetched.result()
         actual = _config_platform(raw, f"{what} config")
         platform = self.settle_platform(wanted, actual, what, claimed_by)
         descriptor = Descriptor(manifest.media_type, manifest.digest, manifest.size, platform)
-        return descriptor, Child(manifest, self.repository, _blob_digests(body), self.registry)
+        return descriptor, child
+
+    def config(self, manifest: Manifest, what: str) -> Future[bytes]:
+        """The image's config blob, asked for (once) without waiting for it."""
+        config = manifest.json().get("config") or {}
+        config_digest = config.get("digest") if isinstance(config, dict) else None
+        if not isinstance(config_digest, str):
+            raise VerificationError(f"{what}: the manifest has no config descriptor")
+        return fetch_blob(self.scheduler, self.where, config_digest, MAX_CONFIG_BYTES, f"{what} config")
 
     def settle_platform(
         self, wanted: Optional[Platform], actual: Optional[Platform], what: str, claimed_by: str = "the spec"
@@ -175,18 +204,29 @@ class _MemberResolver:
             chosen = matches[0]
             entries = [chosen] + [e for e in entries if is_attestation(e) and dict(e.annotations).get(REFERENCE_DIGEST) == chosen.digest]
         descriptors, children = [], []
-        for entry in entries:
-            what = f"{self.name} entry {entry.digest[:19]}"
+        names = [f"{self.name} entry {entry.digest[:19]}" for entry in entries]
+        for entry, what in zip(entries, names):
             if entry.media_type not in IMAGE_TYPES:
                 raise VerificationError(f"{what}: is {entry.media_type}; an index inside an index member is not supported")
-            manifest = self.client.get_manifest(self.repository, entry.digest, what)
+        # Every entry asked for at once; then each is checked in index order.
+        pending = [fetch_manifest(self.scheduler, self.where, e.digest, what) for e, what in zip(entries, names)]
+        for entry, what, fetched in zip(entries, names, pending):
+            # Every config asked for, every child announced, before the first config is waited for.
+            try:
+                self.child(fetched.result())
+                if not is_attestation(entry):
+                    self.config(fetched.result(), what)
+            except ManifestSpecError:
+                pass  # reported below, in index order, with the checks that come first
+        for entry, what, fetched in zip(entries, names, pending):
+            manifest = fetched.result()
             if (manifest.size, manifest.media_type) != (entry.size, entry.media_type):
                 raise VerificationError(
                     f"{what}: the index says {entry.media_type}, {entry.size} bytes, but the manifest is "
                     f"{manifest.media_type}, {manifest.size} bytes"
                 )
             if is_attestation(entry):
-                descriptor, child = entry, Child(manifest, self.repository, _blob_digests(manifest.json()), self.registry)
+                descriptor, child = entry, self.child(manifest)
             else:
                 platform_wanted = wanted if wanted is not None else entry.platform
                 claimed_by = "the spec" if wanted is not None else "the source index"

@@ -29,6 +29,7 @@ from support.faults import (
     serve,
     set_header,
     truncate,
+    upload_session_instead,
     without_length,
 )
 from support.images import (
@@ -119,9 +120,11 @@ def test_blob_is_verified_and_limited(client: RegistryClient, registry: Registry
 
 def test_mount_and_its_refusal(client: RegistryClient, repo_name: str, image: PushedImage) -> None:
     target = f"{repo_name}/copy"
-    assert client.mount_blob(target, image.config_digest, repo_name, "test")
+    assert client.mount_blob(target, image.config_digest, repo_name, "test") is None
     assert client.blob_exists(target, image.config_digest, "test")
-    assert not client.mount_blob(target, "sha256:" + "1" * 64, repo_name, "test")  # 202: the session is cancelled
+    assert client.mount_blob(target, image.config_digest, repo_name, "test") is None  # mounted: no session
+    session = client.mount_blob(target, "sha256:" + "1" * 64, repo_name, "test")  # 202: an upload session instead
+    assert session and session.startswith(client.base) and "/blobs/uploads/" in session
 
 
 def test_put_manifest_returns_the_digest_of_the_bytes(client: RegistryClient, registry: Registry, repo_name: str, image: PushedImage) -> None:
@@ -283,16 +286,15 @@ def test_cli_push_streams_blobs_the_registry_refuses_to_mount(registry: Registry
     source, target = f"{repo_name}/src", f"{repo_name}/app"
     image = push_image(registry.url, source, "amd64")
 
-    def refuse(reply: Reply) -> Reply:  # what a registry without shared storage answers
-        return Reply(202, (("Location", f"/v2/{target}/blobs/uploads/cancelled"),), b"")
-
-    proxy.inject("POST", r"/blobs/uploads/\?.*mount=", refuse, forward=False)
+    # What a registry without shared storage answers: an upload session instead of the mount.
+    proxy.inject("POST", r"/blobs/uploads/\?.*mount=", upload_session_instead(registry.url, proxy.host, target), forward=False)
     the_spec = _spec(proxy.host, target, ("amd64", "amd64"))
     the_spec["manifests"][0]["image"] = f"{proxy.host}/{source}:amd64"  # type: ignore[index]
     result = push_spec(tmp_path, the_spec)
 
     assert result.exit_code == 0, result.stderr
-    assert proxy.requests("DELETE") == [f"/v2/{target}/blobs/uploads/cancelled"] * 2  # no session left open
+    assert proxy.requests("DELETE") == []  # the blobs went into the sessions the refused mounts opened
+    assert len(proxy.requests("POST")) == 2 and len(proxy.requests("PATCH")) == 2
     assert get_manifest(registry.url, target, image.digest)[0] == image.manifest_bytes
     for blob in (image.config_digest, *image.layer_digests):
         get_blob(registry.url, target, blob)

@@ -20,6 +20,7 @@ import http.client
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler
 from typing import Callable, Optional
@@ -102,6 +103,21 @@ def without_length() -> Fault:
     return lambda reply: replace(reply, close_delimited=True)
 
 
+def upload_session_instead(registry_url: str, proxy_host: str, repository: str) -> Fault:
+    """What a registry without cross-repository mounts does (use with forward=False on the mount
+    POST): open a real upload session in `repository` and answer 202 with its Location."""
+
+    def fault(reply: Reply) -> Reply:
+        import requests
+
+        answer = requests.post(f"{registry_url}/v2/{repository}/blobs/uploads/", headers={"Host": proxy_host}, timeout=10)
+        assert answer.status_code == 202, answer.status_code
+        kept = tuple((k, v) for k, v in answer.headers.items() if k.lower() in ("location", "docker-upload-uuid", "range"))
+        return Reply(202, kept, b"")
+
+    return fault
+
+
 def schema1_manifest(name: str, tag: str) -> bytes:
     """A (fake-signed) Docker schema 1 manifest, the shape registries served before 2016."""
     return json.dumps(
@@ -121,6 +137,25 @@ def schema1_manifest(name: str, tag: str) -> bytes:
 # -- the proxy ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Timing:
+    method: str
+    path: str  # without the query
+    start: float  # time.monotonic() when the request arrived ...
+    end: float  # ... and when its answer was sent
+
+
+def sequential_depth(timings: list[Timing]) -> int:
+    """The longest chain of requests each sent after the previous one was answered: the round
+    trips a client had to wait for one after another, whatever ran beside them."""
+    ordered = sorted(timings, key=lambda t: t.start)
+    depth: list[int] = []
+    for i, timing in enumerate(ordered):
+        before = [depth[j] for j in range(i) if ordered[j].end <= timing.start]
+        depth.append(1 + max(before, default=0))
+    return max(depth, default=0)
+
+
 @dataclass
 class _Rule:
     method: str
@@ -138,6 +173,9 @@ class FaultProxy(Served):
     upstream: str  # "127.0.0.1:PORT" of the real registry
     rules: list[_Rule] = field(default_factory=list)
     seen: list[tuple[str, str]] = field(default_factory=list)  # (method, path) of every request
+    delay: float = 0.0  # seconds added to every request: a registry across the internet, not on loopback
+    keep_alive: bool = False  # HTTP/1.1 connections kept open, as a real registry does (set before start)
+    timings: list[Timing] = field(default_factory=list)  # when each request arrived and was answered
     host: str = ""
     _loop: Optional[Loopback] = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -158,6 +196,16 @@ class FaultProxy(Served):
     def clear(self) -> None:
         with self._lock:
             self.rules.clear()
+
+    def forget(self) -> None:
+        """Drop what was seen and timed so far (the rules stay)."""
+        with self._lock:
+            self.seen.clear()
+            self.timings.clear()
+
+    def depth(self) -> int:
+        with self._lock:
+            return sequential_depth(list(self.timings))
 
     def requests(self, method: str) -> list[str]:
         """Paths of the requests seen with this method, in order."""
@@ -180,13 +228,20 @@ class FaultProxy(Served):
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
+            # Headers and body go out in separate sends: without this, Nagle holds the body back
+            # until the client's delayed ACK, ~40 ms on every answer with a body.
+            disable_nagle_algorithm = True
+
             def forward(self) -> None:
+                started = time.monotonic()
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
                 if body:
                     headers["Content-Length"] = str(len(body))
                 rule = proxy._rule_for(self.command, self.path)
+                if proxy.delay:
+                    time.sleep(proxy.delay)
                 if rule is not None and not rule.forward:
                     reply = Reply(502, (), b"")
                 else:
@@ -198,6 +253,8 @@ class FaultProxy(Served):
                     finally:
                         conn.close()
                 self.send(rule.fault(reply) if rule is not None else reply)
+                with proxy._lock:
+                    proxy.timings.append(Timing(self.command, self.path.split("?")[0], started, time.monotonic()))
 
             def send(self, reply: Reply) -> None:
                 try:
@@ -212,17 +269,20 @@ class FaultProxy(Served):
                     elif not reply.close_delimited:
                         length = reply.declared_length if reply.declared_length is not None else len(reply.body)
                         self.send_header("Content-Length", str(length))
-                    self.send_header("Connection", "close")
+                    keep = proxy.keep_alive and not reply.close_delimited and reply.declared_length is None
+                    if not keep:
+                        self.send_header("Connection", "close")
                     self.end_headers()
                     if self.command != "HEAD":
                         self.wfile.write(reply.body)
                     self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up reading (e.g. over a size limit): that is its right
-                self.close_connection = True
+                    keep = False  # the client gave up reading (e.g. over a size limit): that is its right
+                self.close_connection = not keep
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = forward
 
+        Handler.protocol_version = "HTTP/1.1" if self.keep_alive else "HTTP/1.0"
         self.serve(Handler, "fault-proxy")
         return self
 

@@ -1,0 +1,256 @@
+"""The library API under the CLI: load, plan, lock, check locks and push any number of specs.
+
+Every function takes spec paths (or loaded specs) and a `Settings`, returns typed results, and
+raises the errors.py errors the CLI maps to exit codes. Several specs are one run: all are
+validated first, all resolved and verified before the first write of any, all pushed at once
+over shared connections, token caches and member reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Optional, Sequence, TypeVar
+
+from manifest_spec.errors import ManifestSpecError, Problem, SpecError
+from manifest_spec.events import Listener
+from manifest_spec.spec import Spec, load_spec
+
+if TYPE_CHECKING:  # the HTTP side is imported when a run starts: `validate` stays offline and quick
+    from manifest_spec.carry import CarrySettings
+    from manifest_spec.engine import Outcome, Prepared, PushResult, PushSettings
+    from manifest_spec.index import BuiltIndex
+    from manifest_spec.plan import SpecPlan
+    from manifest_spec.registry import ClientOptions
+
+# Why 32: the widest round of a large spec fits in one wave — 10 platforms with a config and a
+# layer each are 20 mounts, their tag HEADs and member GETs 14 — and an unanswered wave costs a
+# whole round trip. Registries limit request counts (Docker Hub) rather than concurrency; lower
+# it (--jobs) for one that throttles connections.
+DEFAULT_JOBS = 32
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the flags decide for one run; `type_flag` wins over each spec's `type`."""
+
+    variables: Mapping[str, str] = field(default_factory=dict)
+    allow_unknown_platform: bool = False
+    type_flag: Optional[str] = None
+    ignore_missing: bool = False
+    check_platform: bool = True
+    locked: bool = False  # push / plan exactly each spec's lock file
+    lock_file: Optional[str] = None  # another lock file than SPEC.lock (one spec only)
+    jobs: int = DEFAULT_JOBS  # requests in flight per registry host
+    client: Optional[ClientOptions] = None  # how to reach registries (None: the defaults)
+    listener: Optional[Listener] = None
+    carry: Optional[CarrySettings] = None  # --no-referrers, --referrers-type (None: carry them all)
+
+
+class BatchError(ManifestSpecError):
+    """Some specs of several failed; one line per failure, each naming its spec file."""
+
+    def __init__(self, failures: Sequence[tuple[str, ManifestSpecError]]) -> None:
+        self.failures = list(failures)
+        codes = {e.exit_code for _, e in self.failures}
+        self.exit_code = codes.pop() if len(codes) == 1 else 1
+        super().__init__("\n".join(f"{path}: {error}" for path, error in self.failures))
+
+
+class ConflictError(ManifestSpecError):
+    """Two specs of one run would write the same tag."""
+
+
+def validate(paths: Sequence[str], settings: Settings = Settings()) -> list[tuple[str, list[Problem]]]:
+    """Every file with its problems (none: valid); offline."""
+    results: list[tuple[str, list[Problem]]] = []
+    for path in paths:
+        try:
+            load_spec(path, settings.variables, allow_unknown_platform=settings.allow_unknown_platform)
+            results.append((path, []))
+        except SpecError as e:
+            results.append((path, e.problems))
+    return results
+
+
+def load(paths: Sequence[str], settings: Settings = Settings()) -> list[Spec]:
+    """Read and validate every spec file; SpecError lists every problem of every file."""
+    specs, problems = [], []
+    for path in paths:
+        try:
+            specs.append(load_spec(path, settings.variables, allow_unknown_platform=settings.allow_unknown_platform))
+        except SpecError as e:
+            problems += e.problems
+    if problems:
+        raise SpecError(problems)
+    check_conflicts(specs)
+    return specs
+
+
+def check_conflicts(specs: Sequence[Spec]) -> None:
+    """The same tag from two specs is refused, offline: whichever landed last would win."""
+    owner: dict[tuple[str, str, str], Spec] = {}
+    for spec in specs:
+        for tag in dict.fromkeys((spec.image.tag, *spec.tags)):
+            key = (spec.image.api_host, spec.image.repository, tag)
+            first = owner.setdefault(key, spec)
+            if first is not spec:
+                raise ConflictError(
+                    f"{first.path} and {spec.path} both push {spec.image.with_tag(tag)}; "
+                    "give each tag to one spec (nothing was written)"
+                )
+
+
+def push_settings(spec: Spec, settings: Settings) -> PushSettings:
+    from manifest_spec.carry import CarrySettings
+    from manifest_spec.engine import PushSettings
+
+    return PushSettings(
+        index_type=settings.type_flag or spec.type or "docker",
+        ignore_missing=settings.ignore_missing,
+        check_platform=settings.check_platform,
+        carry=settings.carry or CarrySettings(),
+    )
+
+
+class Run:
+    """One run's shared machinery: clients, request pools, engine. Use as a context manager."""
+
+    def __init__(self, settings: Settings) -> None:
+        from manifest_spec.engine import Engine
+        from manifest_spec.registry import ClientOptions, ClientPool
+        from manifest_spec.scheduler import Scheduler
+
+        self.settings = settings
+        options = settings.client or ClientOptions()
+        # One connection per request in flight: a pool smaller than the workers would only queue.
+        self.pool = ClientPool(replace(options, pool_size=max(settings.jobs, options.pool_size)))
+        self.scheduler = Scheduler(self.pool, settings.jobs)
+        self.engine = Engine(self.scheduler, settings.listener)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        # On an error (Ctrl-C included) do not wait for requests still in flight: they only read,
+        # or write what a repeat would write again.
+        wait = exc_type is None
+        self.engine.close(wait)
+        self.scheduler.close(wait)
+        self.pool.__exit__()
+
+    def plan(self, prepared: Sequence[Prepared]) -> list[SpecPlan]:
+        """Each prepared spec against what its tags hold, all at once, from the tag HEADs already read."""
+        from manifest_spec.plan import plan_prepared
+
+        def one(p: Prepared) -> SpecPlan:
+            target = p.spec.image
+            heads = lambda tag: self.engine.head(target, tag, f"plan {target.with_tag(tag)}").result()  # noqa: E731
+            return plan_prepared(p, self.pool(target), heads)
+
+        running = [self.engine.logic.submit(one, p) for p in prepared]
+        return [f.result() for f in running]
+
+    def prepare(self, specs: Sequence[Spec], *, locked: Optional[bool] = None) -> list[Prepared]:
+        """Resolve and verify every spec (read-only); any failure raises, naming each failing spec."""
+        return settle(self.prepare_each(specs, locked=locked), single=len(specs) == 1)
+
+    def prepare_each(self, specs: Sequence[Spec], *, locked: Optional[bool] = None) -> list[Outcome[Prepared]]:
+        from manifest_spec import lock as locks
+        from manifest_spec.engine import Outcome
+
+        use_lock = self.settings.locked or self.settings.lock_file is not None if locked is None else locked
+        jobs: list[Optional[tuple[Spec, PushSettings]]] = []
+        errors: dict[int, ManifestSpecError] = {}
+        read: dict[int, locks.Lock] = {}
+        for i, spec in enumerate(specs):
+            settings = push_settings(spec, self.settings)
+            if not use_lock:
+                jobs.append((spec, settings))
+                continue
+            try:
+                path = self.settings.lock_file if self.settings.lock_file and len(specs) == 1 else locks.lock_path(spec.path)
+                read[i] = locks.read_lock(path, spec.path)
+                jobs.append(locks.locked_spec(spec, read[i], settings, type_flag=self.settings.type_flag))
+            except ManifestSpecError as e:
+                errors[i] = e
+                jobs.append(None)
+        ready = [(i, job) for i, job in enumerate(jobs) if job is not None]
+        prepared = dict(zip((i for i, _ in ready), self.engine.prepare([job for _, job in ready])))
+        outcomes: list[Outcome[Prepared]] = []
+        for i, spec in enumerate(specs):
+            if i in errors:
+                outcomes.append(Outcome(spec, error=errors[i]))
+                continue
+            outcome = prepared[i]
+            if outcome.value is not None and i in read:
+                try:
+                    outcome = Outcome(spec, locks.apply_lock(outcome.value, read[i]))
+                except ManifestSpecError as e:
+                    outcome = Outcome(spec, error=e)
+            outcomes.append(outcome)
+        return outcomes
+
+
+def settle(outcomes: Sequence[Outcome[T]], *, single: bool) -> list[T]:
+    """The values, or the error: one spec's own error as it is, several specs' as a BatchError."""
+    failures = [(o.spec.path, o.error) for o in outcomes if o.error is not None]
+    if failures:
+        if single:
+            raise failures[0][1]
+        raise BatchError(failures)
+    return [o.value for o in outcomes if o.value is not None]
+
+
+def push(specs: Sequence[Spec], settings: Settings) -> list[Outcome[PushResult]]:
+    """Resolve and verify all (nothing written if any fails), then push all; each spec's outcome."""
+    with Run(settings) as run:
+        prepared = run.prepare(specs)
+        return run.engine.push(prepared)
+
+
+def plan(specs: Sequence[Spec], settings: Settings) -> list[SpecPlan]:
+    """What pushing each spec would change, tag by tag (read-only; what `plan` and `push --dry-run` show)."""
+    with Run(settings) as run:
+        return run.plan(run.prepare(specs))
+
+
+@dataclass(frozen=True)
+class LockWritten:
+    spec: str
+    lock: str
+    index: BuiltIndex
+
+
+def lock(specs: Sequence[Spec], settings: Settings) -> list[LockWritten]:
+    """Write each spec's lock file, only once every spec resolved: all locks or none."""
+    from manifest_spec import lock as locks
+
+    with Run(settings) as run:
+        prepared = run.prepare(specs, locked=False)
+    documents = [(p, locks.lock_path(s.path), locks.lock_document(p, push_settings(s, settings).index_type)) for s, p in zip(specs, prepared)]
+    for _, path, document in documents:
+        locks.write_lock(path, document)
+    return [LockWritten(s.path, path, p.index) for s, (p, path, _) in zip(specs, documents)]
+
+
+@dataclass(frozen=True)
+class LockCheck:
+    spec: str
+    lock: str
+    drift: list[str]  # empty: the lock still describes what a push would publish
+
+
+def check_locks(specs: Sequence[Spec], settings: Settings) -> list[LockCheck]:
+    """`lock --check`: every way each lock no longer matches its spec or the registry; writes nothing."""
+    from manifest_spec import lock as locks
+
+    with Run(settings) as run:
+        running = [
+            run.engine.logic.submit(locks.check_lock, s, locks.lock_path(s.path), run.engine.head, settings.type_flag,
+                                    run.scheduler.submit)
+            for s in specs
+        ]
+        return [LockCheck(s.path, locks.lock_path(s.path), f.result()) for s, f in zip(specs, running)]
