@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Callable, Mapping, Optional
 
 from manifest_spec.carry import CarryPlan, CarrySettings, TargetState, plan_carry
 from manifest_spec.errors import VerificationError
@@ -60,8 +60,12 @@ def subjects_of(resolution: Resolution, target: Reference) -> list[Reference]:
 class CarryReads:
     """One spec's carry reads: started image by image (as the engine reads members), finished once."""
 
-    def __init__(self, submit: Submit, target: Reference, settings: CarrySettings) -> None:
+    def __init__(self, submit: Submit, target: Reference, settings: CarrySettings,
+                 seen: Optional[Callable[[str], object]] = None) -> None:
+        """`seen` is told each artifact manifest's digest as soon as it is known (the engine asks then
+        whether the target has it, instead of a round later)."""
         self.submit = submit
+        self.seen = seen
         self.target = Reference(target.registry, target.repository)
         self.settings = settings
         self.lookups = Lookups(submit, settings.types)
@@ -91,6 +95,7 @@ class CarryReads:
         readings = [read_tags(submit, p.discovery) for p in pending]  # round 2 at the sources ...
         in_target = [self._read_target(p, r) for p, r in zip(pending, readings)]  # ... and in the target
         fetching = [fetch_listed(submit, r) for r in readings]  # round 3 ...
+        self._tell([entry.digest for f in fetching for entry, _, _ in f.listed])
         api = all(p.target_api.result() is not None for p in pending)
         indexes = {} if api else {
             f.reading.discovery.source.digest: (index.result() if index is not None else None)
@@ -98,6 +103,7 @@ class CarryReads:
         }
         checks = _entry_checks(submit, target, indexes)
         configs = _configs_to_merge(submit, target, readings, [cosign for _, cosign in in_target])
+        self._tell([m.digest for r in readings for _, _, found in r.cosign for m in [found.result()] if m is not None])
         subjects = [complete(f, types) for f in fetching]  # ... waited for
         with_referrers = {s.digest for s in subjects if s.referrers}
         for subject_digest, tag, digest, exists in checks:
@@ -114,6 +120,11 @@ class CarryReads:
                 cosign[artifact.tag] = None if current is None else (current, configs[artifact.tag].result() if artifact.tag in configs else b"")
         state = TargetState(api, {d: m for d, m in indexes.items() if d in with_referrers}, cosign)
         return plan_carry(target, subjects, state, types)
+
+    def _tell(self, digests: list[str]) -> None:
+        if self.seen is not None:
+            for digest in digests:
+                self.seen(digest)
 
     def _read_target(self, pending: Pending, reading: Reading) -> tuple[Optional[Future[Optional[Manifest]]], dict[str, Future[Optional[Manifest]]]]:
         """The target's index and cosign tags for one image wherever the source may have something to add

@@ -139,7 +139,10 @@ class Engine:
         for tag in dict.fromkeys((target.tag, *spec.tags)):
             self.head(target, tag, f"push {target.with_tag(tag)}")  # needs nothing: in the first round
 
-        carrying = self.carrying[id(spec)] = CarryReads(self.scheduler.submit, target, settings.carry)
+        carrying = self.carrying[id(spec)] = CarryReads(
+            self.scheduler.submit, target, settings.carry,
+            seen=lambda digest: self.head(target, digest, f"carry {digest} into {target.repository}"),
+        )
 
         def child_seen(child: Child) -> None:
             if self.placer.needs_placing(target, child):

@@ -429,3 +429,37 @@ def test_a_target_cosign_tag_that_is_not_a_cosign_manifest_is_refused_before_any
     assert_clean_failure(result, "not a cosign manifest; refusing to merge into it")
     assert tag_digest(registry.url, repo_name, cosign_tag(image.digest, "sig")) == before
     assert "v1" not in list_tags(registry.url, repo_name)
+
+
+# -- round trips -------------------------------------------------------------------------------
+# Sequential depth is a property of the code (see test_engine.py): a proxy adds a fixed delay to
+# every request and counts the chains.
+
+
+def two_members_from_elsewhere(registry: Registry, host: str, repo_name: str, tmp_path: Path, *, signed: bool) -> Path:
+    members = []
+    for n, arch in enumerate(("amd64", "arm64")):
+        source = unique_repo_name(f"depth-{arch}")
+        image = push_image(registry.url, source, arch, architecture=arch, oci=True, seed=f"depth-{signed}")
+        if signed:
+            push_signature(registry.url, source, image)
+            push_sbom(registry.url, source, image, referrer=True)
+        members.append({"image": f"{host}/{source}:{arch}", "platform": {"os": "linux", "architecture": arch}})
+    return write_spec(tmp_path, {"image": f"{host}/{repo_name}:v1", "type": "oci", "manifests": members})
+
+
+@pytest.mark.parametrize("signed, first, again", [(False, 5, 2), (True, 8, 4)])
+def test_round_trips_of_a_push_that_carries(registry: Registry, repo_name: str, tmp_path: Path, signed: bool, first: int, again: int) -> None:
+    with FaultProxy(registry.host, delay=0.1) as slow:
+        spec = two_members_from_elsewhere(registry, slow.host, repo_name, tmp_path, signed=signed)
+        slow.forget()
+        assert_ok(run_cli("push", "from-spec", str(spec)))
+        # Nothing to carry: (1) members, (2) configs + child HEADs + the tag lists and referrers-API probe
+        # beside them, (3) mounts, (4) child PUTs, (5) the index — as without carrying. Something to
+        # carry: + (3) the indexes and cosign tags the lists show, (4) the listed manifests and the
+        # carried manifests' HEADs, then the carry's tags after the child PUTs, before the index.
+        assert slow.depth() <= first, sorted(slow.timings, key=lambda t: t.start)
+        slow.forget()
+        assert_ok(run_cli("push", "from-spec", str(spec)))
+        assert slow.depth() <= again, sorted(slow.timings, key=lambda t: t.start)
+        assert slow.requests("PUT") == [] and slow.requests("POST") == []
