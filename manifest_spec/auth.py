@@ -111,7 +111,7 @@ class RegistryAuth(requests.auth.AuthBase):
         if urlparse(request.url or "").netloc != self.host:
             return request  # credentials go to their own host only, never to a Location elsewhere
         self.authorize(request, scopes_for(request))
-        request.register_hook("response", self.handle_401)  # type: ignore[no-untyped-call]
+        request.register_hook("response", self.handle_401)
         return request
 
     def authorize(self, request: requests.PreparedRequest, scopes: frozenset[str]) -> None:
@@ -144,7 +144,7 @@ class RegistryAuth(requests.auth.AuthBase):
             # One scope per repository with its actions sorted: the registry varies their order
             # between challenges, and a token server should not see `pull,push` and `push,pull`.
             wanted = _normalise_scopes(scopes_for(response.request) | frozenset(challenge.params.get("scope", "").split()))
-            request.headers["Authorization"] = f"Bearer {self.token_for(challenge, wanted, response.request.headers.get('Authorization', ''))}"
+            request.headers["Authorization"] = f"Bearer {self.token_for(challenge, wanted, _sent_authorization(response.request))}"
         elif any(c.scheme == "basic" for c in challenges) and self.credentials and self.credentials.username:
             self.basic = True
             request.headers["Authorization"] = _basic(self.credentials.username, self.credentials.password)
@@ -180,7 +180,7 @@ class RegistryAuth(requests.auth.AuthBase):
         error = parse_challenges(response.headers.get("WWW-Authenticate", ""))
         insufficient = any(c.params.get("error") == "insufficient_scope" for c in error)
         if insufficient or (self.credentials and method not in ("GET", "HEAD")):
-            lacking = _lacking(scopes_for(response.request), response.request.headers.get("Authorization", ""))
+            lacking = _lacking(scopes_for(response.request), _sent_authorization(response.request))
             todo = "check the account's permissions" if self.credentials else "log in (docker login, --username/--password-stdin)"
             detail = f"the token lacks {lacking} — {todo}"
         elif self.credentials:
@@ -225,6 +225,12 @@ class RegistryAuth(requests.auth.AuthBase):
             # Refresh a little early so a token does not expire between check and use.
             self.tokens[_normalise_scopes(scopes)] = (token, time.monotonic() + max(lifetime - 5, 1))
         return token
+
+
+def _sent_authorization(request: requests.PreparedRequest) -> str:
+    """The Authorization header a request carried; requests' own type hints allow bytes values too."""
+    value = request.headers.get("Authorization", "")
+    return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
 def _lacking(scopes: frozenset[str], authorization: str) -> str:

@@ -8,8 +8,9 @@ from manifest_spec.carry import CarryPlan, TagWrite
 
 
 def carry_lines(plan: Optional[CarryPlan], *, done: bool) -> list[str]:
-    """'carried 3 signatures, 2 attestations …' (or 'would carry'), then one line per artifact and tag."""
-    if plan is None:
+    """'carried 3 signatures, 2 attestations …' (or 'would carry'), then one line per artifact and tag;
+    nothing at all when nothing was found (a plain push keeps its one line of output)."""
+    if plan is None or not (plan.artifacts or any(s.missing for s in plan.subjects)):
         return []
     images = len(plan.subjects)
     verb = "carried" if done else "would carry"

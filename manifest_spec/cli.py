@@ -81,6 +81,7 @@ _push_options = [
     click.option("--ignore-missing", is_flag=True, help="Leave out members that do not exist (with a warning)."),
     click.option("--skip-platform-check", is_flag=True, help="Do not compare the spec's platforms with the image configs."),
     click.option("--dry-run", is_flag=True, help="Resolve, verify and build; print the index JSON and its digest; write nothing."),
+    click.option("-q", "--quiet", is_flag=True, help="No progress on the terminal (it is drawn only when stderr is one)."),
     *referrers_options,
     output_option,
 ]
@@ -102,20 +103,26 @@ def push(ctx: click.Context, index_type: str | None) -> None:
 
 
 def _run_push(ctx: click.Context, specs: list[Any], ignore_missing: bool, skip_platform_check: bool, output_format: str,
-              dry_run: bool, carry: Any, locked: bool = False, lock_file: str | None = None) -> None:
-    from manifest_spec import api
+              dry_run: bool, carry: Any, locked: bool = False, lock_file: str | None = None, quiet: bool = False) -> None:
+    from manifest_spec import api, progress
 
-    settings = run_settings(ctx, specs, output_format, type_flag=ctx.obj["index_type"], ignore_missing=ignore_missing,
-                            check_platform=not skip_platform_check, locked=locked, lock_file=lock_file, carry=carry)
-    with api.Run(settings) as run:
-        prepared = run.prepare(specs)
-        for item in prepared:
-            for warning in item.resolution.skipped:
-                output.diagnostic(f"warning: {warning}")
-        if dry_run:
-            output.report_dry_run(run.plan(prepared), output_format)
-            return
-        outcomes = run.engine.push(prepared)
+    listener = progress.listener_for(sys.stderr, quiet=quiet or dry_run, output_format=output_format)
+    try:
+        settings = run_settings(ctx, specs, type_flag=ctx.obj["index_type"], ignore_missing=ignore_missing,
+                                check_platform=not skip_platform_check, locked=locked, lock_file=lock_file, listener=listener,
+                                carry=carry)
+        with api.Run(settings) as run:
+            prepared = run.prepare(specs)
+            for item in prepared:
+                for warning in item.resolution.skipped:
+                    output.diagnostic(f"warning: {warning}")
+            if dry_run:
+                output.report_dry_run(run.plan(prepared), output_format)
+                return
+            outcomes = run.engine.push(prepared)
+    finally:
+        if listener:
+            listener.close()  # bars left by a failure end before the error line
     if len(outcomes) == 1 and outcomes[0].error is not None:
         raise outcomes[0].error  # one spec: exactly the error line it always had
     output.report_push(outcomes, output_format)
@@ -133,16 +140,16 @@ def _run_push(ctx: click.Context, specs: list[Any], ignore_missing: bool, skip_p
 @click.pass_context
 @handle_errors
 def from_spec(ctx: click.Context, spec_files: tuple[str, ...], variables: tuple[str, ...], allow_unknown_platform: bool, locked: bool,
-              lock_file: str | None, ignore_missing: bool, skip_platform_check: bool, dry_run: bool, no_referrers: bool,
-              referrers_types: tuple[str, ...], output_format: str) -> None:
+              lock_file: str | None, ignore_missing: bool, skip_platform_check: bool, dry_run: bool, quiet: bool,
+              no_referrers: bool, referrers_types: tuple[str, ...], output_format: str) -> None:
     """Push the index each YAML SPEC describes; several SPECs are one run (all verified before any write)."""
     if (locked or lock_file) and ignore_missing:
         raise click.UsageError("--locked pushes exactly the locked digests; --ignore-missing does not go with it")
     if lock_file and len(spec_files) > 1:
         raise click.UsageError("--lock-file names the lock of one spec; with several, --locked uses each SPEC's own lock")
-    carry = carry_settings(no_referrers, referrers_types)
     specs = load_specs(spec_files, variables, allow_unknown_platform)
-    _run_push(ctx, specs, ignore_missing, skip_platform_check, output_format, dry_run, carry, locked or bool(lock_file), lock_file)
+    carry = carry_settings(no_referrers, referrers_types)
+    _run_push(ctx, specs, ignore_missing, skip_platform_check, output_format, dry_run, carry, locked or bool(lock_file), lock_file, quiet)
 
 
 def _split_list(value: str | None) -> list[str]:
@@ -187,24 +194,27 @@ def spec_data_from_args(platforms: str, template: str, target: str, tags: str | 
 @click.pass_context
 @handle_errors
 def from_args(ctx: click.Context, platforms: str, template: str, target: str, tags: str | None, annotations: str | None,
-              ignore_missing: bool, skip_platform_check: bool, dry_run: bool, no_referrers: bool, referrers_types: tuple[str, ...],
-              output_format: str) -> None:
+              ignore_missing: bool, skip_platform_check: bool, dry_run: bool, quiet: bool, no_referrers: bool,
+              referrers_types: tuple[str, ...], output_format: str) -> None:
     """Push an index whose members follow a name template (manifest-tool's from-args)."""
     from manifest_spec.spec import spec_from_data
 
     data = spec_data_from_args(platforms, template, target, tags, annotations)
     spec = spec_from_data(data, "from-args")
-    _run_push(ctx, [spec], ignore_missing, skip_platform_check, output_format, dry_run, carry_settings(no_referrers, referrers_types))
+    _run_push(ctx, [spec], ignore_missing, skip_platform_check, output_format, dry_run, carry_settings(no_referrers, referrers_types),
+              quiet=quiet)
 
 
 @main.command()
 @click.argument("reference", metavar="REF")
 @click.option("--raw", is_flag=True, help="Print the exact bytes the registry returned.")
 @click.option("--to-spec", is_flag=True, help="Print a spec (members by digest, platforms, annotations) that reproduces the index.")
+@click.option("--platform", "machine", default=None, metavar="OS/ARCH[/VARIANT][:OSVERSION]",
+              help="Print only the digest of the entry a puller on this platform gets (as `crane digest --platform`).")
 @output_option
 @click.pass_context
 @handle_errors
-def inspect(ctx: click.Context, reference: str, raw: bool, to_spec: bool, output_format: str) -> None:
+def inspect(ctx: click.Context, reference: str, raw: bool, to_spec: bool, machine: str | None, output_format: str) -> None:
     """Show a manifest list / index (each entry's platform, digest, size, layers) or an image."""
     from manifest_spec.describe import describe
     from manifest_spec.reference import parse_reference
@@ -213,6 +223,21 @@ def inspect(ctx: click.Context, reference: str, raw: bool, to_spec: bool, output
     ref = parse_reference(reference)
     if not ref.tag and not ref.digest:
         ref = ref.with_tag("latest")
+    if machine is not None:
+        from manifest_spec.describe import pulled_by
+        from manifest_spec.platforms import parse_platform
+
+        if raw or to_spec:
+            raise click.UsageError("--platform goes with neither --raw nor --to-spec")
+        try:
+            wanted = parse_platform(machine)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--platform") from e
+        with ClientPool(client_options(ctx, ref.registry)) as pool:
+            # Layers are not needed, but a single image's config is: it says where the image runs.
+            description = describe(ref, pool(ref), with_layers=False, with_config=True)
+        output.report_pulled(ref, pulled_by(description, wanted), output_format)
+        return
     if to_spec:
         from manifest_spec.cli_review import inspect_to_spec
 

@@ -130,10 +130,11 @@ def carry_settings(no_referrers: bool, referrers_types: tuple[str, ...]) -> Any:
     return CarrySettings(enabled=not no_referrers, types=frozenset(referrers_types))
 
 
-def run_settings(ctx: click.Context, specs: list[Any], output_format: str = "text", **decided: Any) -> Any:
+def run_settings(ctx: click.Context, specs: list[Any], **decided: Any) -> Any:
     """The api.Settings of one run: registry options once (--password-stdin reads stdin), flag
-    credentials for one registry only (see --auth-registry)."""
-    from manifest_spec import api, progress
+    credentials for one registry only (see --auth-registry). Progress is the push commands' own:
+    they pass `listener=` and close it."""
+    from manifest_spec import api
 
     obj = ctx.find_root().obj
     options = client_options(ctx, specs[0].image.registry)
@@ -143,8 +144,7 @@ def run_settings(ctx: click.Context, specs: list[Any], output_format: str = "tex
             f"these specs push to {', '.join(registries)}; --username/--password belong to one registry: "
             "name it with --auth-registry, or let the docker config hold the credentials"
         )
-    listener = progress.listener_for(sys.stderr, quiet=False, output_format=output_format)
-    return api.Settings(jobs=obj["jobs"], client=options, listener=listener, **decided)
+    return api.Settings(jobs=obj["jobs"], client=options, **decided)
 
 
 def load_specs(paths: tuple[str, ...], variables: tuple[str, ...], allow_unknown_platform: bool) -> list[Any]:

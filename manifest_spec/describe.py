@@ -7,8 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Optional
 
+from manifest_spec.errors import VerificationError
 from manifest_spec.index import INDEX_TYPES, Descriptor, parse_index
-from manifest_spec.platforms import Platform, platform_from_config
+from manifest_spec.platforms import Platform, platform_from_config, puller_choice
 from manifest_spec.reference import Reference
 from manifest_spec.registry import MAX_CONFIG_BYTES, Manifest, RegistryClient
 
@@ -51,14 +52,15 @@ def _layers(manifest: Manifest) -> tuple[Layer, ...]:
     )
 
 
-def describe(reference: Reference, client: RegistryClient, *, with_layers: bool = True) -> Description:
-    """GET the manifest (verified); for an index also each entry's manifest, concurrently."""
+def describe(reference: Reference, client: RegistryClient, *, with_layers: bool = True, with_config: bool = False) -> Description:
+    """GET the manifest (verified); for an index also each entry's manifest (with_layers), concurrently;
+    for an image its config (with_layers or with_config) for its platform."""
     what = f"inspect {reference}"
     manifest = client.get_manifest(reference.repository, reference.ref, what)
     if manifest.media_type not in INDEX_TYPES:
         config = manifest.json().get("config")
         platform = None
-        if with_layers and isinstance(config, dict) and isinstance(config.get("digest"), str):
+        if (with_layers or with_config) and isinstance(config, dict) and isinstance(config.get("digest"), str):
             raw = client.get_blob(reference.repository, config["digest"], MAX_CONFIG_BYTES, f"{what} config")
             try:
                 platform = platform_from_config(json.loads(raw))
@@ -77,3 +79,19 @@ def describe(reference: Reference, client: RegistryClient, *, with_layers: bool 
     with ThreadPoolExecutor(max_workers=8) as pool:
         entries = tuple(pool.map(entry, descriptors))
     return Description(reference, manifest, entries, (), tuple(sorted(annotations.items())))
+
+
+def pulled_by(description: Description, machine: Platform) -> Descriptor:
+    """The entry a puller on `machine` gets (`inspect --platform`); a single image only if it runs there."""
+    if not description.is_index:
+        manifest = description.manifest
+        if puller_choice(machine, [description.platform]) is None:
+            raise VerificationError(f"{description.reference} is an image for {description.platform or 'no platform'}, not for {machine}")
+        return Descriptor(manifest.media_type, manifest.digest, manifest.size, description.platform)
+    # Attestations are unknown/unknown and nested indexes name no platform: neither is ever chosen.
+    offered = [e.descriptor.platform if e.descriptor.media_type not in INDEX_TYPES else None for e in description.entries]
+    position = puller_choice(machine, offered)
+    if position is None:
+        have = ", ".join(str(p) for p in offered if p is not None and p.os != "unknown") or "none"
+        raise VerificationError(f"{description.reference}: no entry a {machine} puller takes (it has: {have})")
+    return description.entries[position].descriptor

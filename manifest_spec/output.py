@@ -273,6 +273,23 @@ def report_inspect(description: Any, fmt: str, raw: bool) -> None:
     _write_layers(out, description.layers, "")
 
 
+def report_pulled(reference: Any, descriptor: Any, fmt: str) -> None:
+    """`inspect --platform`: the digest a puller gets (all of stdout, as `crane digest`), or one object."""
+    if fmt == "json":
+        _write_json(
+            {
+                "reference": str(reference),
+                "mediaType": descriptor.media_type,
+                "digest": descriptor.digest,
+                "size": descriptor.size,
+                "platform": _platform(descriptor.platform),
+            },
+            sys.stdout,
+        )
+    else:
+        sys.stdout.write(f"{descriptor.digest}\n")
+
+
 def _write_layers(out: TextIO, layers: Any, indent: str) -> None:
     if layers:
         total = sum(layer.size for layer in layers)

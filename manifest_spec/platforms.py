@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
-from typing import Any, Optional
+from dataclasses import dataclass, replace
+from typing import Any, Optional, Sequence
 
 # `go tool dist list` (Go 1.22), plus what registries really carry: buildx attestation
 # entries use unknown/unknown, and Docker's wasm images use wasi/wasm.
@@ -112,6 +112,87 @@ def normalized_variant(architecture: str, variant: str) -> str:
     if architecture == "amd64" and variant in ("", "v1"):
         return ""
     return variant
+
+
+def platform_matches(wanted: Platform, offered: Platform) -> bool:
+    """Whether `offered` (an index entry, an image config) is what `wanted` asks for, as pullers see it.
+
+    os and architecture must be equal. A variant, os.version or os.features that either side
+    leaves out is not compared (containerd compares os.version only when both name one; crane
+    compares only what is asked for). Variants compare normalised (arm64 = arm64/v8, arm = arm/v7,
+    amd64 = amd64/v1); a wanted os.version matches by whole dot components (10.0.17763 takes
+    10.0.17763.1234, as containerd compares Windows builds); wanted os.features must all be offered.
+    """
+    if (wanted.os, wanted.architecture) != (offered.os, offered.architecture):
+        return False
+    arch = wanted.architecture
+    if wanted.variant and offered.variant and normalized_variant(arch, wanted.variant) != normalized_variant(arch, offered.variant):
+        return False
+    if wanted.os_version and offered.os_version:
+        parts = wanted.os_version.split(".")
+        if offered.os_version.split(".")[: len(parts)] != parts:
+            return False
+    if wanted.os_features and offered.os_features and not set(wanted.os_features) <= set(offered.os_features):
+        return False
+    return True
+
+
+# The variant a machine of each architecture has when none is named (containerd's Normalize).
+DEFAULT_VARIANTS: dict[str, str] = {"arm64": "v8", "arm": "v7", "amd64": "v1"}
+
+
+def _runs_also(machine: Platform) -> list[Platform]:
+    """What a machine runs besides its own platform, best first: containerd's `platforms.Only`
+    vector (lower arm and amd64 variants, 386 on amd64, 32-bit arm on arm64)."""
+    arch, variant = machine.architecture, machine.variant
+
+    def on(architecture: str, variant: str) -> Platform:
+        return replace(machine, architecture=architecture, variant=variant)
+
+    level = _variant_order(variant)
+    if arch == "amd64":
+        return [on("amd64", f"v{n}") for n in range(level[0] - 1, 0, -1)] + [on("386", "")] if level else []
+    if arch == "arm":
+        return [on("arm", f"v{n}") for n in range(level[0] - 1, 4, -1)] if level else []
+    if arch == "arm64" and len(level) >= 1:
+        major, minor = level[0], level[1] if len(level) > 1 else 0
+        # arm64/v9.x also runs v8.0 to v8.(x+5); every arm64 runs 32-bit arm/v8 and below.
+        lower = [(major, m) for m in range(minor - 1, -1, -1)]
+        if major == 9:
+            lower += [(8, m) for m in range(min(minor + 5, 9), -1, -1)]
+        names = [f"v{a}" if b == 0 else f"v{a}.{b}" for a, b in lower]
+        return [on("arm64", n) for n in names] + [on("arm", f"v{n}") for n in range(8, 4, -1)]
+    return []
+
+
+def puller_choice(machine: Platform, offered: Sequence[Optional[Platform]]) -> Optional[int]:
+    """The position of the entry a puller on `machine` takes, or None: the first entry (in index
+    order, as containerd's stable sort and crane keep it) matching the machine's own platform,
+    else its next best compatible one (containerd's `platforms.Only`). A machine without a
+    variant (on either side) has its architecture's default one, so linux/amd64 does not take
+    amd64/v3 and linux/arm/v6 does not take an arm entry without a variant (that is arm/v7)."""
+    machine = _with_default_variant(machine)
+    concrete = [None if p is None else _with_default_variant(p) for p in offered]
+    for candidate in [machine, *_runs_also(machine)]:
+        for position, platform in enumerate(concrete):
+            if platform is not None and platform_matches(candidate, platform):
+                return position
+    return None
+
+
+def _with_default_variant(platform: Platform) -> Platform:
+    if platform.variant or platform.architecture not in DEFAULT_VARIANTS:
+        return platform
+    return replace(platform, variant=DEFAULT_VARIANTS[platform.architecture])
+
+
+def parse_platform(text: str) -> Platform:
+    """`os/arch[/variant][:os.version]` (crane's --platform form); ValueError says what is wrong."""
+    name, _, os_version = text.partition(":")
+    parts = name.split("/")
+    if len(parts) not in (2, 3) or not all(parts) or (":" in text and not os_version):
+        raise ValueError(f"{text!r} is not os/arch[/variant][:os.version], e.g. linux/arm64 or windows/amd64:10.0.17763")
+    return Platform(parts[0], parts[1], parts[2] if len(parts) == 3 else "", os_version)
 
 
 def platform_key(platform: Platform) -> tuple[str, str, str, str, tuple[str, ...]]:

@@ -10,7 +10,7 @@ from typing import Any, Callable, Optional
 
 from manifest_spec.errors import ManifestSpecError, RegistryError, VerificationError
 from manifest_spec.index import IMAGE_TYPES, INDEX_TYPES, Descriptor, parse_index
-from manifest_spec.platforms import Platform, normalized_variant, platform_from_config, platform_key
+from manifest_spec.platforms import Platform, platform_from_config, platform_key, platform_matches
 from manifest_spec.reference import Reference
 from manifest_spec.registry import MAX_CONFIG_BYTES, Manifest
 from manifest_spec.scheduler import Scheduler
@@ -177,7 +177,7 @@ class _MemberResolver:
                     "nothing shows it runs there (--skip-platform-check overrides)"
                 )
             return wanted
-        if self.check_platform and _mismatch(wanted, actual):
+        if self.check_platform and not platform_matches(wanted, actual):
             raise VerificationError(
                 f"{what}: {claimed_by} says {wanted} but the image is {actual} (from its config); "
                 f"pulled on {wanted} it would fail with `exec format error`. "
@@ -197,11 +197,18 @@ class _MemberResolver:
         _, entries, _ = parse_index(top.data)
         wanted = self.member.platform
         if wanted is not None:
-            matches = [e for e in entries if not is_attestation(e) and e.platform and platform_key(e.platform) == platform_key(wanted)]
+            # The pullers' rule, as for a plain image's config; never a silent pick among several.
+            matches = [e for e in entries if not is_attestation(e) and e.platform and platform_matches(wanted, e.platform)]
             if not matches:
                 have = ", ".join(str(e.platform) for e in entries if e.platform and not is_attestation(e)) or "none"
                 raise VerificationError(f"{self.name}: the index has no {wanted} entry (it has: {have})")
-            chosen = matches[0]
+            if len(matches) > 1:
+                found = ", ".join(f"{e.platform} ({e.digest[:19]})" for e in matches)
+                raise VerificationError(
+                    f"{self.name}: {len(matches)} entries of the index match {wanted}: {found}; "
+                    "name the variant, os.version or os.features of the one to take"
+                )
+            (chosen,) = matches
             entries = [chosen] + [e for e in entries if is_attestation(e) and dict(e.annotations).get(REFERENCE_DIGEST) == chosen.digest]
         descriptors, children = [], []
         names = [f"{self.name} entry {entry.digest[:19]}" for entry in entries]
@@ -243,15 +250,6 @@ def _config_platform(raw: bytes, what: str) -> Optional[Platform]:
         return platform_from_config(json.loads(raw))
     except ValueError as e:
         raise VerificationError(f"{what}: not valid JSON ({e})") from e
-
-
-def _mismatch(wanted: Platform, actual: Platform) -> bool:
-    if (wanted.os, wanted.architecture) != (actual.os, actual.architecture):
-        return True
-    if actual.variant and wanted.variant:
-        arch = wanted.architecture
-        return normalized_variant(arch, wanted.variant) != normalized_variant(arch, actual.variant)
-    return False
 
 
 def _distributable(layer: dict[str, Any]) -> bool:

@@ -11,7 +11,9 @@ from manifest_spec.platforms import (
     Platform,
     normalized_variant,
     platform_key,
+    platform_matches,
     platform_problems,
+    puller_choice,
 )
 
 
@@ -142,3 +144,67 @@ def test_tables_are_consistent() -> None:
     assert {"linux", "windows", "darwin"} <= KNOWN_OS
     assert {"amd64", "arm64", "arm", "386", "riscv64"} <= KNOWN_ARCH
     assert "aarch64" not in KNOWN_ARCH and "x86_64" not in KNOWN_ARCH
+
+
+# -- the pullers' rule: what a spec platform (or a puller) takes from an index ---------------------
+
+
+@pytest.mark.parametrize(
+    ("wanted", "offered"),
+    [
+        (P("windows/amd64"), P("windows/amd64", "10.0.17763.1234")),  # os.version left out
+        (P("windows/amd64", "10.0.17763"), P("windows/amd64", "10.0.17763.1234")),  # a build takes its revisions
+        (P("windows/amd64", "10.0.17763.1234"), P("windows/amd64", "10.0.17763.1234", ("win32k",))),
+        (P("windows/amd64", os_features=("win32k",)), P("windows/amd64", "10.0.1", ("win32k", "x"))),
+        (P("linux/arm64"), P("linux/arm64/v8")),
+        (P("linux/arm64/v8"), P("linux/arm64")),  # the default variant
+        (P("linux/amd64/v1"), P("linux/amd64")),
+        (P("linux/arm"), P("linux/arm/v6")),  # the spec leaves the variant out
+        (P("linux/arm/v6"), P("linux/arm")),  # the entry leaves it out (an old config)
+    ],
+)
+def test_platform_matches(wanted: Platform, offered: Platform) -> None:
+    assert platform_matches(wanted, offered)
+
+
+@pytest.mark.parametrize(
+    ("wanted", "offered"),
+    [
+        (P("windows/amd64"), P("linux/amd64")),
+        (P("linux/arm64"), P("linux/arm/v8")),
+        (P("linux/arm/v7"), P("linux/arm/v6")),
+        (P("linux/arm64/v8"), P("linux/arm64/v9")),
+        (P("windows/amd64", "10.0.17763"), P("windows/amd64", "10.0.20348.1")),
+        (P("windows/amd64", "10.0.1776"), P("windows/amd64", "10.0.17763.1")),  # whole components only
+        (P("windows/amd64", "10.0.17763.1234"), P("windows/amd64", "10.0.17763")),
+        (P("windows/amd64", os_features=("win32k",)), P("windows/amd64", "10.0.1", ("other",))),
+    ],
+)
+def test_platform_does_not_match(wanted: Platform, offered: Platform) -> None:
+    assert not platform_matches(wanted, offered)
+
+
+@pytest.mark.parametrize(
+    ("machine", "offered", "chosen"),
+    [
+        ("linux/amd64", ["linux/arm64", "linux/amd64", "linux/amd64/v1"], 1),  # the first of equals
+        ("linux/amd64", ["linux/amd64/v3", "linux/386"], 1),  # v3 does not run on a v1 machine; 386 does
+        ("linux/amd64/v3", ["linux/386", "linux/amd64/v2", "linux/amd64"], 1),
+        ("linux/arm64", ["linux/arm64/v9", "linux/arm/v7", "linux/arm64/v8"], 2),
+        ("linux/arm64/v9.1", ["linux/arm/v7", "linux/arm64/v8.6"], 1),
+        ("linux/arm64/v8.2", ["linux/arm64/v8.3", "linux/arm/v7"], 1),
+        ("linux/arm/v7", ["linux/arm/v5", "linux/arm/v6", "linux/arm/v8"], 1),
+        ("linux/arm", ["linux/arm/v6", "linux/arm"], 1),  # arm means arm/v7 on both sides
+        ("linux/arm/v6", ["linux/arm", "linux/arm/v5"], 1),
+        ("linux/s390x", ["linux/amd64"], None),
+        ("linux/arm/v5", ["linux/arm/v6"], None),
+    ],
+)
+def test_puller_choice_follows_containerd_order(machine: str, offered: list[str], chosen: int | None) -> None:
+    assert puller_choice(P(machine), [P(o) for o in offered]) == chosen
+
+
+def test_puller_choice_on_windows_takes_the_first_build_unless_one_is_asked_for() -> None:
+    offered = [None, P("windows/amd64", "10.0.20348.2340"), P("windows/amd64", "10.0.17763.1234")]
+    assert puller_choice(P("windows/amd64"), offered) == 1
+    assert puller_choice(P("windows/amd64", "10.0.17763"), offered) == 2

@@ -463,3 +463,15 @@ def test_round_trips_of_a_push_that_carries(registry: Registry, repo_name: str, 
         assert_ok(run_cli("push", "from-spec", str(spec)))
         assert slow.depth() <= again, sorted(slow.timings, key=lambda t: t.start)
         assert slow.requests("PUT") == [] and slow.requests("POST") == []
+
+
+def test_nothing_found_says_nothing(registry: Registry, repo_name: str, tmp_path: Path) -> None:
+    """Carrying is on, but a push of unsigned images prints exactly what it printed before."""
+    source_repo = unique_repo_name("source")
+    push_image(registry.url, source_repo, "amd64", oci=True, seed="unsigned")
+    result = push_spec(tmp_path, spec_for(registry, source_repo, registry, repo_name))
+    assert_ok(result)
+    digest_line(result)
+    assert result.stderr == ""
+    as_json = push_spec(tmp_path, spec_for(registry, source_repo, registry, repo_name), "--output", "json")
+    assert json.loads(as_json.stdout)["referrers"]["counts"] == {"signature": 0, "attestation": 0, "sbom": 0, "other": 0}
