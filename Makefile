@@ -6,7 +6,12 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: test demo venv registry-binary clean
+# The real YAML language server for tests/test_editor.py, kept inside the tree (node 20 is
+# Debian's; 1.25 is the newest release that runs on it).
+YAML_LS_VERSION ?= 1.25.0
+YAML_LS := .cache/npm/node_modules/yaml-language-server/package.json
+
+.PHONY: test demo venv registry-binary yaml-language-server clean
 
 venv: $(VENV)/.installed
 
@@ -23,11 +28,20 @@ registry-binary:
 		{ echo "installing docker-registry (CNCF distribution)"; \
 		  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq docker-registry; }
 
-test: venv registry-binary
+yaml-language-server: $(YAML_LS)
+
+$(YAML_LS): Makefile
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || \
+		{ echo "installing nodejs and npm"; \
+		  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
+	npm install --prefix .cache/npm --no-audit --no-fund --silent yaml-language-server@$(YAML_LS_VERSION)
+	touch $@
+
+test: venv registry-binary yaml-language-server
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: venv registry-binary
 	$(PY) tests/demo.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+	rm -rf $(VENV) .cache build dist *.egg-info .pytest_cache

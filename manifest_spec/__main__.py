@@ -14,21 +14,32 @@ def run() -> None:
     a tenth of a push at a distance. Exit handlers still run (logging flushes, temporary CA
     bundles are removed); only module clean-up, which writes nothing, is skipped.
     """
+    # Started with stdout or stderr closed (`>&-`): Python leaves them None; what would go there
+    # goes nowhere instead of failing with a traceback, and the exit code still tells.
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))
     from manifest_spec.cli import main
 
+    stdout = sys.stdout
     try:
         main()
         code: object = 0
     except SystemExit as e:
         code = e.code
+    if sys.stdout is not stdout:
+        # click swaps stdout only when it met a closed pipe itself (`--help | true`) and then says 1;
+        # end as `cat` does instead.
+        from manifest_spec.cli_common import EXIT_STDOUT_CLOSED
+
+        code = EXIT_STDOUT_CLOSED
     if code is not None and not isinstance(code, int):
         sys.stderr.write(f"{code}\n")  # what SystemExit("message") prints
         code = 1
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (BrokenPipeError, ValueError):
-        code = code or 1
+    # Nothing is left to fail here: every command flushed its output in cli_common.handle_errors,
+    # which also ends a closed stdout (exit 141), and click flushes (and guards) what it prints.
+    sys.stdout.flush()
+    sys.stderr.flush()
     atexit._run_exitfuncs()
     os._exit(code or 0)
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Optional, Sequence, TypeVar
 
 from manifest_spec.errors import ManifestSpecError, Problem, SpecError
 from manifest_spec.events import Listener
-from manifest_spec.spec import Spec, load_spec
+from manifest_spec.spec import Spec, load_spec, parse_spec
 
 if TYPE_CHECKING:  # the HTTP side is imported when a run starts: `validate` stays offline and quick
     from manifest_spec.carry import CarrySettings
@@ -63,15 +63,29 @@ class ConflictError(ManifestSpecError):
     """Two specs of one run would write the same tag."""
 
 
-def validate(paths: Sequence[str], settings: Settings = Settings()) -> list[tuple[str, list[Problem]]]:
-    """Every file with its problems (none: valid); offline."""
-    results: list[tuple[str, list[Problem]]] = []
+@dataclass(frozen=True)
+class Validated:
+    file: str  # as problems name it: `<stdin>` for `-`
+    problems: list[Problem]  # none: valid (or skipped)
+    skipped: bool = False  # not a spec at all (skip_non_specs)
+
+
+def validate(paths: Sequence[str], settings: Settings = Settings(), *, skip_non_specs: bool = False) -> list[Validated]:
+    """Every file with its problems; offline. `skip_non_specs`: YAML without a top-level
+    `manifests:` (nor a misspelling of it) is skipped, not reported, e.g. a Helm Chart.yaml."""
+    from manifest_spec.document import looks_like_spec, read_source
+
+    results: list[Validated] = []
     for path in paths:
         try:
-            load_spec(path, settings.variables, allow_unknown_platform=settings.allow_unknown_platform)
-            results.append((path, []))
+            name, raw = read_source(path)
+            if skip_non_specs and not looks_like_spec(raw):
+                results.append(Validated(name, [], skipped=True))
+                continue
+            parse_spec(raw, name, settings.variables, allow_unknown_platform=settings.allow_unknown_platform)
+            results.append(Validated(name, []))
         except SpecError as e:
-            results.append((path, e.problems))
+            results.append(Validated(e.problems[0].file if e.problems else path, e.problems))
     return results
 
 
@@ -254,3 +268,17 @@ def check_locks(specs: Sequence[Spec], settings: Settings) -> list[LockCheck]:
             for s in specs
         ]
         return [LockCheck(s.path, locks.lock_path(s.path), f.result()) for s, f in zip(specs, running)]
+
+
+def __getattr__(name: str) -> object:
+    """`api.ClientOptions` and `api.Credentials` for scripts, imported only when asked for
+    (they bring in the HTTP side, which `validate` never needs)."""
+    if name == "ClientOptions":
+        from manifest_spec.registry import ClientOptions
+
+        return ClientOptions
+    if name == "Credentials":
+        from manifest_spec.credentials import Credentials
+
+        return Credentials
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

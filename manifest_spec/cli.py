@@ -15,10 +15,12 @@ from manifest_spec.cli_common import (
     client_options,
     handle_errors,
     load_specs,
+    output_choice,
     output_option,
     parse_vars,
     referrers_options,
     run_settings,
+    spec_arguments,
 )
 
 
@@ -63,18 +65,31 @@ def main(ctx: click.Context, /, debug: bool, **options: Any) -> None:
 
 
 @main.command()
-@click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
+@spec_arguments()
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set ${NAME} (wins over the environment).")
 @click.option("--output", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--allow-unknown-platform", is_flag=True, help="Accept os/architecture/variant values not known to be real.")
+@click.option("--skip-non-specs", is_flag=True,
+              help="Skip YAML files without a top-level manifests: key (or a misspelling of it), e.g. a Helm Chart.yaml.")
 @handle_errors
-def validate(specs: tuple[str, ...], variables: tuple[str, ...], output_format: str, allow_unknown_platform: bool) -> None:
-    """Check spec files offline: every problem of every file, as FILE:LINE:COL."""
+def validate(specs: tuple[str, ...], variables: tuple[str, ...], output_format: str, allow_unknown_platform: bool,
+             skip_non_specs: bool) -> None:
+    """Check spec files offline (- reads standard input): every problem of every file, as FILE:LINE:COL."""
     from manifest_spec import api
 
-    results = api.validate(specs, api.Settings(variables=parse_vars(variables), allow_unknown_platform=allow_unknown_platform))
-    output.report_validation(results, output_format)
-    sys.exit(1 if any(problems for _, problems in results) else 0)
+    settings = api.Settings(variables=parse_vars(variables), allow_unknown_platform=allow_unknown_platform)
+    results = api.validate(specs, settings, skip_non_specs=skip_non_specs)
+    output.report_validation([(r.file, r.problems) for r in results], output_format, {r.file for r in results if r.skipped})
+    sys.exit(1 if any(r.problems for r in results) else 0)
+
+
+@main.command()
+@handle_errors
+def schema() -> None:
+    """Print the JSON Schema of specs, for editors: manifest-spec schema > manifest-spec.schema.json"""
+    from manifest_spec.spec import schema_text
+
+    output.report_schema(schema_text())
 
 
 _push_options = [
@@ -131,7 +146,7 @@ def _run_push(ctx: click.Context, specs: list[Any], ignore_missing: bool, skip_p
 
 
 @push.command("from-spec")
-@click.argument("spec_files", nargs=-1, required=True, metavar="SPEC...")
+@spec_arguments("spec_files")
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set ${NAME} (wins over the environment).")
 @click.option("--allow-unknown-platform", is_flag=True, help="Accept os/architecture/variant values not known to be real.")
 @click.option("--locked", is_flag=True, help="Push exactly the member digests of each spec's lock file; refuse if spec and lock disagree.")
@@ -142,7 +157,7 @@ def _run_push(ctx: click.Context, specs: list[Any], ignore_missing: bool, skip_p
 def from_spec(ctx: click.Context, spec_files: tuple[str, ...], variables: tuple[str, ...], allow_unknown_platform: bool, locked: bool,
               lock_file: str | None, ignore_missing: bool, skip_platform_check: bool, dry_run: bool, quiet: bool,
               no_referrers: bool, referrers_types: tuple[str, ...], output_format: str) -> None:
-    """Push the index each YAML SPEC describes; several SPECs are one run (all verified before any write)."""
+    """Push the index each YAML SPEC describes (- reads stdin); several SPECs are one run, all verified before any write."""
     if (locked or lock_file) and ignore_missing:
         raise click.UsageError("--locked pushes exactly the locked digests; --ignore-missing does not go with it")
     if lock_file and len(spec_files) > 1:
@@ -211,7 +226,8 @@ def from_args(ctx: click.Context, platforms: str, template: str, target: str, ta
 @click.option("--to-spec", is_flag=True, help="Print a spec (members by digest, platforms, annotations) that reproduces the index.")
 @click.option("--platform", "machine", default=None, metavar="OS/ARCH[/VARIANT][:OSVERSION]",
               help="Print only the digest of the entry a puller on this platform gets (as `crane digest --platform`).")
-@output_option
+@output_choice("text: a listing of the index (or image), its entries and layers (with --platform: the digest); "
+               "json: the same as one object.")
 @click.pass_context
 @handle_errors
 def inspect(ctx: click.Context, reference: str, raw: bool, to_spec: bool, machine: str | None, output_format: str) -> None:

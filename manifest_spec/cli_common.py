@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
 import sys
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, NoReturn, TypeVar
 
 import click
 
@@ -19,6 +20,36 @@ from manifest_spec.errors import ManifestSpecError
 
 F = TypeVar("F", bound=Callable[..., Any])
 _VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+EXIT_STDOUT_CLOSED = 141  # 128 + SIGPIPE: what the shell shows for `cat` in the same place
+
+
+class _SpecFile(click.Path):
+    """SPEC arguments: the shell completes file names; `-` is standard input. Nothing else is
+    checked here: the spec reader says what is wrong with a path, in one line for every command."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from manifest_spec.document import STDIN  # here, not at load: `inspect` needs no YAML
+
+        root = ctx.find_root().obj if ctx else None
+        if value == STDIN and root and root.get("password_stdin"):
+            self.fail("standard input (-) cannot hold both the spec and the --password-stdin password: give the spec's file name", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+SPEC_FILE = _SpecFile(allow_dash=True, readable=False)
+
+
+def _stdin_once(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    from manifest_spec.document import STDIN
+
+    if values.count(STDIN) > 1:
+        raise click.BadParameter("standard input (-) holds one spec: give - at most once", ctx, param)
+    return values
+
+
+def spec_arguments(name: str = "specs") -> Callable[[F], F]:
+    """The SPEC... arguments of every command that reads specs."""
+    return click.argument(name, nargs=-1, required=True, metavar="SPEC...", type=SPEC_FILE, callback=_stdin_once)
 
 
 def parse_vars(values: tuple[str, ...]) -> dict[str, str]:
@@ -39,7 +70,12 @@ def handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         fmt = kwargs.get("output_format")
         try:
-            return func(*args, **kwargs)
+            try:
+                return func(*args, **kwargs)
+            finally:
+                sys.stdout.flush()  # a reader gone away (`| head -1`) shows here, not at exit
+        except BrokenPipeError:
+            _stdout_closed()
         except click.ClickException:
             raise  # usage errors: click prints them and exits 2
         except ManifestSpecError as e:
@@ -58,6 +94,14 @@ def handle_errors(func: F) -> F:
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _stdout_closed() -> NoReturn:
+    """The reader of stdout went away: stop quietly, as `cat` does (no message, no traceback)."""
+    # Python would flush the rest at exit and complain; whatever is left goes nowhere instead.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(EXIT_STDOUT_CLOSED)
 
 
 def client_options(ctx: click.Context, target_registry: str) -> Any:
@@ -105,10 +149,15 @@ def api_host(registry: str) -> str:
     return Reference(registry, "x").api_host
 
 
-output_option = click.option(
-    "--output", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
-    help="text: manifest-tool's `Digest: sha256:<hex> <size>` line; json: one object.",
-)
+def output_choice(help_text: str) -> Callable[[F], F]:
+    """`--output text|json`, with help saying what text means for this command."""
+    return click.option("--output", "output_format", type=click.Choice(["text", "json"]), default="text",
+                        show_default=True, help=help_text)
+
+
+output_option = output_choice("text: manifest-tool's `Digest: sha256:<hex> <size>` line; json: one object.")
+
+
 REFERRER_KINDS = ("signature", "attestation", "sbom", "other")
 referrers_options = [
     click.option("--no-referrers", is_flag=True, help="Do not carry members' signatures, attestations and SBOMs along."),

@@ -14,9 +14,10 @@ from manifest_spec.cli_common import (
     exits,
     handle_errors,
     load_specs,
-    output_option,
+    output_choice,
     referrers_options,
     run_settings,
+    spec_arguments,
 )
 
 _var_option = click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set ${NAME} (wins over the environment).")
@@ -33,7 +34,7 @@ def _referrers_options(func: Any) -> Any:
 
 
 @click.command()
-@click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
+@spec_arguments()
 @_var_option
 @_type_option
 @click.option("--locked", is_flag=True, help="Plan what `push from-spec --locked` would push: each SPEC's lock file.")
@@ -65,13 +66,13 @@ def plan(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...],
 
 
 @click.command("lock")
-@click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
+@spec_arguments()
 @_var_option
 @_type_option
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 naming what drifted when a SPEC or a member tag moved since its lock.")
 @_skip_option
 @_unknown_option
-@output_option
+@output_choice("text: one line per lock file written (or checked); json: the same as one object.")
 @_referrers_options
 @click.pass_context
 @handle_errors
@@ -81,7 +82,11 @@ def lock_command(ctx: click.Context, specs: tuple[str, ...], variables: tuple[st
                  referrers_types: tuple[str, ...]) -> int:
     """Write SPEC's lock file beside it (SPEC's name + .lock): the exact member digests a push would publish."""
     from manifest_spec import api
+    from manifest_spec.document import STDIN
 
+    if STDIN in specs:
+        raise click.BadParameter("a spec on standard input (-) has no place beside it for a lock file: give its file name",
+                                 param_hint="SPEC")
     loaded = load_specs(specs, variables, allow_unknown_platform)
     settings = run_settings(ctx, loaded, type_flag=index_type, check_platform=not skip_platform_check,
                             carry=carry_settings(no_referrers, referrers_types))

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import difflib
+import os
 import re
+import stat
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
 
 import yaml
 
+from manifest_spec.errors import Problem, SpecError
+
 MAX_BYTES = 1024 * 1024
 # Far above any real spec, far below what an alias bomb expands to.
 MAX_NODES = 20_000
 MAX_DEPTH = 64
 
+STDIN = "-"  # as a SPEC argument: read standard input
+STDIN_NAME = "<stdin>"  # how errors name it: <stdin>:LINE:COL
 PathKey = tuple[Union[str, int], ...]
 _YAML_TAG_PREFIX = "tag:yaml.org,2002:"
 # The tags plain YAML resolves to (and `!!str` etc. written out); `!!python/...` and the like are not.
@@ -21,6 +29,8 @@ _STANDARD_TAGS = frozenset(
     _YAML_TAG_PREFIX + name for name in ("str", "int", "float", "bool", "null", "timestamp", "merge", "value", "map", "seq")
 )
 _NULL_WORDS = {"", "~", "null", "Null", "NULL"}
+# A key at the start of a line (column 0): the top level of a block mapping.
+_TOP_KEY_RE = re.compile(r"""^(["']?)([A-Za-z_][\w.-]*)\1[ \t]*:""", re.M)
 _VARIABLE_RE = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|(\{[^}]*\}?))")
 
 
@@ -150,6 +160,51 @@ class _TooLarge(Exception):
     def __init__(self, node: yaml.Node, path: PathKey) -> None:
         self.node = node
         self.path = path
+
+
+def read_source(path: str) -> tuple[str, bytes]:
+    """The name to report and the bytes of a spec: `-` is standard input; else only a regular file.
+
+    A FIFO, a device or a directory would block or make no sense, so it is refused without
+    reading: it is opened non-blocking and checked on the open descriptor (no race with a swap).
+    """
+    if path == STDIN:
+        return STDIN_NAME, sys.stdin.buffer.read(MAX_BYTES + 1)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise SpecError([Problem(path, 0, 0, "", f"cannot read spec: {e.strerror or e}")]) from e
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+        raise SpecError([Problem(path, 0, 0, "", f"cannot read spec: {kind}; give a spec file, or - for standard input")])
+    with os.fdopen(fd, "rb") as f:
+        return path, f.read(MAX_BYTES + 1)  # enough to say "too large" without reading a huge file
+
+
+def looks_like_spec(raw: bytes) -> bool:
+    """Whether YAML bytes are meant as a spec: a top-level `manifests:` key, or a misspelling of it.
+
+    For `validate --skip-non-specs` (the pre-commit hook), whose file pattern also catches other
+    YAML such as a Helm chart's specs/Chart.yaml. A near miss still counts, so a spec with a typo
+    in `manifests:` is checked, not skipped; so does anything too odd to tell (too large, not UTF-8).
+    """
+    if len(raw) > MAX_BYTES:
+        return True
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return True
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        if not isinstance(root, yaml.MappingNode):
+            return False  # empty, a list, a scalar: not a spec, whatever a pattern matched
+        keys = [k.value for k, _ in root.value if isinstance(k, yaml.ScalarNode)]
+    except (yaml.YAMLError, RecursionError):  # broken YAML (or a template): judge by its lines
+        keys = [m.group(2) for m in _TOP_KEY_RE.finditer(text)]
+    return any(difflib.get_close_matches(key.lower(), ["manifests"], n=1, cutoff=0.8) for key in keys)
 
 
 def read_document(raw: bytes, variables: Mapping[str, str]) -> Document:

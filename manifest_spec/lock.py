@@ -9,6 +9,7 @@ from concurrent.futures import Future
 from typing import Any, Callable, Optional
 
 from manifest_spec.carrylock import LockedCarry, carry_drift, carry_lock_json, read_carry_lock, restrict_to_lock
+from manifest_spec.document import STDIN, STDIN_NAME
 from manifest_spec.errors import ManifestSpecError, VerificationError
 from manifest_spec.index import Descriptor
 from manifest_spec.platforms import Platform
@@ -45,6 +46,8 @@ class Lock:
 
 def lock_path(spec_path: str) -> str:
     """`specs/app.yaml` → `specs/app.lock`: beside the spec, so a reviewer sees both in one diff."""
+    if spec_path in (STDIN, STDIN_NAME):
+        raise LockError("a spec on standard input (-) has no place beside it for a lock file: give its file name, or --lock-file")
     root, ext = os.path.splitext(spec_path)
     return (root if ext in (".yaml", ".yml", ".json") else spec_path) + ".lock"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import Any, Optional, TextIO
+from typing import Any, Collection, Optional, TextIO
 
 from manifest_spec.errors import Problem
 from manifest_spec.platforms import Platform
@@ -32,8 +32,8 @@ def diagnostic(message: str) -> None:
     sys.stderr.write(redact(message) + "\n")
 
 
-def report_validation(results: list[tuple[str, list[Problem]]], fmt: str) -> None:
-    """`validate`: one line per problem (FILE:LINE:COL: path: message), or one JSON object."""
+def report_validation(results: list[tuple[str, list[Problem]]], fmt: str, skipped: Collection[str] = ()) -> None:
+    """`validate`: one line per problem (FILE:LINE:COL: path: message), or one JSON object; `skipped`: not specs."""
     if fmt == "json":
         _write_json(
             {
@@ -42,6 +42,7 @@ def report_validation(results: list[tuple[str, list[Problem]]], fmt: str) -> Non
                     {
                         "file": name,
                         "valid": not problems,
+                        **({"skipped": True} if name in skipped else {}),
                         "errors": [
                             {"line": p.line, "column": p.column, "path": p.path, "message": p.message}
                             for p in problems
@@ -57,12 +58,19 @@ def report_validation(results: list[tuple[str, list[Problem]]], fmt: str) -> Non
         if problems:
             for problem in problems:
                 sys.stdout.write(f"{problem}\n")
+        elif name in skipped:
+            sys.stdout.write(f"{name}: skipped (no top-level manifests:, so not a manifest spec)\n")
         else:
             sys.stdout.write(f"{name}: ok\n")
     bad = [problems for _, problems in results if problems]
     if bad:
         count = sum(len(p) for p in bad)
         diagnostic(f"{len(bad)} of {len(results)} spec file(s) invalid, {count} problem(s)")
+
+
+def report_schema(text: str) -> None:
+    """`schema`: the JSON Schema, exactly as packaged."""
+    sys.stdout.write(text)
 
 
 def report_error(message: str, fmt: Optional[str] = None) -> None:

@@ -13,7 +13,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, Optional
 
 from manifest_spec.conforms import conforms
-from manifest_spec.document import MAX_BYTES, Document, PathKey, json_path, read_document
+from manifest_spec.document import Document, PathKey, json_path, read_document, read_source
 from manifest_spec.errors import InvalidReferenceError, Problem, SpecError
 from manifest_spec.platforms import Platform, platform_key, platform_problems
 from manifest_spec.reference import Reference, parse_reference
@@ -48,11 +48,14 @@ class Spec:
     sha256: str = ""
 
 
+def schema_text() -> str:
+    """The packaged JSON Schema as written (one copy: schemas/ at the top of the source tree)."""
+    return resources.files("manifest_spec.schemas").joinpath("manifest-spec.schema.json").read_text("utf-8")
+
+
 @lru_cache(maxsize=1)
 def load_schema() -> dict[str, Any]:
-    """The packaged JSON Schema (one copy: schemas/ at the top of the source tree)."""
-    text = resources.files("manifest_spec.schemas").joinpath("manifest-spec.schema.json").read_text("utf-8")
-    schema: dict[str, Any] = json.loads(text)
+    schema: dict[str, Any] = json.loads(schema_text())
     return schema
 
 
@@ -63,13 +66,9 @@ def load_spec(
     allow_unknown_platform: bool = False,
     environ: Mapping[str, str] | None = None,
 ) -> Spec:
-    """Read and validate one spec file; raises SpecError listing every problem in it."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_BYTES + 1)  # enough to say "too large" without reading a huge file
-    except OSError as e:
-        raise SpecError([Problem(path, 0, 0, "", f"cannot read spec: {e.strerror or e}")]) from e
-    return parse_spec(raw, path, variables, allow_unknown_platform=allow_unknown_platform, environ=environ)
+    """Read and validate one spec file (`-`: standard input); raises SpecError listing every problem in it."""
+    name, raw = read_source(path)
+    return parse_spec(raw, name, variables, allow_unknown_platform=allow_unknown_platform, environ=environ)
 
 
 def parse_spec(
