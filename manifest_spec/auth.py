@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -16,6 +17,7 @@ import requests
 
 from manifest_spec.credentials import Credentials
 from manifest_spec.errors import RegistryError
+from manifest_spec.scrub import remember
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +27,9 @@ _TOKEN_RE = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 # Empty list elements (",,") are allowed before a parameter and a scheme (RFC 7230 #rule).
 _PARAM_RE = re.compile(rf'[\s,]*({_TOKEN_RE})\s*=\s*("(?:[^"\\]|\\.)*"|{_TOKEN_RE})\s*,?')
 # A scheme may be followed by a comma directly: "Negotiate, Basic realm=..." is two challenges.
-_SCHEME_RE = re.compile(rf"[\s,]*({_TOKEN_RE})(?=[\s,]|$)")
-_TOKEN68_RE = re.compile(r"\s+[A-Za-z0-9\-._~+/]+=*\s*(?=,|$)")
+_SCHEME_RE = re.compile(rf"[\s,]*({_TOKEN_RE})(?=[\s,]|\Z)")
+_TOKEN68_RE = re.compile(r"\s+[A-Za-z0-9\-._~+/]+=*\s*(?=,|\Z)")
+_HEADER_SAFE_RE = re.compile(r"[!-~]+")  # visible ASCII, no spaces: what may follow "Bearer "
 
 
 @dataclass(frozen=True)
@@ -152,7 +155,10 @@ class RegistryAuth(requests.auth.AuthBase):
             raise self.refused(response)
         if _unreplayable(request):
             raise RegistryError(f"{self.host} asked for authentication in the middle of an upload; try again", status=401)
-        response.content  # noqa: B018 - drain, so the connection can be reused
+        try:
+            response.content  # noqa: B018 - drain, so the connection can be reused
+        except requests.exceptions.RequestException:
+            pass  # a challenge body cut short: the headers said all we need; the connection is dropped
         response.close()
         retried = response.connection.send(request, **kwargs)
         retried.history.append(response)
@@ -210,17 +216,32 @@ class RegistryAuth(requests.auth.AuthBase):
         else:
             headers = {"Authorization": _basic(creds.username, creds.password)} if creds and creds.username else {}
             response = self.send("GET", realm, params=query, headers=headers)
-        if response.status_code != 200:
+        if response.status_code in (401, 403):
             who = "the credentials were refused" if creds else "anonymous access was refused"
             raise RegistryError(f"token server {parsed.netloc} answered HTTP {response.status_code} for {self.host}: {who}", status=401)
+        if response.status_code != 200:
+            reason = f" {response.reason}" if response.reason else ""
+            raise RegistryError(
+                f"token server {parsed.netloc} answered HTTP {response.status_code}{reason} for {self.host}: "
+                "the token server failed, not the credentials",
+                status=response.status_code,
+            )
         try:
             body = response.json()
             token = str(body.get("access_token") or body.get("token") or "")
             lifetime = float(body.get("expires_in") or DEFAULT_TOKEN_SECONDS)
         except (ValueError, AttributeError, TypeError) as e:
             raise RegistryError(f"token server {parsed.netloc} sent an answer that is not a token") from e
+        remember(token)  # before any check: a message must never show it, not even a piece of it
         if not token:
             raise RegistryError(f"token server {parsed.netloc} sent no token")
+        if not _HEADER_SAFE_RE.fullmatch(token):
+            raise RegistryError(
+                f"token server {parsed.netloc} sent a token with characters an HTTP header cannot carry "
+                "(spaces, newlines or control characters); refused"
+            )
+        if not math.isfinite(lifetime):
+            lifetime = DEFAULT_TOKEN_SECONDS
         with self.lock:
             # Refresh a little early so a token does not expire between check and use.
             self.tokens[_normalise_scopes(scopes)] = (token, time.monotonic() + max(lifetime - 5, 1))

@@ -7,6 +7,7 @@ import logging
 from typing import Optional
 from urllib.parse import urljoin
 
+from manifest_spec.deadline import extend_for_body
 from manifest_spec.errors import RegistryError, VerificationError
 from manifest_spec.events import BlobCopied, Listener
 from manifest_spec.registry import RegistryClient
@@ -25,13 +26,17 @@ def copy_blob(
     listener: Optional[Listener] = None,
     location: Optional[str] = None,
 ) -> None:
-    """Copy one blob; a source body that breaks off is read again into a new upload session.
-    `location`: an upload session already open in the target (a refused mount's), used first."""
+    """Copy one blob. A source body that breaks off, or an upload POST, PATCH or commit that gets a
+    503 or a reset, starts over with a new upload session, within the target's retry budget.
+    `location`: an upload session already open in the target (a refused mount's), used by the first try."""
     what = f"copy blob {digest} from {source.host}/{source_repository} to {target.host}/{target_repository}"
     path = f"/v2/{source_repository}/blobs/{digest}"
+    retries = max(target.attempts, source.body_retries)
     opened = [location] if location else []
-    source.again_if_body_breaks(
-        lambda: _copy_once(source, path, target, target_repository, digest, what, listener, opened.pop() if opened else None), path
+    target.again_if_body_breaks(
+        lambda: _copy_once(source, path, target, target_repository, digest, what, listener, opened.pop() if opened else None),
+        path,
+        retries,
     )
 
 
@@ -52,18 +57,26 @@ def _copy_once(
         raise source.fail(response, what)
     declared = response.headers.get("Content-Length")
     total = int(declared) if declared and declared.isdigit() else None
-    location = location or _start_upload(target, target_repository, what)
-    hasher, offset = hashlib.sha256(), 0
     try:
-        with response, source.reading_body(what):
+        location = location or _start_upload(target, target_repository, what)
+    except BaseException:
+        response.close()
+        raise
+    algorithm = "sha512" if digest.startswith("sha512:") else "sha256"
+    hasher, offset = hashlib.new(algorithm), 0
+    try:
+        with response, source.reading_body(what, response):
+            # Each chunk read may take the timeout per MiB: granted ahead, as a read waits for a whole chunk.
+            extend_for_body(response, CHUNK_BYTES)
             for chunk in response.iter_content(CHUNK_BYTES):
+                extend_for_body(response, len(chunk))
                 hasher.update(chunk)
                 location = _patch(target, location, chunk, offset, what)
                 offset += len(chunk)
                 if listener:
                     listener(BlobCopied(digest, offset, total))
-        if "sha256:" + hasher.hexdigest() != digest:
-            raise VerificationError(f"{what}: the source sent content hashing to sha256:{hasher.hexdigest()}; nothing committed")
+        if f"{algorithm}:{hasher.hexdigest()}" != digest:
+            raise VerificationError(f"{what}: the source sent content hashing to {algorithm}:{hasher.hexdigest()}; nothing committed")
     except BaseException:
         try:
             target.request("DELETE", location, what)  # abandon the upload session; nothing stored
@@ -72,15 +85,18 @@ def _copy_once(
         raise
     separator = "&" if "?" in location else "?"
     done = target.request("PUT", f"{location}{separator}digest={digest}", what, headers={"Content-Length": "0"})
-    if done.status_code != 201:
-        raise target.fail(done, what)
+    if done.status_code not in (200, 201):  # the distribution spec says 201; some registries answer 200
+        raise target.transient(done, what)
+    stored = done.headers.get("Docker-Content-Digest")
+    if stored and stored != digest:
+        raise VerificationError(f"{what}: the registry stored the blob as {stored}, not {digest}")
     log.debug("%s: %d bytes", what, offset)
 
 
 def _start_upload(target: RegistryClient, repository: str, what: str) -> str:
     response = target.request("POST", f"/v2/{repository}/blobs/uploads/", what)
     if response.status_code != 202 or "Location" not in response.headers:
-        raise target.fail(response, what)
+        raise target.transient(response, what)
     return urljoin(target.base, response.headers["Location"])
 
 
@@ -92,6 +108,6 @@ def _patch(target: RegistryClient, location: str, chunk: bytes, offset: int, wha
     }
     response = target.request("PATCH", location, what, data=chunk, headers=headers)
     if response.status_code != 202 or "Location" not in response.headers:
-        raise target.fail(response, what)
+        raise target.transient(response, what)
     return urljoin(target.base, response.headers["Location"])
 

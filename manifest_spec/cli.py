@@ -23,6 +23,18 @@ from manifest_spec.cli_common import (
     spec_arguments,
 )
 
+MAX_TIMEOUT = 3600.0
+
+
+class _Seconds(click.FloatRange):
+    """1 to MAX_TIMEOUT seconds; FloatRange alone lets nan through (every comparison with it is false)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if seconds != seconds:
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return seconds
+
 
 class _Commands(click.Group):
     """Also offers `plan` and `lock` from cli_review, imported only when asked for (validate stays lean)."""
@@ -52,13 +64,18 @@ class _Commands(click.Group):
               help="The only registry the --username/--password (or env) credentials are sent to [default: the target's; env MANIFEST_SPEC_AUTH_REGISTRY].")
 @click.option("--docker-cfg", default=None, help="Docker config directory or file for credentials [default: $DOCKER_CONFIG or ~/.docker].")
 @click.option("--certs-dir", default=None, metavar="DIR", help="Where <host:port>/*.crt CAs and *.cert/*.key client pairs are [default: /etc/docker/certs.d].")
-@click.option("--timeout", type=click.FloatRange(min=1), default=60.0, show_default=True, help="Seconds to wait for a registry to connect or answer.")
+@click.option("--timeout", type=_Seconds(min=1, max=MAX_TIMEOUT), default=60.0, show_default=True,
+              help=f"Seconds a registry request may take (plus as much again per MiB moved), 1 to {MAX_TIMEOUT:g}.")
 @click.option("--jobs", type=click.IntRange(min=1, max=256), default=32, show_default=True, metavar="N",
               help="Requests in flight at once per registry host; a round of a push that does not fit costs another round trip.")
 @click.pass_context
 def main(ctx: click.Context, /, debug: bool, **options: Any) -> None:
     """Push multi-platform images (manifest lists / OCI indexes) from a YAML spec."""
+    from manifest_spec.scrub import RedactingFormatter
+
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # tracebacks included: no secret in any log line
+        handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
     # Only our own loggers at debug: they never log credentials, tokens or query strings.
     logging.getLogger("manifest_spec").setLevel(logging.DEBUG if debug else logging.WARNING)
     ctx.obj = {"debug": debug, **options}

@@ -57,8 +57,14 @@ def _holds(keyword: str, expected: Any, value: Any, schema: dict[str, Any], root
     if keyword == "minLength":
         return isinstance(expected, int) and len(value) >= expected
     if keyword == "pattern":
-        return isinstance(expected, str) and re.search(expected, value) is not None
+        return isinstance(expected, str) and re.search(python_pattern(expected), value) is not None
     return False  # a keyword not understood here: let jsonschema decide
+
+
+def python_pattern(pattern: str) -> str:
+    """A schema pattern as Python must run it: ECMA's final `$` is the end of the text, Python's
+    also matches before a final newline ("v1\\n" would pass as a tag), so it becomes `\\Z`."""
+    return pattern[:-1] + r"\Z" if pattern.endswith("$") and not pattern.endswith(r"\$") else pattern
 
 
 _OBJECT = ("required", "properties", "additionalProperties", "propertyNames")

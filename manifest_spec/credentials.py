@@ -7,11 +7,13 @@ import json
 import logging
 import os
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Union
 
-from manifest_spec.errors import ManifestSpecError
+from manifest_spec.errors import ManifestSpecError, json_kind
+from manifest_spec.scrub import remember, remember_pair
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,10 @@ class Credentials:
     username: str = ""
     password: str = ""
     identity_token: str = ""
+
+    def __post_init__(self) -> None:
+        remember_pair(self.username, self.password)
+        remember(self.identity_token)
 
     def __repr__(self) -> str:  # never let a secret reach a log line
         return f"Credentials(username={self.username!r}, password=***, identity_token={'***' if self.identity_token else ''})"
@@ -76,19 +82,26 @@ def _keys_for(host: str) -> list[str]:
 
 
 def _from_auths(auths: Any, host: str, source: str) -> Optional[Credentials]:
-    if not isinstance(auths, dict):
+    if auths is None:
         return None
+    if not isinstance(auths, dict):
+        raise CredentialsError(f"{source}: `auths` is {json_kind(auths)}, not an object of registry entries")
     for key in _keys_for(host):
         entry = auths.get(key)
-        if not isinstance(entry, dict):
+        if entry is None:
             continue
+        if not isinstance(entry, dict):
+            raise CredentialsError(f"{source}: auths[{key!r}] is {json_kind(entry)}, not an object")
         username, password = str(entry.get("username") or ""), str(entry.get("password") or "")
         if entry.get("auth"):
+            # A wrong entry is an error, not anonymous access nor a user with an empty password.
             try:
-                decoded = base64.b64decode(str(entry["auth"])).decode("utf-8")
+                decoded = base64.b64decode(str(entry["auth"]), validate=True).decode("utf-8")
             except (ValueError, UnicodeDecodeError) as e:
-                raise CredentialsError(f"{source}: the auth entry for {key} is not base64 of user:password") from e
-            username, _, password = decoded.partition(":")  # split at the first ':' only
+                raise CredentialsError(f"{source}: auths[{key!r}].auth is not base64 of user:password") from e
+            username, colon, password = decoded.partition(":")  # split at the first ':' only
+            if not colon or not username:
+                raise CredentialsError(f"{source}: auths[{key!r}].auth decodes to no user:password (no ':' or no user)")
         token = str(entry.get("identitytoken") or "")
         if username or password or token:
             log.debug("credentials for %s from %s (%s)", host, source, key)
@@ -96,25 +109,53 @@ def _from_auths(auths: Any, host: str, source: str) -> Optional[Credentials]:
     return None
 
 
+# (program, server URL) -> what the helper said, or the error it ended with: a helper is run once
+# per registry per process, so a failing or hanging one costs its time once, not once per member.
+_HELPER_ANSWERS: dict[tuple[str, str], Union[Optional[Credentials], CredentialsError]] = {}
+_HELPER_LOCK = threading.Lock()
+
+
+def forget_helper_answers() -> None:
+    """For tests that change a helper between runs in one process."""
+    with _HELPER_LOCK:
+        _HELPER_ANSWERS.clear()
+
+
 def run_helper(name: str, host: str, timeout: Optional[float] = None) -> Optional[Credentials]:
     """`docker-credential-<name> get` with the server URL on stdin; "not found" means anonymous."""
+    key = (f"docker-credential-{name}", DOCKER_HUB_KEY if host in _HUB_NAMES else host)
+    with _HELPER_LOCK:  # held while the helper runs: concurrent look-ups wait for the one answer
+        if key not in _HELPER_ANSWERS:
+            try:
+                _HELPER_ANSWERS[key] = _run_helper(key[0], key[1], host, timeout)
+            except CredentialsError as e:
+                _HELPER_ANSWERS[key] = e
+        answer = _HELPER_ANSWERS[key]
+    if isinstance(answer, CredentialsError):
+        raise answer
+    return answer
+
+
+def _run_helper(program: str, server: str, host: str, timeout: Optional[float]) -> Optional[Credentials]:
     timeout = HELPER_TIMEOUT if timeout is None else timeout  # read at call time: settable
-    program = f"docker-credential-{name}"
-    server = DOCKER_HUB_KEY if host in _HUB_NAMES else host
     try:
-        result = subprocess.run([program, "get"], input=server, capture_output=True, text=True, timeout=timeout)
+        completed = subprocess.run([program, "get"], input=server.encode(), capture_output=True, timeout=timeout)
     except FileNotFoundError as e:
         raise CredentialsError(f"credential helper {program} is not installed (named in the docker config for {host})") from e
     except OSError as e:  # not executable, a directory, ...
         raise CredentialsError(f"credential helper {program} cannot be run for {host}: {e.strerror or e}") from e
     except subprocess.TimeoutExpired as e:
         raise CredentialsError(f"credential helper {program} did not answer within {timeout:g} s for {host}") from e
-    output = (result.stdout or "").strip()
-    if result.returncode != 0:
-        if "credentials not found" in (output + result.stderr).lower():
+    try:
+        output = completed.stdout.decode("utf-8").strip()
+    except UnicodeDecodeError as e:
+        raise CredentialsError(f"credential helper {program} printed bytes that are not UTF-8 for {host} (at byte {e.start})") from e
+    errors = completed.stderr.decode("utf-8", "replace")
+    if completed.returncode != 0:
+        if "credentials not found" in (output + errors).lower():
             return None
-        message = (result.stderr or output).strip().splitlines()
-        raise CredentialsError(f"credential helper {program} failed for {host}: {message[-1] if message else f'exit {result.returncode}'}")
+        message = (errors or output).strip().splitlines()
+        raise CredentialsError(f"credential helper {program} failed for {host}: {message[-1] if message else f'exit {completed.returncode}'}")
     try:
         data = json.loads(output)
         username, secret = str(data.get("Username") or ""), str(data.get("Secret") or "")
@@ -136,11 +177,18 @@ def find_credentials(
     path = docker_config_path(docker_cfg, env)
     config = _load_json(path)
     helpers = config.get("credHelpers") or {}
+    if not isinstance(helpers, dict):
+        raise CredentialsError(f"{path}: `credHelpers` is {json_kind(helpers)}, not an object of registry: helper")
     for key in _keys_for(host):
-        if isinstance(helpers, dict) and isinstance(helpers.get(key), str):
+        if key in helpers:
+            if not isinstance(helpers[key], str) or not helpers[key]:
+                raise CredentialsError(f"{path}: credHelpers[{key!r}] is not a helper name")
             return run_helper(helpers[key], host)
-    if isinstance(config.get("credsStore"), str) and config["credsStore"]:
-        found = run_helper(config["credsStore"], host)
+    store = config.get("credsStore")
+    if store is not None and not isinstance(store, str):
+        raise CredentialsError(f"{path}: `credsStore` is {json_kind(store)}, not a helper name")
+    if store:
+        found = run_helper(store, host)
         if found:
             return found
     found = _from_auths(config.get("auths"), host, str(path))

@@ -16,8 +16,9 @@ import yaml
 from manifest_spec.errors import Problem, SpecError
 
 MAX_BYTES = 1024 * 1024
-# Far above any real spec, far below what an alias bomb expands to.
-MAX_NODES = 20_000
+# Far above any real spec (spec.MAX_MEMBERS members of ~10 nodes each), far below what an alias
+# bomb expands to; a spec nests 4 levels (manifests, a member, platform, os.features).
+MAX_NODES = 100_000
 MAX_DEPTH = 64
 
 STDIN = "-"  # as a SPEC argument: read standard input
@@ -254,7 +255,9 @@ def read_document(raw: bytes, variables: Mapping[str, str]) -> Document:
         mark = e.node.start_mark
         line, column = doc.keys.get(e.path[:1], (mark.line + 1, mark.column + 1))
         doc.data = None
-        doc.problems.append(
-            (line, column, "", f"YAML expands to over {MAX_NODES} nodes or {MAX_DEPTH} levels (an alias bomb?)")
-        )
+        if len(e.path) > MAX_DEPTH:
+            message = f"YAML nests more than {MAX_DEPTH} levels deep; at most {MAX_DEPTH} (a spec nests 4; a recursive alias or alias bomb never ends)"
+        else:
+            message = f"YAML expands to more than {MAX_NODES} values; at most {MAX_NODES} (an alias bomb expands to billions)"
+        doc.problems.append((line, column, "", message))
     return doc

@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def json_kind(value: object) -> str:
+    """What a decoded JSON value is, for a message: "a list", "a number", "null"."""
+    kinds = {dict: "an object", list: "a list", str: "a text", int: "a number", float: "a number", bool: "true/false"}
+    return kinds.get(type(value), "null")
+
+
 class ManifestSpecError(Exception):
     """Base of every error this tool raises on purpose; the message says what to do."""
 

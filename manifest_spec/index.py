@@ -22,7 +22,7 @@ IMAGE_TYPES: frozenset[str] = frozenset({DOCKER_MANIFEST, OCI_MANIFEST})
 MANIFEST_ACCEPT: tuple[str, ...] = (OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST)
 
 # The OCI image-spec digest grammar: algorithm ":" encoded.
-_DIGEST_RE = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
+DIGEST_GRAMMAR_RE = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 
 _Json = Union[str, int, list[Any], dict[str, Any]]  # what an index holds once decoded
 
@@ -94,6 +94,12 @@ def digest_of(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def digest_as(data: bytes, like: str) -> str:
+    """The digest of data by the algorithm `like` names (sha256 or sha512), to compare with it."""
+    algorithm = like.partition(":")[0]
+    return f"{algorithm}:" + hashlib.new(algorithm, data).hexdigest() if algorithm in ("sha256", "sha512") else digest_of(data)
+
+
 def build_index(
     descriptors: Sequence[Descriptor],
     *,
@@ -156,7 +162,7 @@ def _check_descriptor(desc: Descriptor) -> None:
     where = f"descriptor {desc.digest or '(no digest)'}"
     if not desc.media_type:
         raise ManifestSpecError(f"{where}: mediaType is empty")
-    if not _DIGEST_RE.fullmatch(desc.digest):
+    if not DIGEST_GRAMMAR_RE.fullmatch(desc.digest):
         raise ManifestSpecError(f"{where}: digest is not of the form algorithm:hex")
     # bool is an int subclass in Python; JSON true is not a size.
     if isinstance(desc.size, bool) or not isinstance(desc.size, int) or desc.size < 0:

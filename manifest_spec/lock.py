@@ -10,7 +10,7 @@ from typing import Any, Callable, Optional
 
 from manifest_spec.carrylock import LockedCarry, carry_drift, carry_lock_json, read_carry_lock, restrict_to_lock
 from manifest_spec.document import STDIN, STDIN_NAME
-from manifest_spec.errors import ManifestSpecError, VerificationError
+from manifest_spec.errors import ManifestSpecError, VerificationError, json_kind
 from manifest_spec.index import Descriptor
 from manifest_spec.platforms import Platform
 from manifest_spec.engine import Prepared, PushSettings
@@ -113,21 +113,37 @@ def read_lock(path: str, spec_path: str) -> Lock:
         raise LockError(f"{path}: no lock file; {_RELOCK.format(spec=spec_path)}") from e
     except (OSError, ValueError) as e:
         raise LockError(f"{path}: cannot read the lock ({e}); {_RELOCK.format(spec=spec_path)}") from e
-    try:
-        if data["lockVersion"] != LOCK_VERSION:
-            raise LockError(f"{path}: lockVersion {data['lockVersion']!r} is not {LOCK_VERSION}; {_RELOCK.format(spec=spec_path)}")
-        return Lock(
-            path=path,
-            spec_sha256=str(data["spec"]["sha256"]),
-            target=str(data["target"]),
-            tags=tuple(str(t) for t in data["tags"]),
-            index_type=str(data["type"]),
-            index_digest=str(data["index"]["digest"]),
-            members=tuple(LockedMember(str(m["image"]), str(m["digest"])) for m in data["members"]),
-            carry=read_carry_lock(data.get("referrers"), path),
-        )
-    except (KeyError, TypeError) as e:
-        raise LockError(f"{path}: not a manifest-spec lock (missing {e}); {_RELOCK.format(spec=spec_path)}") from e
+    def field(path_: str, kind: type, value: Any = data, prefix: str = "") -> Any:
+        """The value at a dotted path, of the given JSON type, else a LockError naming the field."""
+        for key in path_.split("."):
+            if not isinstance(value, dict) or key not in value:
+                raise LockError(f"{path}: not a manifest-spec lock (no `{prefix}{path_}`); {_RELOCK.format(spec=spec_path)}")
+            value = value[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            kinds = f"`{prefix}{path_}` is {json_kind(value)}, not {json_kind(kind())}"
+            raise LockError(f"{path}: not a manifest-spec lock ({kinds}); {_RELOCK.format(spec=spec_path)}")
+        return value
+
+    version = field("lockVersion", int)
+    if version != LOCK_VERSION:
+        raise LockError(f"{path}: lockVersion {version!r} is not {LOCK_VERSION}; {_RELOCK.format(spec=spec_path)}")
+    tags, members = field("tags", list), field("members", list)
+    for i, member in enumerate(members):
+        field(f"members.{i}", dict, {"members": {str(i): member}})
+        field("image", str, member, f"members[{i}].")
+        field("digest", str, member, f"members[{i}].")
+    if not all(isinstance(t, str) for t in tags):
+        raise LockError(f"{path}: not a manifest-spec lock (`tags` holds a non-text value); {_RELOCK.format(spec=spec_path)}")
+    return Lock(
+        path=path,
+        spec_sha256=field("spec.sha256", str),
+        target=field("target", str),
+        tags=tuple(tags),
+        index_type=field("type", str),
+        index_digest=field("index.digest", str),
+        members=tuple(LockedMember(m["image"], m["digest"]) for m in members),
+        carry=read_carry_lock(data.get("referrers") if isinstance(data, dict) else None, path),
+    )
 
 
 def disagreements(spec: Spec, lock: Lock, index_type: Optional[str] = None) -> list[str]:
@@ -194,7 +210,7 @@ def locked_spec(spec: Spec, lock: Lock, settings: PushSettings, *, type_flag: Op
         raise LockError(f"{spec.path} and {lock.path} disagree: {'; '.join(found)}; {_RELOCK.format(spec=spec.path)}")
     bad = [m.digest for m in lock.members if not DIGEST_RE.fullmatch(m.digest)]
     if bad:
-        raise LockError(f"{lock.path}: {bad[0]!r} is not a sha256 digest; {_RELOCK.format(spec=spec.path)}")
+        raise LockError(f"{lock.path}: {bad[0]!r} is not a sha256 or sha512 digest; {_RELOCK.format(spec=spec.path)}")
     members = tuple(
         replace(member, image=member.image.with_digest(locked.digest)) for member, locked in zip(spec.members, lock.members)
     )

@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from typing import Any, Collection, Optional, TextIO
 
 from manifest_spec.errors import Problem
 from manifest_spec.platforms import Platform
+from manifest_spec.scrub import redact
 
 
 def _write_json(obj: Any, out: TextIO) -> None:
     out.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
-
-
-# What a credential looks like inside a message that should never carry one: an Authorization
-# value, a token or password parameter, a URL's user:password@.
-_SECRET_RE = re.compile(
-    r"(?i)\b(basic|bearer)\s+[A-Za-z0-9._~+/=-]+|\b((?:access_|refresh_|id_)?token|password|secret)=[^&\s'\"]+|(://)[^/@\s:]+:[^/@\s]+@"
-)
-
-
-def redact(text: str) -> str:
-    """Blank out anything credential-shaped; a last line of defence for error messages."""
-    return _SECRET_RE.sub(lambda m: f"{m.group(1)} ***" if m.group(1) else f"{m.group(2)}=***" if m.group(2) else f"{m.group(3)}***@", text)
 
 
 def diagnostic(message: str) -> None:

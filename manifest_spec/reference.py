@@ -13,7 +13,8 @@ _PATH_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN_RE = re.compile(rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?")
 TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+# sha512 is in the distribution grammar and containerd accepts it; content is verified with it.
+DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
 NAME_MAX = 255
 
 DOCKER_HUB = "docker.io"
@@ -73,7 +74,7 @@ def parse_reference(text: str) -> Reference:
     remainder, at, digest = text.partition("@")
     if at and not DIGEST_RE.fullmatch(digest):
         raise InvalidReferenceError(
-            f"invalid digest in {text!r}: expected sha256: followed by 64 lower-case hex digits"
+            f"invalid digest in {text!r}: expected sha256: and 64 lower-case hex digits (or sha512: and 128)"
         )
     tag = ""
     slash = remainder.rfind("/")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 from contextlib import contextmanager
@@ -14,25 +13,26 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from manifest_spec import deadline
 from manifest_spec.auth import RegistryAuth
 from manifest_spec.credentials import Credentials, find_credentials
 from manifest_spec.errors import RegistryError, VerificationError
-from manifest_spec.index import MANIFEST_ACCEPT, Descriptor, digest_of
+from manifest_spec.failures import describe as describe_failure
+from manifest_spec.failures import error_body, is_loopback, speaks_plain_http, tls_problem
+from manifest_spec.index import MANIFEST_ACCEPT, Descriptor, digest_as, digest_of
 from manifest_spec.reference import Reference
-from manifest_spec.transport import make_session
+from manifest_spec.shape import check_manifest
+from manifest_spec.transport import RETRY_METHODS, RETRY_STATUSES, check_ca_environment, make_session
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # what distribution itself accepts for a manifest
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
-SCHEMA1_TYPES = frozenset(
-    {
-        "application/vnd.docker.distribution.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.v1+prettyjws",
-    }
-)
 CHUNK = 64 * 1024
+VERIFIABLE = ("sha256:", "sha512:")
+WRITE_METHODS = frozenset({"PUT", "POST", "PATCH", "DELETE"})
+MAX_WRITE_REDIRECTS = 5
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,11 @@ class Manifest:
 BODY_RETRIES = 2  # a body cut short or reset mid-way: GET again (urllib3 retries only until the headers)
 
 
-class BrokenBodyError(RegistryError):
+class TransientError(RegistryError):
+    """A request that urllib3 does not repeat (POST, PATCH) broke or got a 5xx/429: it may be repeated."""
+
+
+class BrokenBodyError(TransientError):
     """The connection broke while a body was being read; the request itself may be repeated."""
 
 
@@ -90,8 +94,11 @@ class RegistryClient:
         self.host = host
         scheme = "http" if options.plain_http else "https"
         self.base = f"{scheme}://{host}"
+        if scheme == "https" and not options.insecure:
+            check_ca_environment()
         self.timeout = options.timeout
         self.body_retries = min(options.attempts, BODY_RETRIES)
+        self.attempts = options.attempts
         self.session = make_session(
             host, insecure=options.insecure, certs_dir=options.certs_dir, attempts=options.attempts, pool_size=options.pool_size
         )
@@ -104,36 +111,104 @@ class RegistryClient:
 
     # -- plumbing ------------------------------------------------------------------------
     def request(self, method: str, path_or_url: str, what: str, **kwargs: Any) -> requests.Response:
+        """Send one request; a write follows only 307/308 (method, body kept), anything else is returned."""
         url = urljoin(self.base, path_or_url)
+        if method not in WRITE_METHODS:
+            return self.send_once(method, url, what, **kwargs)
+        # requests would turn a 301/302/303 of a PUT into a GET and hand back *that* answer:
+        # a write that never landed would look like success.
+        kwargs["allow_redirects"] = False
+        for _ in range(MAX_WRITE_REDIRECTS):
+            response = self.send_once(method, url, what, **kwargs)
+            location = response.headers.get("Location")
+            if not response.is_redirect or response.status_code not in (307, 308) or not location:
+                return response
+            url = urljoin(response.url, location)
+            log.debug("%s redirected (%d) to %s", method, response.status_code, _no_query(url))
+        raise RegistryError(f"{what}: more than {MAX_WRITE_REDIRECTS} redirects of a {method}; nothing was written")
+
+    def send_once(self, method: str, url: str, what: str, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
         kwargs.setdefault("verify", self.verify)
-        log.debug("%s %s", method, urlsplit(url).path)
+        started = time.monotonic()
+        with deadline.attempt(self.timeout) as attempts:
+            return self.send_counted(method, url, what, attempts, started, **kwargs)
+
+    def send_counted(self, method: str, url: str, what: str, attempts: deadline.Attempts, started: float, **kwargs: Any) -> requests.Response:
         try:
-            return self.session.request(method, url, **kwargs)
-        except requests.exceptions.SSLError as e:
-            raise RegistryError(f"{what}: TLS error talking to {self.host}: {_tls_problem(e, self.host)}") from e
-        except requests.exceptions.ConnectionError as e:
-            raise RegistryError(f"{what}: cannot connect to {self.host}: {_short(e)}") from e
-        except requests.exceptions.Timeout as e:
-            raise RegistryError(f"{what}: {self.host} did not answer within {self.timeout:g} s") from e
+            response = self.session.request(method, url, **kwargs)
+        except RegistryError:  # raised by the authentication hook: a refusal, a failed token fetch
+            log.debug("%s %s stopped after %.0f ms (try %d)", method, _no_query(url), _ms(started), attempts.tries)
+            raise
         except requests.exceptions.RequestException as e:
-            raise RegistryError(f"{what}: request to {self.host} failed: {_short(e)}") from e
+            sent = e.request.url if e.request is not None else None
+            failed = sent if isinstance(sent, str) and sent else url  # the host a redirect led to
+            who = urlsplit(failed).netloc or self.host
+            log.debug("%s %s failed after %.0f ms (try %d): %s", method, _no_query(failed), _ms(started), attempts.tries, type(e).__name__)
+            if isinstance(e, requests.exceptions.SSLError) and speaks_plain_http(e) and who == self.host:
+                if is_loopback(self.host) and url.startswith("https://"):
+                    # As docker does for registries on this machine: the server speaks http, so use it.
+                    log.debug("%s speaks plain HTTP; loopback registry: using http", self.host)
+                    self.use_plain_http()
+                    return self.send_once(method, "http://" + url[len("https://"):], what, **kwargs)
+                raise RegistryError(f"{what}: {who} speaks plain HTTP: use --plain-http") from e
+            if isinstance(e, requests.exceptions.SSLError):
+                raise RegistryError(f"{what}: TLS error talking to {who}: {tls_problem(e, who)}") from e
+            if isinstance(e, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
+                raise BrokenBodyError(f"{what}: {self.body_broke(who, attempts)}") from e
+            error = TransientError if method not in RETRY_METHODS else RegistryError  # urllib3 retried the others already
+            raise error(f"{what}: {describe_failure(e, who, attempts, self.timeout)}") from e
+        response.attempts = attempts  # type: ignore[attr-defined]  # read by reading_body
+        for step in [*response.history, response]:
+            log.debug("%s %s -> %d in %.0f ms (try %d)", step.request.method, _no_query(step.url), step.status_code, _ms(started), attempts.tries)
+        return response
+
+    def use_plain_http(self) -> None:
+        self.base = f"http://{self.host}"
+        auth = self.session.auth
+        if isinstance(auth, RegistryAuth):
+            auth.https = False
+
+    def body_broke(self, who: str, attempts: Optional[deadline.Attempts]) -> str:
+        if attempts is not None and attempts.expired:
+            return f"{who} did not send the whole answer within {self.timeout:g} s"
+        return f"the connection to {who} broke while reading the body"
 
     def send_unauthenticated(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """For the token realm: same retries and TLS trust, but no registry credentials attached."""
-        return self.request(method, url, f"token from {urlsplit(url).netloc}", auth=_no_auth, **kwargs)
+        what = f"get a token for {self.host}"
+
+        def attempt() -> requests.Response:
+            response = self.request(method, url, what, auth=_no_auth, **kwargs)
+            if method == "POST" and response.status_code in RETRY_STATUSES:  # urllib3 repeats only the GET
+                raise self.transient(response, what)
+            return response
+
+        return self.again_if_body_breaks(attempt, url, self.attempts)
 
     def fail(self, response: requests.Response, what: str) -> RegistryError:
-        """Turn an unexpected answer into one line: what failed, the registry's code and reason."""
+        """Turn an unexpected answer into one line: what failed, who answered, their code and reason."""
         status = response.status_code
-        with self.reading_body(what):
-            code, message = _error_body(response)
+        who = urlsplit(response.url or "").netloc or self.host
+        if response.is_redirect:
+            where = _no_query(urljoin(response.url, response.headers.get("Location", "")))
+            method = response.request.method if response.request is not None else "request"
+            return RegistryError(
+                f"{what}: {who} answered the {method} with a {status} redirect to {where}; a write is followed "
+                "only through 307/308 (method and body kept), so it did not land",
+                status=status,
+            )
+        with self.reading_body(what, response):
+            code, message = error_body(response)
         reason = f"{code}: {message}" if code else (message or response.reason or "")
-        hint = {
-            401: " (check --username/--password or your docker login)",
-            403: " (the credentials lack permission for this repository)",
-        }.get(status, "")
-        return RegistryError(f"{what}: {self.host} answered HTTP {status} {reason}{hint}".rstrip(), status=status, code=code)
+        if who != self.host:
+            hint = f" (a host {self.host} sent us to; credentials go only to {self.host})" if status == 401 else ""
+        else:
+            hint = {
+                401: " (check --username/--password or your docker login)",
+                403: " (the credentials lack permission for this repository)",
+            }.get(status, "")
+        return RegistryError(f"{what}: {who} answered HTTP {status} {reason}{hint}".rstrip(), status=status, code=code)
 
     def read_limited(self, response: requests.Response, limit: int, what: str) -> bytes:
         """Read a body, refusing anything larger than `limit` before it is all in memory."""
@@ -142,7 +217,7 @@ class RegistryClient:
             response.close()
             raise VerificationError(f"{what}: {declared} bytes is over the {limit} byte limit")
         chunks, total = [], 0
-        with self.reading_body(what):
+        with self.reading_body(what, response):
             for chunk in response.iter_content(CHUNK):
                 total += len(chunk)
                 if total > limit:
@@ -152,26 +227,36 @@ class RegistryClient:
         return b"".join(chunks)
 
     @contextmanager
-    def reading_body(self, what: str) -> Iterator[None]:
-        """A body cut short or reset mid-way: iter_content raises these, not the request, so
-        request() cannot wrap them; this does, for every place that streams a body."""
+    def reading_body(self, what: str, response: requests.Response) -> Iterator[None]:
+        """A body cut short, reset mid-way or past its deadline: iter_content raises these, not the
+        request, so request() cannot wrap them; this does, for every place that streams a body."""
         try:
             yield
         except requests.exceptions.RequestException as e:
-            raise BrokenBodyError(f"{what}: the connection to {self.host} broke while reading the body: {_short(e)}") from e
+            who = urlsplit(response.url or "").netloc or self.host
+            raise BrokenBodyError(f"{what}: {self.body_broke(who, getattr(response, 'attempts', None))}") from e
 
-    def again_if_body_breaks(self, read: Callable[[], T], path: str) -> T:
-        """Run `read` (a GET of `path` and its body) again when the body breaks off mid-way:
-        urllib3 retries failed requests, not bodies cut short after the answer began."""
-        for attempt in range(self.body_retries + 1):
+    def again_if_body_breaks(self, read: Callable[[], T], path: str, retries: Optional[int] = None) -> T:
+        """Run `read` (a GET of `path` and its body, or a whole upload session) again when it breaks
+        off (TransientError): urllib3 retries failed requests, not bodies cut short after the answer
+        began, nor POST and PATCH."""
+        retries = self.body_retries if retries is None else retries
+        for attempt in range(retries + 1):
             try:
                 return read()
-            except BrokenBodyError:
-                if attempt >= self.body_retries:
+            except TransientError as e:
+                if attempt >= retries:
                     raise
-                log.debug("retrying GET %s after the body broke off", urlsplit(path).path)
-                time.sleep(0.25 * attempt)
+                log.debug("again (%d of %d): %s %s after: %s", attempt + 2, retries + 1, self.host, urlsplit(path).path, e)
+                time.sleep(min(0.25 * 2**attempt, 4.0))
         raise AssertionError("unreachable")
+
+    def transient(self, response: requests.Response, what: str) -> RegistryError:
+        """fail(), as a TransientError when the answer is one worth another try (503, 429, ...)."""
+        error = self.fail(response, what)
+        if response.status_code in RETRY_STATUSES:
+            return TransientError(str(error), status=error.status, code=error.code)
+        return error
 
     def get_body(self, path: str, limit: int, what: str, **kwargs: Any) -> tuple[requests.Response, bytes]:
         """GET a whole body (200 only), read again when the connection breaks in the middle of it."""
@@ -187,19 +272,19 @@ class RegistryClient:
     # -- manifests -----------------------------------------------------------------------
     def get_manifest(self, repository: str, ref: str, what: str) -> Manifest:
         """GET a manifest with every media type accepted; digest, type and size verified."""
-        if ":" in ref and not ref.startswith("sha256:"):
-            raise VerificationError(f"{what}: digest {ref} uses an algorithm this tool cannot verify (only sha256)")
+        if ":" in ref and not ref.startswith(VERIFIABLE):
+            raise VerificationError(f"{what}: digest {ref} uses an algorithm this tool cannot verify (only sha256 and sha512)")
         response, data = self.get_body(
             f"/v2/{repository}/manifests/{ref}", MAX_MANIFEST_BYTES, what, headers={"Accept": ", ".join(MANIFEST_ACCEPT)}
         )
         digest = digest_of(data)
-        if ref.startswith("sha256:") and digest != ref:
-            raise VerificationError(f"{what}: the registry sent content with digest {digest}, not the {ref} asked for")
+        if ":" in ref and digest_as(data, ref) != ref:
+            raise VerificationError(f"{what}: the registry sent content with digest {digest_as(data, ref)}, not the {ref} asked for")
         header = response.headers.get("Docker-Content-Digest")
-        if header and header.startswith("sha256:") and header != digest:
-            raise VerificationError(f"{what}: Docker-Content-Digest {header} does not match the content ({digest})")
+        if header and header.startswith(VERIFIABLE) and digest_as(data, header) != header:
+            raise VerificationError(f"{what}: Docker-Content-Digest {header} does not match the content ({digest_as(data, header)})")
         content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-        media_type = _check_manifest_type(data, content_type, what)
+        media_type = check_manifest(data, content_type, what)
         return Manifest(data, media_type, digest)
 
     def manifest_exists(self, repository: str, digest: str, what: str) -> bool:
@@ -221,13 +306,22 @@ class RegistryClient:
         returned = response.headers.get("Docker-Content-Digest")
         if returned and returned != expected:
             raise VerificationError(f"{what}: the registry stored digest {returned}, but the bytes sent hash to {expected}")
+        if not returned:
+            # Registries send the digest of what they stored; a 2xx without it (a proxy's page, a
+            # registry that drops it) is confirmed by asking what `ref` holds now: one round trip.
+            held = self.head_manifest(repository, ref, what)
+            if held is None or held.digest != expected:
+                now = held.digest if held else "nothing"
+                raise VerificationError(
+                    f"{what}: the PUT was answered HTTP {response.status_code} without a digest, but {ref} holds {now}, not {expected}"
+                )
         return expected
 
     # -- blobs ---------------------------------------------------------------------------
     def get_blob(self, repository: str, digest: str, limit: int, what: str) -> bytes:
         _, data = self.get_body(f"/v2/{repository}/blobs/{digest}", limit, what)
-        if digest_of(data) != digest:
-            raise VerificationError(f"{what}: blob content hashes to {digest_of(data)}, not {digest}")
+        if digest_as(data, digest) != digest:
+            raise VerificationError(f"{what}: blob content hashes to {digest_as(data, digest)}, not {digest}")
         return data
 
     def blob_exists(self, repository: str, digest: str, what: str) -> bool:
@@ -239,16 +333,24 @@ class RegistryClient:
     def mount_blob(self, repository: str, digest: str, source_repository: str, what: str) -> Optional[str]:
         """Cross-repository mount: None when mounted (or already there), else the upload session the
         registry opened instead (202), for the caller to stream the blob into: nothing left dangling
-        ("" when a 202 names no session: the caller opens its own)."""
-        response = self.request(
-            "POST", f"/v2/{repository}/blobs/uploads/", what, params={"mount": digest, "from": source_repository}
-        )
-        if response.status_code == 201:
-            return None
-        if response.status_code == 202:
-            location = response.headers.get("Location")
-            return urljoin(self.base, location) if location else ""
-        raise self.fail(response, what)
+        ("" when a 202 names no session: the caller opens its own).
+        A 503 or a reset POST is sent again: a mount is safe to repeat."""
+
+        def mount() -> Optional[str]:
+            response = self.request(
+                "POST", f"/v2/{repository}/blobs/uploads/", what, params={"mount": digest, "from": source_repository}
+            )
+            if response.status_code == 201:
+                mounted = response.headers.get("Docker-Content-Digest")
+                if mounted and mounted != digest:
+                    raise VerificationError(f"{what}: the registry mounted {mounted}, not {digest}")
+                return None
+            if response.status_code == 202:
+                location = response.headers.get("Location")
+                return urljoin(self.base, location) if location else ""
+            raise self.transient(response, what)
+
+        return self.again_if_body_breaks(mount, f"/v2/{repository}/blobs/uploads/", self.attempts)
 
     # -- read-only look-ups for plan, dry-run and idempotent pushes -------------------------
     def head_manifest(self, repository: str, ref: str, what: str) -> Optional[Descriptor]:
@@ -274,75 +376,14 @@ def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
     return request
 
 
-def _check_manifest_type(data: bytes, content_type: str, what: str) -> str:
-    try:
-        body = json.loads(data)
-    except ValueError as e:
-        raise VerificationError(f"{what}: the manifest is not valid JSON ({e})") from e
-    if not isinstance(body, dict):
-        raise VerificationError(f"{what}: the manifest is not a JSON object")
-    if content_type in SCHEMA1_TYPES or body.get("schemaVersion") == 1:
-        raise VerificationError(
-            f"{what}: is a Docker schema 1 manifest, which registries and docker no longer accept; rebuild and push the image again"
-        )
-    declared = body.get("mediaType")
-    if isinstance(declared, str) and declared and content_type and declared != content_type:
-        raise VerificationError(f"{what}: served as {content_type} but the manifest says mediaType {declared}")
-    media_type = declared if isinstance(declared, str) and declared else content_type
-    if media_type not in MANIFEST_ACCEPT:
-        raise VerificationError(f"{what}: unsupported manifest media type {media_type or '(none)'}")
-    return media_type
+def _no_query(url: str) -> str:
+    """host:port/path for a log line or message: a query may carry signed state or a credential."""
+    parts = urlsplit(url)
+    return f"{parts.netloc}{parts.path}"
 
 
-def _error_body(response: requests.Response) -> tuple[str, str]:
-    """The first OCI error (`{"errors": [{"code", "message", "detail"}]}`) or the text body."""
-    text = response.text[:2000] if response.content else ""
-    try:
-        errors = json.loads(text).get("errors") or []
-        first = errors[0]
-        message = str(first.get("message", ""))
-        detail = first.get("detail")
-        if detail:
-            message += f" ({json.dumps(detail) if not isinstance(detail, str) else detail})"
-        return str(first.get("code", "")), message
-    except (ValueError, AttributeError, IndexError, TypeError):
-        return "", " ".join(text.split())[:200]
-
-
-_QUERY_RE = re.compile(r"\?[\w.~%-]+=[^\s'\")]*")  # "?_state=...&digest=..." in urllib3's "with url: ..."
-
-
-def _short(error: Exception) -> str:
-    # An upload URL's query carries the registry's signed state (on some, a storage credential).
-    text = _QUERY_RE.sub("", str(error))
-    return text if len(text) < 200 else text[:200] + "…"
-
-
-def _tls_problem(error: Exception, host: str) -> str:
-    """The innermost ssl reason (cut by _short otherwise) and what to do about it."""
-    import ssl
-
-    stack: list[BaseException] = [error]
-    seen: set[int] = set()
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return (
-                f"certificate verify failed: {current.verify_message}; trust its CA (<certs dir>/{host}/ca.crt "
-                "with --certs-dir, default /etc/docker/certs.d, or REQUESTS_CA_BUNDLE) or use --insecure"
-            )
-        if isinstance(current, ssl.SSLError) and "CERTIFICATE" in str(current.reason or "") and "ALERT" in str(current.reason or ""):
-            return (
-                f"the registry refused the connection ({current.reason}): it wants a client certificate it trusts; "
-                f"put client.cert and client.key in <certs dir>/{host}/ (--certs-dir)"
-            )
-        stack.extend(a for a in current.args if isinstance(a, BaseException))
-        stack.extend(x for x in (getattr(current, "reason", None), current.__cause__, current.__context__) if isinstance(x, BaseException))
-    return f"{_short(error)} (--insecure skips verification)"
-
+def _ms(started: float) -> float:
+    return (time.monotonic() - started) * 1000
 
 
 class ClientPool:

@@ -6,13 +6,14 @@ import difflib
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
-from manifest_spec.conforms import conforms
+from manifest_spec.conforms import conforms, python_pattern
 from manifest_spec.document import Document, PathKey, json_path, read_document, read_source
 from manifest_spec.errors import InvalidReferenceError, Problem, SpecError
 from manifest_spec.platforms import Platform, platform_key, platform_problems
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     import jsonschema
 
 TYPE_NAMES = ("docker", "oci")
+MAX_MEMBERS = 500  # the largest real indexes (Windows os.versions x architectures, with attestations) hold a few hundred
 _OCI_ONLY = "Docker manifest lists carry no annotations; set `type: oci` (or push with --type oci)"
 
 
@@ -133,12 +135,14 @@ class _Checker:
             self.add((), f"a spec is a mapping with image: and manifests:, got {_describe(data)}")
             return None
         if not conforms(data, load_schema()):
-            import jsonschema  # only for a spec that may be invalid: ~50 ms of start-up spared otherwise
-
-            for error in jsonschema.Draft202012Validator(load_schema()).iter_errors(data):
+            # jsonschema only for a spec that may be invalid: ~50 ms of start-up spared otherwise
+            for error in _validator()(load_schema()).iter_errors(data):
                 self.schema_error(error)
         target = self.reference(data.get("image"), ("image",), target=True)
         manifests = data.get("manifests")
+        if isinstance(manifests, list) and len(manifests) > MAX_MEMBERS:
+            self.add(("manifests",), f"{len(manifests)} members; at most {MAX_MEMBERS} (the largest real indexes hold a few hundred)")
+            return None
         entries = [(i, e) for i, e in enumerate(manifests if isinstance(manifests, list) else []) if isinstance(e, dict)]
         members = {i: self.member(entry, ("manifests", i), allow_unknown_platform) for i, entry in entries}
         self.check_duplicates(members)
@@ -261,6 +265,21 @@ class _Checker:
             else:
                 seen[key] = i
 
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[jsonschema.ValidationError]:
+    import jsonschema
+
+    if validator.is_type(instance, "string") and not re.search(python_pattern(pattern), instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Any:
+    """Draft 2020-12 with `pattern` run as Python must (python_pattern); the schema file stays
+    standard JSON Schema (editors read it)."""
+    import jsonschema
+
+    return jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
 
 _TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "a text value"}
 

@@ -14,7 +14,11 @@ from urllib.parse import urlsplit
 import certifi
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InvalidHeader, MaxRetryError, SSLError
 from urllib3.util.retry import Retry
+
+from manifest_spec.deadline import POOL_CLASSES, note_retry
+from manifest_spec.errors import ManifestSpecError
 
 log = logging.getLogger(__name__)
 
@@ -33,16 +37,24 @@ class _Retry(Retry):
     RETRY_AFTER_STATUS_CODES = frozenset({429, 503})
 
     def get_retry_after(self, response: Any) -> Optional[float]:
-        seconds = super().get_retry_after(response)
-        return None if seconds is None else min(seconds, RETRY_AFTER_CAP)
+        try:
+            seconds = super().get_retry_after(response)
+        except InvalidHeader:
+            return None  # "soon", "-5": unreadable, so the normal backoff applies
+        return None if seconds is None else max(0.0, min(seconds, RETRY_AFTER_CAP))
 
     def increment(  # type: ignore[override]
         self, method: Optional[str] = None, url: Optional[str] = None, *args: Any, **kwargs: Any
     ) -> Retry:
-        response, error = kwargs.get("response"), kwargs.get("error")
+        response, error, pool = kwargs.get("response"), kwargs.get("error"), kwargs.get("_pool")
+        if isinstance(error, SSLError):
+            raise MaxRetryError(pool, url or "", error) from error  # type: ignore[arg-type]  # a TLS mismatch does not heal by waiting
         why = f"HTTP {response.status}" if response is not None else type(error).__name__ if error else "?"
-        log.debug("retrying %s %s after %s", method, urlsplit(url or "").path, why)
-        return super().increment(method, url, *args, **kwargs)
+        host = f"{pool.host}:{pool.port}" if pool is not None and pool.port else getattr(pool, "host", "")
+        log.debug("retrying %s %s%s after %s", method, host, urlsplit(url or "").path, why)
+        retry = super().increment(method, url, *args, **kwargs)  # raises when the budget is spent
+        note_retry()
+        return retry
 
 
 class _NoUrllib3RetryWarning(logging.Filter):
@@ -105,6 +117,21 @@ def _bundle(ca_files: list[Path]) -> str:
     return _BUNDLES[key]
 
 
+CA_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
+
+
+class TLSConfigError(ManifestSpecError):
+    """The environment names a CA file that is not there."""
+
+
+def check_ca_environment() -> None:
+    """A CA bundle variable naming a missing file: say so, instead of requests' OSError at the first request."""
+    for name in CA_VARIABLES:
+        value = os.environ.get(name)
+        if value and not Path(value).is_file():
+            raise TLSConfigError(f"{name}={value}: no such CA file; fix or unset {name}")
+
+
 def tls_settings(host: str, *, insecure: bool, certs_dir: Optional[str]) -> TLSSettings:
     """docker's layout: <certs dir>/<host[:port]>/*.crt are CAs, *.cert + *.key a client pair."""
     if insecure:
@@ -130,6 +157,7 @@ def make_session(host: str, *, insecure: bool, certs_dir: Optional[str], attempt
     """One session per registry host: pooled connections, retries, TLS trust."""
     session = requests.Session()
     adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=make_retry(attempts))
+    adapter.poolmanager.pool_classes_by_scheme = POOL_CLASSES  # every request gets an overall deadline
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     tls = tls_settings(host, insecure=insecure, certs_dir=certs_dir)

@@ -15,6 +15,9 @@ if _TESTS_DIR not in sys.path:
 
 from support.registry import Registry, RegistryNotFoundError, unique_repo_name  # noqa: E402
 
+from manifest_spec.credentials import forget_helper_answers  # noqa: E402
+from manifest_spec.scrub import forget as forget_secrets  # noqa: E402
+
 
 @pytest.fixture(scope="session")
 def registry() -> Iterator[Registry]:
@@ -36,6 +39,8 @@ def hermetic_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     for name in ("DOCKER_CONFIG", "REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "MANIFEST_SPEC_USERNAME",
                  "MANIFEST_SPEC_PASSWORD", "MANIFEST_SPEC_AUTH_REGISTRY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         monkeypatch.delenv(name, raising=False)
+    forget_helper_answers()  # a helper runs once per process; each test is a process of its own here
+    forget_secrets()
 
 
 @pytest.fixture

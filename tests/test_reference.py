@@ -53,9 +53,10 @@ def test_parse(text: str, registry: str, repository: str, tag: str, digest: str)
         ("alpine:.hidden", "invalid tag '.hidden'"),
         ("alpine:1.0+build", "invalid tag '1.0+build'"),
         ("alpine:" + "a" * 129, "invalid tag"),
-        ("alpine@sha256:abc", "invalid digest in 'alpine@sha256:abc': expected sha256: followed by 64 lower-case hex digits"),
+        ("alpine@sha256:abc", "invalid digest in 'alpine@sha256:abc': expected sha256: and 64 lower-case hex digits (or sha512: and 128)"),
         ("alpine@" + D.upper().replace("SHA256", "sha256"), "invalid digest"),
-        ("alpine@sha512:" + "0" * 128, "invalid digest"),
+        ("alpine@sha512:" + "0" * 64, "invalid digest"),  # sha512 is accepted, with its 128 digits only
+        ("alpine@sha384:" + "0" * 96, "invalid digest"),
         ("alpine@", "invalid digest in 'alpine@'"),
         ("alpine:1@", "invalid digest"),
         ("a@b@" + D, "invalid digest"),

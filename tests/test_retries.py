@@ -11,11 +11,8 @@ from __future__ import annotations
 import base64
 import os
 import re
-import socket
-import struct
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -32,7 +29,7 @@ from support.clirun import (
     write_spec,
 )
 from support.clirun import run_cli as cli
-from support.faults import FaultProxy, Reply, error, truncate
+from support.faults import FaultProxy, Reply, error, reset_connections, truncate
 from support.images import PushedImage, get_blob, get_manifest, push_image
 from support.registry import Registry
 from urllib3.response import HTTPResponse
@@ -47,30 +44,6 @@ USER, PASSWORD = "frank", "frank:Retry-s3cret"
 def proxy(registry: Registry) -> Iterator[FaultProxy]:
     with FaultProxy(registry.host) as p:
         yield p
-
-
-def reset_connections(proxy: FaultProxy, method: str, pattern: str, times: int) -> list[float]:
-    """Make the proxy reset (TCP RST, no answer) the next `times` matching requests; returns when."""
-    when: list[float] = []
-    lock = threading.Lock()
-    base = proxy._loop.server.RequestHandlerClass  # type: ignore[union-attr]
-
-    class Resetting(base):  # type: ignore[misc, valid-type]
-        def forward(self) -> None:
-            with lock:
-                hit = self.command == method and re.search(pattern, self.path) is not None and len(when) < times
-                if hit:
-                    when.append(time.monotonic())
-            if not hit:
-                return base.forward(self)
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.close_connection = True
-            self.connection.close()  # the fd closes (with RST) when the handler's files do
-
-        do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = forward
-
-    proxy._loop.server.RequestHandlerClass = Resetting  # type: ignore[union-attr]
-    return when
 
 
 def stamped(when: list[float], fault: Any = None) -> Any:
@@ -181,9 +154,9 @@ def test_a_body_cut_short_every_time_is_one_clear_error(registry: Registry, prox
         ("PUT", r"/manifests/v1$", error(400, "MANIFEST_INVALID", "manifest invalid"), "MANIFEST_INVALID"),
         ("PUT", r"/manifests/v1$", error(403, "DENIED", "requested access to the resource is denied"), "DENIED"),
         ("PUT", r"/manifests/v1$", lambda r: error(413, "SIZE_INVALID", "too large")(r).with_header("Retry-After", "1"), "413"),
-        ("POST", r"/blobs/uploads/", UNAVAILABLE, "503"),
+        ("POST", r"/blobs/uploads/", error(400, "BLOB_UPLOAD_INVALID", "no"), "BLOB_UPLOAD_INVALID"),
     ],
-    ids=["get-404", "get-400", "put-400", "put-403", "put-413-with-retry-after", "post-503"],
+    ids=["get-404", "get-400", "put-400", "put-403", "put-413-with-retry-after", "post-400"],
 )
 def test_permanent_answers_and_posts_are_sent_once(
     registry: Registry, proxy: FaultProxy, images: Any, repo_name: str, tmp_path: Path, method: str, path: str, fault: Any, message: str
@@ -270,10 +243,13 @@ def test_debug_logs_each_retry_without_query_strings_or_secrets(basic_registry: 
     assert run.returncode == 0, run.stderr
     assert len(resets) == 1 and len(put_resets) == 1
     retries = [line for line in run.stderr.splitlines() if "retrying" in line.lower()]
-    assert any(re.search(rf"retrying GET /v2/{source}/manifests/amd64 after HTTP 503", line) for line in retries), retries
-    assert any(re.search(rf"retrying PUT /v2/{target}/blobs/uploads/\S+ after HTTP 503", line) for line in retries), retries
-    assert any(re.search(rf"retrying HEAD /v2/{target}/manifests/sha256:[0-9a-f]{{64}} after", line) for line in retries), retries
+    host = re.escape(proxy.host)
+    assert any(re.search(rf"retrying GET {host}/v2/{source}/manifests/amd64 after HTTP 503", line) for line in retries), retries
+    assert any(re.search(rf"retrying PUT {host}/v2/{target}/blobs/uploads/\S+ after HTTP 503", line) for line in retries), retries
+    assert any(re.search(rf"retrying HEAD {host}/v2/{target}/manifests/sha256:[0-9a-f]{{64}} after", line) for line in retries), retries
     assert all("?" not in line for line in retries), retries
+    # Each request: method, host, path (no query), status, time taken, try number.
+    assert re.search(rf"DEBUG manifest_spec.registry: GET {host}/v2/{source}/manifests/amd64 -> 200 in \d+ ms \(try 2\)", run.stderr), run.stderr
     everything = run.stdout + run.stderr
     assert "_state=" not in everything and "digest=sha256" not in everything  # no upload URL query anywhere
     assert PASSWORD not in everything

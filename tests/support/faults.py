@@ -19,6 +19,8 @@ import hashlib
 import http.client
 import json
 import re
+import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -40,6 +42,7 @@ class Reply:
     body: bytes
     declared_length: Optional[int] = None  # Content-Length to announce; None: len(body)
     close_delimited: bool = False  # announce no length at all: the body ends when the connection closes
+    drip: float = 0.0  # seconds between single bytes of the body (0: all at once)
 
     def header(self, name: str) -> Optional[str]:
         return next((v for k, v in self.headers if k.lower() == name.lower()), None)
@@ -96,6 +99,16 @@ def error(status: int, code: str, message: str, detail: object = None) -> Fault:
 def truncate(keep: int) -> Fault:
     """Announce the full Content-Length but send only the first `keep` bytes, then close."""
     return lambda reply: replace(reply, body=reply.body[:keep], declared_length=len(reply.body))
+
+
+def redirect(status: int, location: str) -> Fault:
+    """Answer with a redirect (301, 302, 303, 307, 308) to `location` and an empty body."""
+    return lambda reply: Reply(status, (("Location", location),), b"")
+
+
+def drip(seconds_per_byte: float) -> Fault:
+    """Send the body one byte at a time: a socket timeout restarts with every byte, a deadline does not."""
+    return lambda reply: replace(reply, drip=seconds_per_byte)
 
 
 def without_length() -> Fault:
@@ -273,7 +286,12 @@ class FaultProxy(Served):
                     if not keep:
                         self.send_header("Connection", "close")
                     self.end_headers()
-                    if self.command != "HEAD":
+                    if self.command != "HEAD" and reply.drip:
+                        for i in range(len(reply.body)):
+                            self.wfile.write(reply.body[i : i + 1])
+                            self.wfile.flush()
+                            time.sleep(reply.drip)
+                    elif self.command != "HEAD":
                         self.wfile.write(reply.body)
                     self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
@@ -288,3 +306,61 @@ class FaultProxy(Served):
 
     def __enter__(self) -> FaultProxy:
         return self.start()
+
+
+def reset_connections(proxy: FaultProxy, method: str, pattern: str, times: int) -> list[float]:
+    """Make the proxy reset (TCP RST, no answer) the next `times` matching requests; returns when.
+
+    Stacks: each call wraps the proxy's current handler class."""
+    when: list[float] = []
+    lock = threading.Lock()
+    assert proxy._loop is not None, "start the proxy first"
+    base = proxy._loop.server.RequestHandlerClass
+
+    class Resetting(base):  # type: ignore[misc, valid-type]
+        def forward(self) -> None:
+            with lock:
+                hit = self.command == method and re.search(pattern, self.path) is not None and len(when) < times
+                if hit:
+                    when.append(time.monotonic())
+            if not hit:
+                return base.forward(self)  # type: ignore[no-any-return]
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()  # the fd closes (with RST) when the handler's files do
+
+        do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = forward
+
+    proxy._loop.server.RequestHandlerClass = Resetting
+    return when
+
+
+class SilentServer:
+    """Accepts connections on 127.0.0.1, reads what is sent, and never answers: a hung registry."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.host = f"127.0.0.1:{self.listener.getsockname()[1]}"
+        self.accepted: list[socket.socket] = []
+        self.running = True
+        self.thread = threading.Thread(target=self._accept, name="silent-server", daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while self.running:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)  # held open, never written to
+
+    def __enter__(self) -> SilentServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.running = False
+        self.listener.close()
+        for conn in self.accepted:
+            conn.close()
