@@ -16,6 +16,7 @@ from manifest_spec.errors import ManifestSpecError, Problem, SpecError
 from manifest_spec.spec import Spec, load_spec, parse_spec
 
 if TYPE_CHECKING:  # the HTTP side is imported when a run starts: `validate` stays offline and quick
+    from manifest_spec.carry import CarrySettings
     from manifest_spec.events import Listener
     from manifest_spec.engine import Outcome, Prepared, PushResult, PushSettings
     from manifest_spec.index import BuiltIndex
@@ -45,6 +46,7 @@ class Settings:
     jobs: int = DEFAULT_JOBS  # requests in flight per registry host
     client: Optional[ClientOptions] = None  # how to reach registries (None: the defaults)
     listener: Optional[Listener] = None
+    carry: Optional[CarrySettings] = None  # --no-referrers, --referrers-type (None: carry them all)
 
 
 class BatchError(ManifestSpecError):
@@ -116,12 +118,14 @@ def check_conflicts(specs: Sequence[Spec]) -> None:
 
 
 def push_settings(spec: Spec, settings: Settings) -> PushSettings:
+    from manifest_spec.carry import CarrySettings
     from manifest_spec.engine import PushSettings
 
     return PushSettings(
         index_type=settings.type_flag or spec.type or "docker",
         ignore_missing=settings.ignore_missing,
         check_platform=settings.check_platform,
+        carry=settings.carry or CarrySettings(),
     )
 
 
@@ -198,7 +202,7 @@ class Run:
             outcome = prepared[i]
             if outcome.value is not None and i in read:
                 try:
-                    locks.check_locked_index(outcome.value, read[i])
+                    outcome = Outcome(spec, locks.apply_lock(outcome.value, read[i]))
                 except ManifestSpecError as e:
                     outcome = Outcome(spec, error=e)
             outcomes.append(outcome)
@@ -260,7 +264,9 @@ def check_locks(specs: Sequence[Spec], settings: Settings) -> list[LockCheck]:
 
     with Run(settings) as run:
         running = [
-            run.engine.logic.submit(locks.check_lock, s, locks.lock_path(s.path), run.engine.head, settings.type_flag) for s in specs
+            run.engine.logic.submit(locks.check_lock, s, locks.lock_path(s.path), run.engine.head, settings.type_flag,
+                                    run.scheduler.submit)
+            for s in specs
         ]
         return [LockCheck(s.path, locks.lock_path(s.path), f.result()) for s, f in zip(specs, running)]
 

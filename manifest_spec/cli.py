@@ -10,7 +10,17 @@ import click
 
 from manifest_spec import __version__, output
 from manifest_spec.cli_common import (
-    F, client_options, handle_errors, load_specs, output_choice, output_option, parse_vars, run_settings, spec_arguments,
+    F,
+    carry_settings,
+    client_options,
+    handle_errors,
+    load_specs,
+    output_choice,
+    output_option,
+    parse_vars,
+    referrers_options,
+    run_settings,
+    spec_arguments,
 )
 
 MAX_TIMEOUT = 3600.0
@@ -104,6 +114,7 @@ _push_options = [
     click.option("--skip-platform-check", is_flag=True, help="Do not compare the spec's platforms with the image configs."),
     click.option("--dry-run", is_flag=True, help="Resolve, verify and build; print the index JSON and its digest; write nothing."),
     click.option("-q", "--quiet", is_flag=True, help="No progress on the terminal (it is drawn only when stderr is one)."),
+    *referrers_options,
     output_option,
 ]
 
@@ -124,13 +135,14 @@ def push(ctx: click.Context, index_type: str | None) -> None:
 
 
 def _run_push(ctx: click.Context, specs: list[Any], ignore_missing: bool, skip_platform_check: bool, output_format: str,
-              dry_run: bool = False, locked: bool = False, lock_file: str | None = None, quiet: bool = False) -> None:
+              dry_run: bool, carry: Any, locked: bool = False, lock_file: str | None = None, quiet: bool = False) -> None:
     from manifest_spec import api, progress
 
     listener = progress.listener_for(sys.stderr, quiet=quiet or dry_run, output_format=output_format)
     try:
         settings = run_settings(ctx, specs, type_flag=ctx.obj["index_type"], ignore_missing=ignore_missing,
-                                check_platform=not skip_platform_check, locked=locked, lock_file=lock_file, listener=listener)
+                                check_platform=not skip_platform_check, locked=locked, lock_file=lock_file, listener=listener,
+                                carry=carry)
         with api.Run(settings) as run:
             prepared = run.prepare(specs)
             for item in prepared:
@@ -161,14 +173,15 @@ def _run_push(ctx: click.Context, specs: list[Any], ignore_missing: bool, skip_p
 @handle_errors
 def from_spec(ctx: click.Context, spec_files: tuple[str, ...], variables: tuple[str, ...], allow_unknown_platform: bool, locked: bool,
               lock_file: str | None, ignore_missing: bool, skip_platform_check: bool, dry_run: bool, quiet: bool,
-              output_format: str) -> None:
+              no_referrers: bool, referrers_types: tuple[str, ...], output_format: str) -> None:
     """Push the index each YAML SPEC describes (- reads stdin); several SPECs are one run, all verified before any write."""
     if (locked or lock_file) and ignore_missing:
         raise click.UsageError("--locked pushes exactly the locked digests; --ignore-missing does not go with it")
     if lock_file and len(spec_files) > 1:
         raise click.UsageError("--lock-file names the lock of one spec; with several, --locked uses each SPEC's own lock")
     specs = load_specs(spec_files, variables, allow_unknown_platform)
-    _run_push(ctx, specs, ignore_missing, skip_platform_check, output_format, dry_run, locked or bool(lock_file), lock_file, quiet)
+    carry = carry_settings(no_referrers, referrers_types)
+    _run_push(ctx, specs, ignore_missing, skip_platform_check, output_format, dry_run, carry, locked or bool(lock_file), lock_file, quiet)
 
 
 def _split_list(value: str | None) -> list[str]:
@@ -213,13 +226,15 @@ def spec_data_from_args(platforms: str, template: str, target: str, tags: str | 
 @click.pass_context
 @handle_errors
 def from_args(ctx: click.Context, platforms: str, template: str, target: str, tags: str | None, annotations: str | None,
-              ignore_missing: bool, skip_platform_check: bool, dry_run: bool, quiet: bool, output_format: str) -> None:
+              ignore_missing: bool, skip_platform_check: bool, dry_run: bool, quiet: bool, no_referrers: bool,
+              referrers_types: tuple[str, ...], output_format: str) -> None:
     """Push an index whose members follow a name template (manifest-tool's from-args)."""
     from manifest_spec.spec import spec_from_data
 
     data = spec_data_from_args(platforms, template, target, tags, annotations)
     spec = spec_from_data(data, "from-args")
-    _run_push(ctx, [spec], ignore_missing, skip_platform_check, output_format, dry_run, quiet=quiet)
+    _run_push(ctx, [spec], ignore_missing, skip_platform_check, output_format, dry_run, carry_settings(no_referrers, referrers_types),
+              quiet=quiet)
 
 
 @main.command()

@@ -158,6 +158,27 @@ def output_choice(help_text: str) -> Callable[[F], F]:
 output_option = output_choice("text: manifest-tool's `Digest: sha256:<hex> <size>` line; json: one object.")
 
 
+REFERRER_KINDS = ("signature", "attestation", "sbom", "other")
+referrers_options = [
+    click.option("--no-referrers", is_flag=True, help="Do not carry members' signatures, attestations and SBOMs along."),
+    click.option("--referrers-type", "referrers_types", multiple=True, metavar="TYPE",
+                 help="Carry only these: signature, attestation, sbom, other, or an artifactType; repeatable."),
+]
+
+
+def carry_settings(no_referrers: bool, referrers_types: tuple[str, ...]) -> Any:
+    """`--no-referrers` / `--referrers-type`: a kind word or a media type (`type/subtype`)."""
+    from manifest_spec.carry import CarrySettings
+
+    for value in referrers_types:
+        if value not in REFERRER_KINDS and "/" not in value:
+            raise click.BadParameter(f"{value!r} is neither {', '.join(REFERRER_KINDS)} nor an artifactType such as "
+                                     "application/spdx+json", param_hint="--referrers-type")
+    if no_referrers and referrers_types:
+        raise click.UsageError("--no-referrers carries none; --referrers-type does not go with it")
+    return CarrySettings(enabled=not no_referrers, types=frozenset(referrers_types))
+
+
 def run_settings(ctx: click.Context, specs: list[Any], **decided: Any) -> Any:
     """The api.Settings of one run: registry options once (--password-stdin reads stdin), flag
     credentials for one registry only (see --auth-registry). Progress is the push commands' own:

@@ -8,13 +8,29 @@ from typing import Any
 import click
 
 from manifest_spec import output
-from manifest_spec.cli_common import client_options, exits, handle_errors, load_specs, output_choice, run_settings, spec_arguments
+from manifest_spec.cli_common import (
+    carry_settings,
+    client_options,
+    exits,
+    handle_errors,
+    load_specs,
+    output_choice,
+    referrers_options,
+    run_settings,
+    spec_arguments,
+)
 
 _var_option = click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set ${NAME} (wins over the environment).")
 _type_option = click.option("--type", "index_type", type=click.Choice(["docker", "oci"]), default=None,
                             help="docker or oci, as `push --type` (wins over the spec's type).")
 _unknown_option = click.option("--allow-unknown-platform", is_flag=True, help="Accept os/architecture/variant values not known to be real.")
 _skip_option = click.option("--skip-platform-check", is_flag=True, help="Do not compare the spec's platforms with the image configs.")
+
+
+def _referrers_options(func: Any) -> Any:
+    for option in reversed(referrers_options):
+        func = option(func)
+    return func
 
 
 @click.command()
@@ -28,12 +44,13 @@ _skip_option = click.option("--skip-platform-check", is_flag=True, help="Do not 
 @click.option("--output", "output_format", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True,
               help="text for people, markdown for a pull-request comment, json for machines.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when a tag would change, 0 when none would (1: error).")
+@_referrers_options
 @click.pass_context
 @handle_errors
 @exits
 def plan(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...], index_type: str | None, locked: bool,
          ignore_missing: bool, skip_platform_check: bool, allow_unknown_platform: bool, output_format: str,
-         detailed_exitcode: bool) -> int:
+         detailed_exitcode: bool, no_referrers: bool, referrers_types: tuple[str, ...]) -> int:
     """Show what pushing each SPEC would change: per tag create/update/unchanged, per platform. Writes nothing."""
     from manifest_spec import api
 
@@ -41,7 +58,8 @@ def plan(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...],
         raise click.UsageError("--locked plans exactly the locked digests; --ignore-missing does not go with it")
     loaded = load_specs(specs, variables, allow_unknown_platform)
     settings = run_settings(ctx, loaded, type_flag=index_type, ignore_missing=ignore_missing,
-                            check_platform=not skip_platform_check, locked=locked)
+                            check_platform=not skip_platform_check, locked=locked,
+                            carry=carry_settings(no_referrers, referrers_types))
     plans = api.plan(loaded, settings)
     output.report_plan(plans, output_format)
     return 2 if detailed_exitcode and any(p.changes for p in plans) else 0
@@ -55,11 +73,13 @@ def plan(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...],
 @_skip_option
 @_unknown_option
 @output_choice("text: one line per lock file written (or checked); json: the same as one object.")
+@_referrers_options
 @click.pass_context
 @handle_errors
 @exits
 def lock_command(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...], index_type: str | None, check: bool,
-                 skip_platform_check: bool, allow_unknown_platform: bool, output_format: str) -> int:
+                 skip_platform_check: bool, allow_unknown_platform: bool, output_format: str, no_referrers: bool,
+                 referrers_types: tuple[str, ...]) -> int:
     """Write SPEC's lock file beside it (SPEC's name + .lock): the exact member digests a push would publish."""
     from manifest_spec import api
     from manifest_spec.document import STDIN
@@ -68,7 +88,8 @@ def lock_command(ctx: click.Context, specs: tuple[str, ...], variables: tuple[st
         raise click.BadParameter("a spec on standard input (-) has no place beside it for a lock file: give its file name",
                                  param_hint="SPEC")
     loaded = load_specs(specs, variables, allow_unknown_platform)
-    settings = run_settings(ctx, loaded, type_flag=index_type, check_platform=not skip_platform_check)
+    settings = run_settings(ctx, loaded, type_flag=index_type, check_platform=not skip_platform_check,
+                            carry=carry_settings(no_referrers, referrers_types))
     if check:
         checks = api.check_locks(loaded, settings)
         output.report_lock_check([(c.spec, c.lock, c.drift) for c in checks], output_format)

@@ -5,6 +5,8 @@ Rounds, for a spec whose members live elsewhere on the registry: (1) every membe
 HEAD; (2) every config GET and child HEAD in the target; — nothing is written before every
 member of every spec is read and verified — (3) blob mounts; (4) child PUTs; (5) the index under
 the target tag; (6) the extra tags together. Members in the target repository skip 3–4.
+Members' signatures, attestations and SBOMs (carryread.py) are read from round 2 on, beside the
+configs, and written with the children, their tags before (5).
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Generic, Optional, TypeVar, Union
 
+from manifest_spec.carry import CarryPlan, CarrySettings, write_carry_tags
+from manifest_spec.carryread import CarryReads
 from manifest_spec.errors import ManifestSpecError, VerificationError
 from manifest_spec.events import Event, Listener, MembersResolved, TagWritten
 from manifest_spec.index import OCI_MANIFEST, BuiltIndex, Descriptor, build_index
@@ -38,6 +42,7 @@ class PushSettings:
     index_type: str = "docker"
     ignore_missing: bool = False
     check_platform: bool = True
+    carry: CarrySettings = CarrySettings()  # members' signatures, attestations, SBOMs (--no-referrers, --referrers-type)
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class Prepared:
     spec: Spec
     resolution: Resolution
     index: BuiltIndex
+    carry: Optional[CarryPlan] = None  # what travels with members from elsewhere (None: nothing, or off)
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -98,6 +104,7 @@ class Engine:
         self.listener = listener
         self.logic = ThreadPoolExecutor(MAX_LOGIC_THREADS, thread_name_prefix="logic")
         self.placer = Placer(scheduler, self.logic, listener)
+        self.carrying: dict[int, CarryReads] = {}  # per spec being prepared: its carry's reads, started while resolving
 
     def close(self, wait: bool = True) -> None:
         self.logic.shutdown(wait=wait, cancel_futures=not wait)
@@ -132,9 +139,16 @@ class Engine:
         for tag in dict.fromkeys((target.tag, *spec.tags)):
             self.head(target, tag, f"push {target.with_tag(tag)}")  # needs nothing: in the first round
 
+        carrying = self.carrying[id(spec)] = CarryReads(
+            self.scheduler.submit, target, settings.carry,
+            seen=lambda digest: self.head(target, digest, f"carry {digest} into {target.repository}"),
+        )
+
         def child_seen(child: Child) -> None:
             if self.placer.needs_placing(target, child):
                 self.head(target, child.manifest.digest, self.placer.what(target, child))
+                # Its signatures' first round (tag lists, the referrers API) goes out beside the configs.
+                carrying.start(Reference(child.registry, child.repository, digest=child.manifest.digest))
 
         counter = _Counter(len(spec.members))
 
@@ -153,6 +167,7 @@ class Engine:
     ) -> Outcome[Prepared]:
         if isinstance(pending, ManifestSpecError):
             return Outcome(spec, error=pending)
+        carrying = self.carrying.pop(id(spec))
         try:
             # Wait for all, then report the first failure in spec order (as a sequential run would).
             outcomes = [_settle(f) for f in pending]
@@ -160,6 +175,10 @@ class Engine:
             if errors:
                 raise errors[0]
             prepared = build_prepared(spec, settings, collect(spec.members, [r for r, _ in outcomes]))
+            prepared = replace(prepared, carry=carrying.finish(prepared.resolution))
+            for child in prepared.carry.children if prepared.carry else ():  # asked for together, checked below
+                if self.placer.needs_placing(spec.image, child):
+                    self.head(spec.image, child.manifest.digest, self.placer.what(spec.image, child))
             self._check_reads(prepared)
             return Outcome(spec, prepared)
         except ManifestSpecError as e:
@@ -182,9 +201,10 @@ class Engine:
         return [Outcome(p.spec, *_settle(future)) for p, future in zip(prepared, running)]
 
     def to_place(self, prepared: Prepared) -> list[Child]:
-        """What must exist in the target repository before the index may point at it (extend here:
-        signatures, SBOMs, any manifest + blobs to land before the tags move)."""
-        return [child for member in prepared.resolution.members for child in member.children]
+        """What must exist in the target repository before the index may point at it: the members'
+        children, and the signatures, attestations and SBOMs that travel with them."""
+        carried = prepared.carry.children if prepared.carry else ()
+        return [child for member in prepared.resolution.members for child in member.children] + list(carried)
 
     def _push_one(self, prepared: Prepared) -> PushResult:
         target = prepared.spec.image
@@ -195,6 +215,8 @@ class Engine:
         ]
         for future in placing:
             future.result()
+        if prepared.carry is not None:
+            write_carry_tags(prepared.carry, self.scheduler.submit)  # findable before any tag moves to the index
         first, *extra = prepared.tags
         results = [self._tag(prepared, first).result()]
         results += [f.result() for f in [self._tag(prepared, tag) for tag in extra]]  # together, after the target's

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from concurrent.futures import Future
 from typing import Any, Callable, Optional
 
+from manifest_spec.carrylock import LockedCarry, carry_drift, carry_lock_json, read_carry_lock, restrict_to_lock
 from manifest_spec.document import STDIN, STDIN_NAME
 from manifest_spec.errors import ManifestSpecError, VerificationError, json_kind
 from manifest_spec.index import Descriptor
@@ -15,6 +16,7 @@ from manifest_spec.platforms import Platform
 from manifest_spec.engine import Prepared, PushSettings
 from manifest_spec.reference import DIGEST_RE, Reference
 from manifest_spec.spec import Spec
+from manifest_spec.submit import Submit
 
 LOCK_VERSION = 1
 _RELOCK = "run `manifest-spec lock {spec}` and review the diff"
@@ -39,6 +41,7 @@ class Lock:
     index_type: str
     index_digest: str
     members: tuple[LockedMember, ...]
+    carry: Optional[LockedCarry] = None  # the signatures, attestations, SBOMs reviewed to travel along
 
 
 def lock_path(spec_path: str) -> str:
@@ -70,7 +73,9 @@ def lock_document(prepared: Prepared, index_type: str) -> dict[str, Any]:
                      "platform": _platform(resolved.member.platform),
                      "entries": [_entry_json(d) for d in resolved.descriptors]}
         members.append({"image": str(resolved.member.image), **entry})
+    carried = carry_lock_json(prepared.carry)
     return {
+        **({"referrers": carried} if carried is not None else {}),
         "lockVersion": LOCK_VERSION,
         "spec": {"file": os.path.basename(spec.path), "sha256": spec.sha256},
         "target": str(spec.image),
@@ -137,6 +142,7 @@ def read_lock(path: str, spec_path: str) -> Lock:
         index_type=field("type", str),
         index_digest=field("index.digest", str),
         members=tuple(LockedMember(m["image"], m["digest"]) for m in members),
+        carry=read_carry_lock(data.get("referrers") if isinstance(data, dict) else None, path),
     )
 
 
@@ -183,8 +189,9 @@ def member_drift(spec: Spec, lock: Lock, head: Head) -> list[str]:
     return drift
 
 
-def check_lock(spec: Spec, path: str, head: Head, index_type: Optional[str] = None) -> list[str]:
-    """`lock --check`: every way the lock no longer describes what a push would publish."""
+def check_lock(spec: Spec, path: str, head: Head, index_type: Optional[str] = None, submit: Optional[Submit] = None) -> list[str]:
+    """`lock --check`: every way the lock no longer describes what a push would publish (with `submit`,
+    also a signature, attestation or SBOM added, replaced or gone since)."""
     try:
         lock = read_lock(path, spec.path)
     except LockError as e:
@@ -192,7 +199,7 @@ def check_lock(spec: Spec, path: str, head: Head, index_type: Optional[str] = No
     found = disagreements(spec, lock, index_type)
     if len(spec.members) != len(lock.members):
         return found  # members cannot be paired up: asking the registry would only add noise
-    return found + member_drift(spec, lock, head)
+    return found + member_drift(spec, lock, head) + (carry_drift(lock.carry, submit) if submit is not None else [])
 
 
 def locked_spec(spec: Spec, lock: Lock, settings: PushSettings, *, type_flag: Optional[str] = None) -> tuple[Spec, PushSettings]:
@@ -207,17 +214,23 @@ def locked_spec(spec: Spec, lock: Lock, settings: PushSettings, *, type_flag: Op
     members = tuple(
         replace(member, image=member.image.with_digest(locked.digest)) for member, locked in zip(spec.members, lock.members)
     )
-    return replace(spec, members=members), replace(settings, index_type=lock.index_type, ignore_missing=False)
+    settings = replace(settings, index_type=lock.index_type, ignore_missing=False)
+    if lock.carry is not None and settings.carry.enabled:  # discover as the lock did, then keep what it names
+        settings = replace(settings, carry=replace(settings.carry, types=lock.carry.types))
+    return replace(spec, members=members), settings
 
 
-def check_locked_index(prepared: Prepared, lock: Lock) -> None:
-    """The index built from the locked digests must be the one the lock recorded."""
+def apply_lock(prepared: Prepared, lock: Lock) -> Prepared:
+    """The index built from the locked digests must be the one the lock recorded; and only the
+    signatures, attestations and SBOMs the lock names travel."""
     if prepared.index.digest != lock.index_digest:
-        spec = prepared.spec.path
         raise VerificationError(
             f"the index built from the locked digests is {prepared.index.digest}, but {lock.path} says {lock.index_digest}; "
-            f"{_RELOCK.format(spec=spec)}"
+            f"{_RELOCK.format(spec=prepared.spec.path)}"
         )
+    if prepared.carry is None:
+        return prepared
+    return replace(prepared, carry=restrict_to_lock(prepared.carry, lock.carry, lock.path))
 
 
 def _platform(platform: Optional[Platform]) -> Optional[dict[str, Any]]:

@@ -89,7 +89,22 @@ def _push_json(prepared: Any) -> dict[str, Any]:
             for member in prepared.resolution.members
             for d in member.descriptors
         ],
+        "referrers": _carry_json(prepared),
     }
+
+
+def _carry_json(prepared: Any) -> Any:
+    from manifest_spec.carryview import carry_json
+
+    return carry_json(prepared.carry)
+
+
+def _carry_lines(prepared: Any, done: bool, prefix: str = "") -> None:
+    """What travels with the members (signatures, attestations, SBOMs), on stderr: stdout stays manifest-tool's."""
+    from manifest_spec.carryview import carry_lines
+
+    for line in carry_lines(prepared.carry, done=done):
+        diagnostic(f"{prefix}{line}")
 
 
 def report_push(outcomes: list[Any], fmt: str) -> None:
@@ -120,6 +135,7 @@ def _report_one_push(result: Any, fmt: str, prefix: str) -> None:
         _write_json(_push_body(result), sys.stdout)
     else:
         # stdout stays manifest-tool's one line; a tag left alone is worth a word on stderr.
+        _carry_lines(result.prepared, True, prefix)
         for t in result.tag_results:
             if t.status == "unchanged":
                 diagnostic(f"{prefix}unchanged: {target.with_tag(t.tag)} already points at {index.digest}; not written")
@@ -141,6 +157,7 @@ def report_dry_run(plans: list[Any], fmt: str) -> None:
             body.update({"dryRun": True, "index": json.loads(index.data), "tagPlan": [tag_json(t) for t in plan.tags]})
             bodies.append(body | {"spec": prepared.spec.path} if several else body)
             continue
+        _carry_lines(prepared, False, f"{prepared.spec.path}: " if several else "")
         for t in plan.tags:
             now = f" (now {t.current.digest})" if t.current.digest and t.action != "unchanged" else ""
             diagnostic(f"dry run: {t.reference}: {'would ' + t.action if t.action != 'unchanged' else 'unchanged'}{now}")

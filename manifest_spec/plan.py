@@ -56,7 +56,8 @@ class SpecPlan:
 
     @property
     def changes(self) -> bool:
-        return any(t.action != UNCHANGED for t in self.tags)
+        carry = self.prepared.carry
+        return any(t.action != UNCHANGED for t in self.tags) or bool(carry and carry.tag_writes)
 
 
 Heads = Callable[[str], Optional[Descriptor]]  # what a tag of the target holds now (None: nothing)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from manifest_spec.carryview import carry_json, carry_lines
 from manifest_spec.plan import (
     ADDED, CHANGED, CREATE, KIND_NAMES, MISSING, NOT_INDEX, REMOVED, UNCHANGED, UPDATE, SpecPlan, TagPlan,
 )
@@ -24,6 +25,9 @@ def counts(plans: list[SpecPlan]) -> dict[str, int]:
 
 def summary(plans: list[SpecPlan]) -> str:
     c = counts(plans)
+    carrying = sum(len(p.prepared.carry.tag_writes) for p in plans if p.prepared.carry)
+    if not c[CREATE] and not c[UPDATE] and carrying:
+        return f"No index changes: {c[UNCHANGED]} tag(s) already hold their index; {carrying} tag(s) to write for carried referrers."
     if not c[CREATE] and not c[UPDATE]:
         return f"No changes: {c[UNCHANGED]} tag(s) already hold their index."
     return f"Plan: {c[CREATE]} tag(s) to create, {c[UPDATE]} to update, {c[UNCHANGED]} unchanged."
@@ -62,6 +66,7 @@ def render_text(plans: list[SpecPlan]) -> str:
                 lines.append(f"      {_TEXT_SIGN.get(entry.change, ' ')} {entry.platform:<32} {entry.change:<9} {digests}")
             for note in tag.notes:
                 lines.append(f"      note: {note}")
+        lines += [f"  {line}" for line in carry_lines(plan.prepared.carry, done=False)]
         lines.append("")
     lines.append(summary(plans))
     return "\n".join(lines) + "\n"
@@ -88,6 +93,9 @@ def render_markdown(plans: list[SpecPlan]) -> str:
                 change = entry.change if entry.change == UNCHANGED else f"**{entry.change}**"
                 lines.append(f"| {entry.platform} | {change} | {_md_code(short(entry.before))} | {_md_code(short(entry.after))} |")
             lines += [""] + ([f"- {note}" for note in tag.notes] + [""] if tag.notes else []) + ["</details>", ""]
+        carried = carry_lines(plan.prepared.carry, done=False)
+        if carried:
+            lines += [f"<details><summary>{carried[0]}</summary>", "", "```", *(c.strip() for c in carried[1:]), "```", "</details>", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -110,6 +118,7 @@ def plan_json(plans: list[SpecPlan]) -> dict[str, Any]:
                 },
                 "warnings": list(plan.prepared.resolution.skipped),
                 "tags": [tag_json(tag) for tag in plan.tags],
+                "referrers": carry_json(plan.prepared.carry),
             }
             for plan in plans
         ],

@@ -14,6 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from support.artifacts import push_attestation, push_sbom, push_signature  # noqa: E402
 from support.images import push_image  # noqa: E402
 from support.registry import Registry  # noqa: E402
 
@@ -63,6 +64,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as work:
             show_mistakes(Path(work), registry.host)
             show_review(Path(work), registry.host)
+            show_supply_chain(Path(work), registry)
     print("\ndemo: done; the registry is stopped and its storage removed")
 
 
@@ -101,6 +103,22 @@ def show_review(work: Path, host: str) -> None:
     run("--plain-http", "lock", "--check", "--var", var, str(spec))
     run("--plain-http", "plan", "--var", var, str(spec))
     run("--plain-http", "push", "from-spec", "--locked", "--var", var, str(spec))
+
+
+def show_supply_chain(work: Path, registry: Registry) -> None:
+    """Signatures, an attestation and an SBOM made where CI built the images travel with them."""
+    print("\ndemo: per-arch images signed (cosign) and given an SBOM (oras) in ci/app, combined into team/signed")
+    members = []
+    for arch in ("amd64", "arm64"):
+        image = push_image(registry.url, "ci/app", arch, architecture=arch, oci=True, seed="signed")
+        push_signature(registry.url, "ci/app", image)  # cosign's sha256-<hex>.sig tag
+        push_attestation(registry.url, "ci/app", image, referrer=True)  # an OCI 1.1 referrer
+        push_sbom(registry.url, "ci/app", image, referrer=True)
+        members.append(f"  - image: {registry.host}/ci/app:{arch}\n    platform: {{os: linux, architecture: {arch}}}\n")
+    spec = work / "signed.yaml"
+    spec.write_text(f"image: {registry.host}/team/signed:1.0\ntype: oci\nmanifests:\n" + "".join(members))
+    run("--plain-http", "plan", str(spec))
+    run("--plain-http", "push", "from-spec", str(spec))
 
 
 if __name__ == "__main__":
