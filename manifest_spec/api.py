@@ -108,12 +108,35 @@ def check_conflicts(specs: Sequence[Spec]) -> None:
     owner: dict[tuple[str, str, str], Spec] = {}
     for spec in specs:
         for tag in dict.fromkeys((spec.image.tag, *spec.tags)):
-            key = (spec.image.api_host, spec.image.repository, tag)
+            key = (spec.image.api_host.lower(), spec.image.repository, tag)  # host names know no case
             first = owner.setdefault(key, spec)
             if first is not spec:
                 raise ConflictError(
                     f"{first.path} and {spec.path} both push {spec.image.with_tag(tag)}; "
                     "give each tag to one spec (nothing was written)"
+                )
+
+
+def check_tag_writes(prepared: Sequence[Prepared]) -> None:
+    """Before any write: no tag gets two contents in one run. A carry writes tags too (referrers
+    indexes, cosign tags): two specs carrying different artifacts for one image into one
+    repository, or an extra tag named like a carried one, would leave whichever landed last."""
+    owner: dict[tuple[str, str, str], tuple[str, str, str]] = {}  # (host, repository, tag) -> (digest, spec, what)
+    for p in prepared:
+        target = p.spec.image
+        writes = [(target, tag, p.index.digest, "the index") for tag in p.tags]
+        if p.carry is not None:
+            writes += [(p.carry.target, w.tag, w.digest, f"a carried {w.kind} tag") for w in p.carry.tag_writes]
+            # A carried tag that already holds what it should is not written, but must not be overwritten either.
+            writes += [(p.carry.target, tag, f"as it is: {tag}", "a carried tag kept as it is") for tag in p.carry.unchanged]
+        for ref, tag, digest, what in writes:
+            key = (ref.api_host.lower(), ref.repository, tag)
+            first = owner.setdefault(key, (digest, p.spec.path, what))
+            if first[0] != digest:
+                both = f"{first[1]} and {p.spec.path} both" if first[1] != p.spec.path else f"{p.spec.path}"
+                raise ConflictError(
+                    f"{both} would write {ref.with_tag(tag)} ({first[2]}, and {what}) with different content; "
+                    "push them in separate runs, or rename the tag (nothing was written)"
                 )
 
 
@@ -169,7 +192,9 @@ class Run:
 
     def prepare(self, specs: Sequence[Spec], *, locked: Optional[bool] = None) -> list[Prepared]:
         """Resolve and verify every spec (read-only); any failure raises, naming each failing spec."""
-        return settle(self.prepare_each(specs, locked=locked), single=len(specs) == 1)
+        prepared = settle(self.prepare_each(specs, locked=locked), single=len(specs) == 1)
+        check_tag_writes(prepared)
+        return prepared
 
     def prepare_each(self, specs: Sequence[Spec], *, locked: Optional[bool] = None) -> list[Outcome[Prepared]]:
         from manifest_spec.engine import Outcome

@@ -176,3 +176,14 @@ def test_a_failing_tag_head_stops_the_push_before_any_write(proxy: FaultProxy, r
 
 def proxy_url(proxy: FaultProxy) -> str:
     return f"http://{proxy.host}"
+
+
+def test_a_tag_conflict_is_caught_whatever_the_case_of_the_host(tmp_path: Path) -> None:
+    # Host names know no case: both would write one tag. Refused offline, before any request.
+    specs = [
+        str(write_spec(tmp_path, make_spec(host, "team/app", "v1", [("amd64", AMD64)], tags=["latest"]), f"{n}.yaml"))
+        for n, host in enumerate(("localhost:1", "LOCALHOST:1"))
+    ]
+    result = run_cli("push", "from-spec", *specs)
+    assert result.exit_code == 1, result.stderr
+    assert specs[0] in result.stderr and specs[1] in result.stderr and "nothing was written" in result.stderr

@@ -475,3 +475,37 @@ def test_nothing_found_says_nothing(registry: Registry, repo_name: str, tmp_path
     assert result.stderr == ""
     as_json = push_spec(tmp_path, spec_for(registry, source_repo, registry, repo_name), "--output", "json")
     assert json.loads(as_json.stdout)["referrers"]["counts"] == {"signature": 0, "attestation": 0, "sbom": 0, "other": 0}
+
+
+def test_two_specs_carrying_different_signatures_for_one_image_into_one_repository_are_refused(
+    registry: Registry, repo_name: str, tmp_path: Path
+) -> None:
+    # The same image in two source repositories, each signed there (the signatures name their repository).
+    first, second = f"{repo_name}/ci", f"{repo_name}/ci2"
+    image = push_image(registry.url, first, "amd64", oci=True, seed="same")
+    assert push_image(registry.url, second, "amd64", oci=True, seed="same").digest == image.digest
+    push_signature(registry.url, first, image)
+    push_signature(registry.url, second, image)
+    target = f"{repo_name}/app"
+    specs = []
+    for n, source in enumerate((first, second)):
+        spec = {"image": f"{registry.host}/{target}:v{n}", "type": "oci", "manifests": [{"image": f"{registry.host}/{source}:amd64", "platform": AMD64}]}
+        specs.append(str(write_spec(tmp_path, spec, f"s{n}.yaml")))
+
+    result = run_cli("push", "from-spec", *specs)
+
+    line = assert_clean_failure(result, specs[0], specs[1], f"sha256-{image.digest.split(':')[1]}.sig", "nothing was written")
+    assert "different content" in line
+    assert list_tags(registry.url, target) == []
+
+
+def test_an_extra_tag_named_like_a_carried_tag_is_refused(registry: Registry, repo_name: str, tmp_path: Path) -> None:
+    source = f"{repo_name}/ci"
+    image, _ = signed_image(registry, source)
+    referrers_tag = f"sha256-{image.digest.split(':')[1]}"
+    spec = {**spec_for(registry, source, registry, f"{repo_name}/app"), "tags": [referrers_tag]}
+
+    result = push_spec(tmp_path, spec)
+
+    assert_clean_failure(result, f"{registry.host}/{repo_name}/app:{referrers_tag}", "different content", "nothing was written")
+    assert list_tags(registry.url, f"{repo_name}/app") == []
