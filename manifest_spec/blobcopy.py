@@ -52,9 +52,14 @@ def _copy_once(
 ) -> None:
     """GET from the source, upload in chunks to the target; the digest is checked before commit.
     Any failure cancels the upload session, so a repeat starts clean."""
-    response = source.request("GET", path, what, stream=True)
-    if response.status_code != 200:
-        raise source.fail(response, what)
+    try:
+        response = source.request("GET", path, what, stream=True)
+        if response.status_code != 200:
+            raise source.fail(response, what)
+    except BaseException:
+        if location:  # a refused mount's session: abandoned like any broken copy, not left dangling
+            _abandon(target, location, what)
+        raise
     declared = response.headers.get("Content-Length")
     total = int(declared) if declared and declared.isdigit() else None
     try:
@@ -78,10 +83,7 @@ def _copy_once(
         if f"{algorithm}:{hasher.hexdigest()}" != digest:
             raise VerificationError(f"{what}: the source sent content hashing to {algorithm}:{hasher.hexdigest()}; nothing committed")
     except BaseException:
-        try:
-            target.request("DELETE", location, what)  # abandon the upload session; nothing stored
-        except RegistryError:
-            pass  # the error that brought us here is the one to report
+        _abandon(target, location, what)
         raise
     separator = "&" if "?" in location else "?"
     done = target.request("PUT", f"{location}{separator}digest={digest}", what, headers={"Content-Length": "0"})
@@ -91,6 +93,14 @@ def _copy_once(
     if stored and stored != digest:
         raise VerificationError(f"{what}: the registry stored the blob as {stored}, not {digest}")
     log.debug("%s: %d bytes", what, offset)
+
+
+def _abandon(target: RegistryClient, location: str, what: str) -> None:
+    """Cancel an upload session (nothing is stored in it), so a repeat starts clean."""
+    try:
+        target.request("DELETE", location, what)
+    except RegistryError:
+        pass  # the error that brought us here is the one to report
 
 
 def _start_upload(target: RegistryClient, repository: str, what: str) -> str:

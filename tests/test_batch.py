@@ -187,3 +187,20 @@ def test_a_tag_conflict_is_caught_whatever_the_case_of_the_host(tmp_path: Path) 
     result = run_cli("push", "from-spec", *specs)
     assert result.exit_code == 1, result.stderr
     assert specs[0] in result.stderr and specs[1] in result.stderr and "nothing was written" in result.stderr
+
+
+def test_a_copy_that_cannot_read_its_source_leaves_no_upload_session_open(registry: Registry, proxy: FaultProxy, repo_name: str, tmp_path: Path) -> None:
+    import requests
+
+    image = push_image(registry.url, f"{repo_name}/ci", "amd64")
+    layer = image.layer_digests[0]
+    assert requests.delete(f"{registry.url}/v2/{repo_name}/ci/blobs/{layer}", timeout=10).status_code == 202
+    spec = {"image": f"{proxy.host}/{repo_name}/app:v1", "manifests": [{"image": f"{proxy.host}/{repo_name}/ci:amd64", "platform": AMD64}]}
+
+    result = run_cli("push", "from-spec", "--no-referrers", str(write_spec(tmp_path, spec)))
+
+    assert result.exit_code == 1 and layer in result.stderr
+    # The mount was refused (202: the source lost the blob), its session cancelled, never left dangling.
+    cancelled = [p for p in proxy.requests("DELETE") if "/blobs/uploads/" in p]
+    assert len(cancelled) == 1
+    assert tag_digest(registry.url, f"{repo_name}/app", "v1") is None
