@@ -18,7 +18,7 @@ from urllib.parse import urljoin
 from manifest_spec.errors import VerificationError
 from manifest_spec.index import OCI_INDEX, digest_of
 from manifest_spec.reference import Reference
-from manifest_spec.referrers import KINDS, SBOM, Artifact, Subject, parse_referrers_index, referrers_tag
+from manifest_spec.referrers import KINDS, OTHER, SBOM, Artifact, Subject, classify, parse_referrers_index, referrers_tag
 from manifest_spec.registry import Manifest, RegistryClient
 from manifest_spec.resolve import Child
 from manifest_spec.submit import Submit, later
@@ -147,6 +147,13 @@ def merge_cosign_tag(artifact: Artifact, current: Optional[tuple[Manifest, bytes
     if not isinstance(ours.get("config"), dict):
         raise VerificationError(f"target cosign tag {artifact.tag}: {manifest.digest} has no config; refusing to merge into it")
     layers = [layer for layer in ours.get("layers") or [] if isinstance(layer, dict)]
+    if not layers or any(classify("", [str(layer.get("mediaType", ""))], {}) == OTHER for layer in layers):
+        # An ordinary image (or anything else) under a cosign tag: merging signatures into it would
+        # make a manifest that is neither; the user has to look at it first.
+        raise VerificationError(
+            f"target cosign tag {artifact.tag}: {manifest.digest} is not a cosign signature, attestation or SBOM "
+            "manifest (its layers are of other types); refusing to merge into it"
+        )
     added = [layer for layer in theirs.get("layers") or [] if isinstance(layer, dict) and layer not in layers]
     if not added:
         return None

@@ -107,3 +107,14 @@ def test_merge_cosign_tag_appends_missing_signatures_and_extends_the_config() ->
     assert merge_cosign_tag(same, (target, config_data)) is None  # the target has every signature already
     copied = merge_cosign_tag(source, None)
     assert copied is not None and copied.data == source.manifest.data and not copied.config
+
+
+def test_merge_cosign_tag_refuses_an_ordinary_image_under_the_tag() -> None:
+    config_data = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
+    image = manifest({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                      "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest_of(config_data), "size": len(config_data)},
+                      "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": "sha256:" + "3" * 64, "size": 5}]})
+    signature = artifact({"schemaVersion": 2, "layers": [{"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+                                                          "digest": "sha256:" + "4" * 64, "size": 10}]}, via=VIA_COSIGN, tag="sha256-x.sig")
+    with pytest.raises(VerificationError, match="is not a cosign signature, attestation or SBOM manifest"):
+        merge_cosign_tag(signature, (image, config_data))
