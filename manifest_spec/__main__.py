@@ -14,11 +14,11 @@ def run() -> None:
     a tenth of a push at a distance. Exit handlers still run (logging flushes, temporary CA
     bundles are removed); only module clean-up, which writes nothing, is skipped.
     """
-    # Started with stdout or stderr closed (`>&-`): Python leaves them None; what would go there
+    # Started with a stream closed (`>&-`, `<&-`): Python leaves them None; what would go there
     # goes nowhere instead of failing with a traceback, and the exit code still tells.
-    for name in ("stdout", "stderr"):
-        if getattr(sys, name) is None:
-            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))
+    for name, mode in (("stdin", "r"), ("stdout", "w"), ("stderr", "w")):
+        if getattr(sys, name) is None:  # a closed stdin reads as empty: `-` is then an empty spec
+            setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))
     from manifest_spec.cli import main
 
     stdout = sys.stdout

@@ -70,13 +70,19 @@ class Validated:
     skipped: bool = False  # not a spec at all (skip_non_specs)
 
 
+def _paths(paths: Sequence[str]) -> Sequence[str]:
+    if isinstance(paths, str):  # a str is a Sequence[str] too: each letter would be read as a file
+        raise TypeError(f"give a list of spec paths, not one string: [{paths!r}]")
+    return paths
+
+
 def validate(paths: Sequence[str], settings: Settings = Settings(), *, skip_non_specs: bool = False) -> list[Validated]:
     """Every file with its problems; offline. `skip_non_specs`: YAML without a top-level
     `manifests:` (nor a misspelling of it) is skipped, not reported, e.g. a Helm Chart.yaml."""
     from manifest_spec.document import looks_like_spec, read_source
 
     results: list[Validated] = []
-    for path in paths:
+    for path in _paths(paths):
         try:
             name, raw = read_source(path)
             if skip_non_specs and not looks_like_spec(raw):
@@ -92,7 +98,7 @@ def validate(paths: Sequence[str], settings: Settings = Settings(), *, skip_non_
 def load(paths: Sequence[str], settings: Settings = Settings()) -> list[Spec]:
     """Read and validate every spec file; SpecError lists every problem of every file."""
     specs, problems = [], []
-    for path in paths:
+    for path in _paths(paths):
         try:
             specs.append(load_spec(path, settings.variables, allow_unknown_platform=settings.allow_unknown_platform))
         except SpecError as e:

@@ -11,7 +11,7 @@ import logging
 import os
 import re
 import sys
-from typing import Any, Callable, NoReturn, TypeVar
+from typing import Any, Callable, NoReturn, Optional, TypeVar
 
 import click
 
@@ -76,6 +76,13 @@ def handle_errors(func: F) -> F:
                 sys.stdout.flush()  # a reader gone away (`| head -1`) shows here, not at exit
         except BrokenPipeError:
             _stdout_closed()
+        except OSError as e:
+            if not _is_stdout_failure(e):
+                raise_unexpected(e, fmt)
+            # A full disk (`> /dev/full`): what was promised on stdout did not arrive; say so.
+            _drop_stdout()
+            output.report_error(f"cannot write standard output: {e.strerror or e}")
+            sys.exit(1)
         except click.ClickException:
             raise  # usage errors: click prints them and exits 2
         except ManifestSpecError as e:
@@ -89,19 +96,39 @@ def handle_errors(func: F) -> F:
             output.diagnostic("interrupted")
             sys.exit(130)
         except Exception as e:  # a bug: still one line, the traceback only with --debug
-            logging.getLogger(__name__).debug("unexpected error", exc_info=True)
-            output.report_error(f"unexpected {type(e).__name__}: {e} (a bug; --debug shows the traceback)", fmt)
-            sys.exit(1)
+            raise_unexpected(e, fmt)
 
     return wrapper  # type: ignore[return-value]
+
+
+def raise_unexpected(e: BaseException, fmt: Optional[str]) -> NoReturn:
+    """A bug: still one line, the traceback only with --debug."""
+    logging.getLogger(__name__).debug("unexpected error", exc_info=e)
+    output.report_error(f"unexpected {type(e).__name__}: {e} (a bug; --debug shows the traceback)", fmt)
+    sys.exit(1)
+
+
+def _is_stdout_failure(error: OSError) -> bool:
+    """Whether `error` came from writing standard output (ENOSPC, EIO on flush), not from a file."""
+    import errno
+
+    return error.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG) and error.filename is None
+
+
+def _drop_stdout() -> None:
+    """Whatever is still buffered for stdout cannot be written; send it nowhere so exit stays quiet."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _stdout_closed() -> NoReturn:
     """The reader of stdout went away: stop quietly, as `cat` does (no message, no traceback)."""
     # Python would flush the rest at exit and complain; whatever is left goes nowhere instead.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    _drop_stdout()
     sys.exit(EXIT_STDOUT_CLOSED)
+
+
+_HOST_RE = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 
 
 def client_options(ctx: click.Context, target_registry: str) -> Any:
@@ -121,6 +148,18 @@ def client_options(ctx: click.Context, target_registry: str) -> Any:
         output.diagnostic("warning: --password shows in process lists; prefer --password-stdin or MANIFEST_SPEC_PASSWORD")
     else:
         password = os.environ.get("MANIFEST_SPEC_PASSWORD")
+    for name, value in (("user name", username), ("password", password)):
+        try:
+            (value or "").encode("utf-8")
+        except UnicodeEncodeError:
+            raise click.UsageError(f"the {name} is not valid UTF-8; registries take UTF-8 credentials only") from None
+    auth_registry = obj["auth_registry"]
+    if auth_registry is not None and not _HOST_RE.fullmatch(auth_registry):
+        # Empty (an unset CI variable) would mean "every registry": the protection silently off.
+        raise click.UsageError(
+            f"--auth-registry (or MANIFEST_SPEC_AUTH_REGISTRY) {auth_registry!r} is not HOST or HOST:PORT, "
+            "e.g. registry.example.com or 127.0.0.1:5000"
+        )
     if password is not None and not username:
         raise click.UsageError("a password needs --username (or MANIFEST_SPEC_USERNAME)")
     if username and password is None:

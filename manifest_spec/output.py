@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any, Collection, Optional, TextIO
 
@@ -15,9 +16,14 @@ def _write_json(obj: Any, out: TextIO) -> None:
     out.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def diagnostic(message: str) -> None:
-    """One line for a person on stderr (warnings, progress, errors), never with a secret in it."""
-    sys.stderr.write(redact(message) + "\n")
+    """One line for a person on stderr (warnings, progress, errors), never with a secret in it; control
+    characters a registry put in its error text (newlines, escapes that colour or rewrite the
+    terminal) are shown escaped, so each diagnostic stays one plain line."""
+    sys.stderr.write(_CONTROL_RE.sub(lambda m: repr(m.group())[1:-1], redact(message)) + "\n")
 
 
 def report_validation(results: list[tuple[str, list[Problem]]], fmt: str, skipped: Collection[str] = ()) -> None:

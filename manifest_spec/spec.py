@@ -127,11 +127,13 @@ class _Checker:
         self.doc = doc
         self.path = path
         self.problems: list[Problem] = []
+        self._seen: set[Problem] = set()  # a list lookup made 30,000 unknown keys take minutes
 
     def add(self, where: PathKey, message: str, *, key: bool = False) -> None:
         line, column = self.doc.where(where, key=key)
         problem = Problem(self.path, line, column, json_path(where), message)
-        if problem not in self.problems:  # jsonschema yields one `required` error per missing key
+        if problem not in self._seen:  # jsonschema yields one `required` error per missing key
+            self._seen.add(problem)
             self.problems.append(problem)
 
     def check(self, allow_unknown_platform: bool, sha256: str) -> Spec | None:

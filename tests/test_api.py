@@ -76,3 +76,10 @@ def test_importing_the_api_stays_offline_and_lean() -> None:
     code = "import sys, manifest_spec.api; print('requests' in sys.modules, 'urllib3' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_one_string_instead_of_a_list_of_paths_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="a list of spec paths"):
+        api.load("app.yaml")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="a list of spec paths"):
+        api.validate("app.yaml")  # type: ignore[arg-type]

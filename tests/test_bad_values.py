@@ -295,3 +295,24 @@ def test_an_unexpected_error_and_its_debug_traceback_are_scrubbed(registry: Regi
 
         record = logging.LogRecord("manifest_spec", logging.DEBUG, __file__, 1, "unexpected error", None, sys.exc_info())
     assert PASSWORD not in RedactingFormatter("%(message)s").format(record)
+
+
+@pytest.mark.parametrize("value", ["", "http://registry.example.com", "registry.example.com/", " registry.example.com"])
+def test_an_auth_registry_that_is_not_a_host_is_a_usage_error(value: str) -> None:
+    # Empty (an unset CI variable) must not mean "send the credentials to every registry".
+    result = CliRunner().invoke(main, ["--auth-registry", value, "--username", "u", "--password", "p", "inspect", "127.0.0.1:1/a/b:1"])
+    assert result.exit_code == 2 and "is not HOST or HOST:PORT" in result.stderr
+
+
+def test_credentials_that_are_not_utf8_are_a_usage_error() -> None:
+    # A real process: stdin's undecodable bytes arrive as surrogates, as they do for users.
+    result = subprocess.run([sys.executable, "-m", "manifest_spec", "--username", "u", "--password-stdin", "inspect", "127.0.0.1:1/a/b:1"],
+                            input=b"SECR\xffET", capture_output=True, timeout=60)
+    assert result.returncode == 2 and b"not valid UTF-8" in result.stderr and b"SECR" not in result.stderr
+
+
+def test_control_characters_from_a_registry_are_shown_escaped(capsys: pytest.CaptureFixture[str]) -> None:
+    from manifest_spec import output
+
+    output.report_error("registry said: \x1b[31mred\x1b[0m\r\nsecond line")
+    assert capsys.readouterr().err == "error: registry said: \\x1b[31mred\\x1b[0m\\r\\nsecond line\n"

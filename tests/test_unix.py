@@ -294,3 +294,18 @@ def test_output_help_says_what_the_command_prints(command: list[str]) -> None:
     assert result.exit_code == 0
     assert "--output" in result.stdout
     assert "Digest:" not in result.stdout and "manifest-tool" not in result.stdout
+
+
+def test_started_with_stdin_closed_reads_it_as_empty(tmp_path: Path) -> None:
+    result = subprocess.run(["bash", "-c", 'exec <&-; "$@"', "sh", *CLI, "validate", "-"], capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in result.stderr and "unexpected" not in result.stderr, result.stderr
+    assert result.returncode == 1 and "<stdin>:1:1: spec file is empty" in result.stdout
+
+
+@pytest.mark.parametrize("command", [["schema"], ["validate", "good.yaml"]])
+def test_a_full_disk_on_stdout_is_one_error_line(tmp_path: Path, command: list[str]) -> None:
+    (tmp_path / "good.yaml").write_text(GOOD)
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(CLI + command, cwd=tmp_path, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr == "error: cannot write standard output: No space left on device\n"
