@@ -63,7 +63,7 @@ def _copy_once(
     declared = response.headers.get("Content-Length")
     total = int(declared) if declared and declared.isdigit() else None
     try:
-        location = location or _start_upload(target, target_repository, what)
+        location = location or start_upload(target, target_repository, what)
     except BaseException:
         response.close()
         raise
@@ -85,14 +85,20 @@ def _copy_once(
     except BaseException:
         _abandon(target, location, what)
         raise
+    commit_upload(target, location, digest, what)
+    log.debug("%s: %d bytes", what, offset)
+
+
+def commit_upload(target: RegistryClient, location: str, digest: str, what: str, data: bytes = b"") -> None:
+    """The closing PUT of an upload session (with `data`, the whole blob in it); the stored digest checked."""
     separator = "&" if "?" in location else "?"
-    done = target.request("PUT", f"{location}{separator}digest={digest}", what, headers={"Content-Length": "0"})
+    headers = {"Content-Type": "application/octet-stream"} if data else {"Content-Length": "0"}
+    done = target.request("PUT", f"{location}{separator}digest={digest}", what, data=data or None, headers=headers)
     if done.status_code not in (200, 201):  # the distribution spec says 201; some registries answer 200
         raise target.transient(done, what)
     stored = done.headers.get("Docker-Content-Digest")
     if stored and stored != digest:
         raise VerificationError(f"{what}: the registry stored the blob as {stored}, not {digest}")
-    log.debug("%s: %d bytes", what, offset)
 
 
 def _abandon(target: RegistryClient, location: str, what: str) -> None:
@@ -103,7 +109,8 @@ def _abandon(target: RegistryClient, location: str, what: str) -> None:
         pass  # the error that brought us here is the one to report
 
 
-def _start_upload(target: RegistryClient, repository: str, what: str) -> str:
+def start_upload(target: RegistryClient, repository: str, what: str) -> str:
+    """Open an upload session (POST); its absolute location."""
     response = target.request("POST", f"/v2/{repository}/blobs/uploads/", what)
     if response.status_code != 202 or "Location" not in response.headers:
         raise target.transient(response, what)

@@ -13,9 +13,9 @@ import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
-from urllib.parse import urljoin
 
 from manifest_spec.errors import VerificationError
+from manifest_spec.blobcopy import commit_upload, start_upload
 from manifest_spec.index import OCI_INDEX, digest_of
 from manifest_spec.reference import Reference
 from manifest_spec.referrers import KINDS, OTHER, SBOM, Artifact, Subject, classify, parse_referrers_index, referrers_tag
@@ -193,12 +193,4 @@ def upload_blob(client: RegistryClient, repository: str, data: bytes, what: str)
     digest = digest_of(data)
     if client.blob_exists(repository, digest, what):
         return
-    started = client.request("POST", f"/v2/{repository}/blobs/uploads/", what)
-    if started.status_code != 202 or "Location" not in started.headers:
-        raise client.fail(started, what)
-    location = urljoin(client.base, started.headers["Location"])
-    separator = "&" if "?" in location else "?"
-    done = client.request("PUT", f"{location}{separator}digest={digest}", what, data=data,
-                          headers={"Content-Type": "application/octet-stream"})
-    if done.status_code != 201:
-        raise client.fail(done, what)
+    commit_upload(client, start_upload(client, repository, what), digest, what, data)

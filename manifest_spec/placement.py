@@ -1,8 +1,9 @@
 """Children into the target repository: blobs first (mounted, else streamed), then the manifest by digest.
 
 Each child, and each blob, is placed once per run however many specs point at it; every blob of
-a child is in flight together. Never a DELETE: a mount the registry answers with an upload
-session instead (202) gets the blob streamed into that very session.
+a child is in flight together. A mount the registry answers with an upload session instead
+(202) gets the blob streamed into that very session, not cancelled; only a copy that fails for
+good cancels its session (blobcopy.py), so none is left open.
 """
 
 from __future__ import annotations

@@ -57,7 +57,6 @@ CREATED = "org.opencontainers.image.created"
 # cosign's OCI 1.1 mode: `application/vnd.dev.cosign.artifact.<kind>.v1+json` in config.mediaType.
 COSIGN_SIG_TYPE = "application/vnd.dev.cosign.artifact.sig.v1+json"
 COSIGN_ATT_TYPE = "application/vnd.dev.cosign.artifact.att.v1+json"
-COSIGN_SBOM_TYPE = "application/vnd.dev.cosign.artifact.sbom.v1+json"
 ZERO_TIME = "0001-01-01T00:00:00Z"  # go-containerregistry's empty image has no dates
 
 _KEY = ec.generate_private_key(ec.SECP256R1())
