@@ -125,6 +125,13 @@ class Engine:
         key = ("head", target.api_host, target.repository, ref)
         return self.scheduler.submit(target, lambda client: client.head_manifest(target.repository, ref, what), key)
 
+    def child_head(self, target: Reference, child: Child) -> Optional[Future[Optional[Descriptor]]]:
+        """Whether `child` is there in the target repository (its HEAD, asked once per run), or None
+        when it needs no placing (it already lives in the target repository)."""
+        if not self.placer.needs_placing(target, child):
+            return None
+        return self.head(target, child.manifest.digest, self.placer.what(target, child))
+
     def prepare(self, specs: list[tuple[Spec, PushSettings]]) -> list[Outcome[Prepared]]:
         """Resolve and verify every member of every spec, all at once; read-only."""
         started = [self._start(spec, settings) for spec, settings in specs]
@@ -145,8 +152,7 @@ class Engine:
         )
 
         def child_seen(child: Child) -> None:
-            if self.placer.needs_placing(target, child):
-                self.head(target, child.manifest.digest, self.placer.what(target, child))
+            if self.child_head(target, child) is not None:
                 # Its signatures' first round (tag lists, the referrers API) goes out beside the configs.
                 carrying.start(Reference(child.registry, child.repository, digest=child.manifest.digest))
 
@@ -177,8 +183,7 @@ class Engine:
             prepared = build_prepared(spec, settings, collect(spec.members, [r for r, _ in outcomes]))
             prepared = replace(prepared, carry=carrying.finish(prepared.resolution))
             for child in prepared.carry.children if prepared.carry else ():  # asked for together, checked below
-                if self.placer.needs_placing(spec.image, child):
-                    self.head(spec.image, child.manifest.digest, self.placer.what(spec.image, child))
+                self.child_head(spec.image, child)
             self._check_reads(prepared)
             return Outcome(spec, prepared)
         except ManifestSpecError as e:
@@ -191,8 +196,9 @@ class Engine:
         for tag in prepared.tags:
             self.head(target, tag, f"push {target.with_tag(tag)}").result()
         for child in self.to_place(prepared):
-            if self.placer.needs_placing(target, child):
-                self.head(target, child.manifest.digest, self.placer.what(target, child)).result()
+            present = self.child_head(target, child)
+            if present is not None:
+                present.result()
 
     # -- writes ----------------------------------------------------------------------------
     def push(self, prepared: list[Prepared]) -> list[Outcome[PushResult]]:
@@ -209,9 +215,9 @@ class Engine:
     def _push_one(self, prepared: Prepared) -> PushResult:
         target = prepared.spec.image
         placing = [
-            self.placer.place(target, child, self.head(target, child.manifest.digest, self.placer.what(target, child)))
+            self.placer.place(target, child, present)
             for child in self.to_place(prepared)
-            if self.placer.needs_placing(target, child)
+            if (present := self.child_head(target, child)) is not None
         ]
         for future in placing:
             future.result()
