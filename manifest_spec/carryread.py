@@ -61,7 +61,7 @@ class CarryReads:
     """One spec's carry reads: started image by image (as the engine reads members), finished once."""
 
     def __init__(self, submit: Submit, target: Reference, settings: CarrySettings,
-                 seen: Optional[Callable[[str], object]] = None) -> None:
+                 seen: Callable[[str], object]) -> None:
         """`seen` is told each artifact manifest's digest as soon as it is known (the engine asks then
         whether the target has it, instead of a round later)."""
         self.submit = submit
@@ -122,9 +122,8 @@ class CarryReads:
         return plan_carry(target, subjects, state, types)
 
     def _tell(self, digests: list[str]) -> None:
-        if self.seen is not None:
-            for digest in digests:
-                self.seen(digest)
+        for digest in digests:
+            self.seen(digest)
 
     def _read_target(self, pending: Pending, reading: Reading) -> tuple[Optional[Future[Optional[Manifest]]], dict[str, Future[Optional[Manifest]]]]:
         """The target's index and cosign tags for one image wherever the source may have something to add

@@ -12,7 +12,7 @@ from manifest_spec.carrylock import LockedCarry, carry_drift, carry_lock_json, r
 from manifest_spec.document import STDIN, STDIN_NAME
 from manifest_spec.errors import ManifestSpecError, VerificationError, json_kind
 from manifest_spec.index import Descriptor
-from manifest_spec.platforms import Platform
+from manifest_spec.platforms import platform_json
 from manifest_spec.engine import Prepared, PushSettings
 from manifest_spec.reference import DIGEST_RE, Reference
 from manifest_spec.spec import Spec
@@ -53,7 +53,7 @@ def lock_path(spec_path: str) -> str:
 
 
 def _entry_json(d: Descriptor) -> dict[str, Any]:
-    entry: dict[str, Any] = {"digest": d.digest, "mediaType": d.media_type, "size": d.size, "platform": _platform(d.platform)}
+    entry: dict[str, Any] = {"digest": d.digest, "mediaType": d.media_type, "size": d.size, "platform": platform_json(d.platform)}
     if d.annotations:
         entry["annotations"] = dict(d.annotations)
     return entry
@@ -70,7 +70,7 @@ def lock_document(prepared: Prepared, index_type: str) -> dict[str, Any]:
         else:  # an index member: record the index itself, then the entries taken from it
             source = resolved.manifest
             entry = {"digest": source.digest, "mediaType": source.media_type, "size": source.size,
-                     "platform": _platform(resolved.member.platform),
+                     "platform": platform_json(resolved.member.platform),
                      "entries": [_entry_json(d) for d in resolved.descriptors]}
         members.append({"image": str(resolved.member.image), **entry})
     carried = carry_lock_json(prepared.carry)
@@ -233,5 +233,3 @@ def apply_lock(prepared: Prepared, lock: Lock) -> Prepared:
     return replace(prepared, carry=restrict_to_lock(prepared.carry, lock.carry, lock.path))
 
 
-def _platform(platform: Optional[Platform]) -> Optional[dict[str, Any]]:
-    return platform.to_json() if platform else None

@@ -8,7 +8,7 @@ import sys
 from typing import Any, Collection, Optional, TextIO
 
 from manifest_spec.errors import Problem
-from manifest_spec.platforms import Platform
+from manifest_spec.platforms import platform_json
 from manifest_spec.scrub import redact
 
 
@@ -91,7 +91,7 @@ def _push_json(prepared: Any) -> dict[str, Any]:
         "mediaType": index.media_type,
         "tags": list(prepared.tags),
         "members": [
-            {"image": str(member.member.image), "digest": d.digest, "mediaType": d.media_type, "platform": _platform(d.platform)}
+            {"image": str(member.member.image), "digest": d.digest, "mediaType": d.media_type, "platform": platform_json(d.platform)}
             for member in prepared.resolution.members
             for d in member.descriptors
         ],
@@ -243,14 +243,14 @@ def report_inspect(description: Any, fmt: str, raw: bool) -> None:
                         "mediaType": e.descriptor.media_type,
                         "digest": e.descriptor.digest,
                         "size": e.descriptor.size,
-                        "platform": _platform(e.descriptor.platform),
+                        "platform": platform_json(e.descriptor.platform),
                         "annotations": dict(e.descriptor.annotations),
                         "layers": [{"mediaType": l.media_type, "digest": l.digest, "size": l.size} for l in e.layers],
                     }
                     for e in description.entries
                 ],
                 "layers": [{"mediaType": l.media_type, "digest": l.digest, "size": l.size} for l in description.layers],
-                "platform": _platform(description.platform),
+                "platform": platform_json(description.platform),
             },
             sys.stdout,
         )
@@ -284,7 +284,7 @@ def report_pulled(reference: Any, descriptor: Any, fmt: str) -> None:
                 "mediaType": descriptor.media_type,
                 "digest": descriptor.digest,
                 "size": descriptor.size,
-                "platform": _platform(descriptor.platform),
+                "platform": platform_json(descriptor.platform),
             },
             sys.stdout,
         )
@@ -300,5 +300,3 @@ def _write_layers(out: TextIO, layers: Any, indent: str) -> None:
             out.write(f"{indent}  {layer.digest} {layer.size}\n")
 
 
-def _platform(platform: Optional[Platform]) -> Optional[dict[str, Any]]:
-    return platform.to_json() if platform else None

@@ -63,16 +63,15 @@ class SpecPlan:
 Heads = Callable[[str], Optional[Descriptor]]  # what a tag of the target holds now (None: nothing)
 
 
-def plan_prepared(prepared: Prepared, client: RegistryClient, heads: Optional[Heads] = None) -> SpecPlan:
+def plan_prepared(prepared: Prepared, client: RegistryClient, heads: Heads) -> SpecPlan:
     """For each target tag, read what it holds (HEAD, then GET only for another index) and compare.
-    `heads`: the tags' HEADs already asked for (the engine's, in its first round), else HEADed here."""
+    `heads`: the tags' HEADs already asked for (the engine's, in its first round)."""
     target = prepared.spec.image
     new = parse_index(prepared.index.data)
     plans = []
     for tag in prepared.tags:
         ref = target.with_tag(tag)
-        head = heads(tag) if heads else client.head_manifest(ref.repository, tag, f"plan {ref}")
-        plans.append(_plan_tag(ref, prepared, new, client, head))
+        plans.append(_plan_tag(ref, prepared, new, client, heads(tag)))
     return SpecPlan(prepared, tuple(plans))
 
 

@@ -89,6 +89,11 @@ class Platform:
         return text
 
 
+def platform_json(platform: Optional[Platform]) -> Optional[dict[str, Any]]:
+    """A platform as JSON (OCI field order), or None for an entry without one."""
+    return platform.to_json() if platform else None
+
+
 def platform_from_config(config: Any) -> Optional[Platform]:
     """The platform an image config declares, or None when it names no os/architecture."""
     if not isinstance(config, dict) or not config.get("os") or not config.get("architecture"):

@@ -288,12 +288,7 @@ class RegistryClient:
         return Manifest(data, media_type, digest)
 
     def manifest_exists(self, repository: str, digest: str, what: str) -> bool:
-        response = self.request(
-            "HEAD", f"/v2/{repository}/manifests/{digest}", what, headers={"Accept": ", ".join(MANIFEST_ACCEPT)}
-        )
-        if response.status_code in (200, 404):
-            return response.status_code == 200
-        raise self.fail(response, what)
+        return self.head_manifest(repository, digest, what) is not None
 
     def put_manifest(self, repository: str, ref: str, data: bytes, media_type: str, what: str) -> str:
         """PUT exact bytes; the registry must answer with the digest of those bytes."""
