@@ -15,6 +15,7 @@ import time
 from typing import Callable, Optional, TypeVar
 
 from manifest_spec.errors import RegistryError
+from manifest_spec.registry import deadline
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -23,17 +24,20 @@ T = TypeVar("T")
 PAUSES = (0.25, 0.5, 1.0)
 
 
-def again_while_missing(read: Callable[[], Optional[T]], what: str, pauses: tuple[float, ...] = PAUSES) -> tuple[Optional[T], int]:
-    """`read()` until it finds something, pausing between reads; (what it found or None, reads made)."""
-    found = read()
-    reads = 1
-    for pause in pauses:
-        if found is not None:
-            break
-        log.debug("%s: not found although just seen; reading again in %.2f s", what, pause)
-        time.sleep(pause)
+def again_while_missing(read: Callable[[], Optional[T]], what: str, timeout: float,
+                        pauses: tuple[float, ...] = PAUSES) -> tuple[Optional[T], int]:
+    """`read()` until it finds something, pausing between reads, all within one retry window of
+    `timeout` (registry/deadline.py); (what it found or None, reads made)."""
+    with deadline.operation(timeout):
         found = read()
-        reads += 1
+        reads = 1
+        for pause in pauses:
+            if found is not None or not deadline.may_try_again(pause):
+                break
+            log.debug("%s: not found although just seen; reading again in %.2f s", what, pause)
+            time.sleep(pause)
+            found = read()
+            reads += 1
     return found, reads
 
 

@@ -35,7 +35,7 @@ def repository_tags(client: RegistryClient, repository: str, known: bool = False
     if not known:
         return _tags_once(client, repository) or frozenset()
     what = f"tags of {client.host}/{repository}"
-    tags, reads = again_while_missing(lambda: _tags_once(client, repository), what)
+    tags, reads = again_while_missing(lambda: _tags_once(client, repository), what, client.timeout)
     if tags is None:
         raise missing_after_seen(what, client.host, reads, f"this run has just read manifests from {repository}")
     return tags

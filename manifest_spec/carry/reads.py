@@ -203,7 +203,7 @@ def _entry_checks(
 
 def _still_there(client: RegistryClient, repository: str, digest: str, what: str) -> bool:
     """Whether a manifest exists; a 404 is believed only when it stays (confirm.py)."""
-    found, _ = again_while_missing(lambda: True if client.manifest_exists(repository, digest, what) else None, what)
+    found, _ = again_while_missing(lambda: True if client.manifest_exists(repository, digest, what) else None, what, client.timeout)
     return found is not None
 
 

@@ -212,7 +212,7 @@ def _fetch_listed(client: RegistryClient, source: Reference, entry: Descriptor) 
     (the tag schema's index is kept by clients, and may name a manifest deleted since)."""
     what = f"referrer {entry.digest} of {source}"
     # Gone only when it stays gone: one 404 from a registry's passing fault must not drop it.
-    manifest, _ = again_while_missing(lambda: manifest_or_none(client, source.repository, entry.digest, what), what)
+    manifest, _ = again_while_missing(lambda: manifest_or_none(client, source.repository, entry.digest, what), what, client.timeout)
     if manifest is None:
         return None
     if (manifest.size, manifest.media_type) != (entry.size, entry.media_type):
@@ -246,7 +246,7 @@ def _subject_digest(manifest: Manifest) -> str:
 
 def listed_manifest(client: RegistryClient, repository: str, tag: str, what: str) -> Manifest:
     """A tag the repository's tag list has just shown: a 404 is read again, and an error if it stays."""
-    manifest, reads = again_while_missing(lambda: manifest_or_none(client, repository, tag, what), what)
+    manifest, reads = again_while_missing(lambda: manifest_or_none(client, repository, tag, what), what, client.timeout)
     if manifest is None:
         raise missing_after_seen(what, client.host, reads, "the repository's tag list has just shown it")
     return manifest

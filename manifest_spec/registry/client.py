@@ -237,14 +237,16 @@ class RegistryClient:
         off (TransientError): urllib3 retries failed requests, not bodies cut short after the answer
         began, nor POST and PATCH."""
         retries = self.body_retries if retries is None else retries
-        for attempt in range(retries + 1):
-            try:
-                return read()
-            except TransientError as e:
-                if attempt >= retries:
-                    raise
-                log.debug("again (%d of %d): %s %s after: %s", attempt + 2, retries + 1, self.host, urlsplit(path).path, e)
-                time.sleep(min(0.25 * 2**attempt, 4.0))
+        with deadline.operation(self.timeout):  # one window for every read of it (deadline.WINDOW)
+            for attempt in range(retries + 1):
+                try:
+                    return read()
+                except TransientError as e:
+                    pause = min(0.25 * 2**attempt, 4.0)
+                    if attempt >= retries or not deadline.may_try_again(pause):
+                        raise
+                    log.debug("again (%d of %d): %s %s after: %s", attempt + 2, retries + 1, self.host, urlsplit(path).path, e)
+                    time.sleep(pause)
         raise AssertionError("unreachable")
 
     def transient(self, response: requests.Response, what: str, expected: str = "") -> RegistryError:
@@ -260,7 +262,7 @@ class RegistryClient:
         def read() -> tuple[requests.Response, bytes]:
             response = self.request("GET", path, what, stream=True, **kwargs)
             if response.status_code != 200:
-                raise self.fail(response, what, "200 OK")
+                raise self.fail(response, what)
             return response, self.read_limited(response, limit, what)
 
         return self.again_if_body_breaks(read, path)

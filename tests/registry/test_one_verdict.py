@@ -1,0 +1,48 @@
+"""One exchange, one verdict (issue 17): requests waiting for the same token share one exchange,
+and when it fails for good every waiter fails at once with that error.
+
+The hung token server is a local socket server that accepts and never answers (support/faults.py
+SilentServer): loopback only, as the project's rules say.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from support.clirun import assert_clean_failure, write_spec
+from support.clirun import run_cli as cli
+from support.faults import SilentServer
+from support.images import push_image
+from support.registry import Registry
+from support.tokenserver import TokenServer
+
+ARCHES = ("amd64", "arm64", "ppc64le", "s390x")
+
+
+def _spec(host: str, repo: str) -> dict[str, Any]:
+    return {
+        "image": f"{host}/{repo}:v1",
+        "manifests": [{"image": f"{host}/{repo}:{arch}", "platform": {"os": "linux", "architecture": arch}} for arch in ARCHES],
+    }
+
+
+def test_a_token_server_that_never_answers_fails_every_waiter_once(tmp_path: Path, repo_name: str) -> None:
+    """Four members read at once all wait for one token; the token server accepts and never answers.
+    One exchange (its tries), then every waiter fails with its error: the token requests the server
+    saw are those of one exchange, not one exchange per waiter after the previous one failed."""
+    with TokenServer(tmp_path / "tokens") as tokens, SilentServer() as silent:
+        with Registry(tokens.registry_config(realm=f"http://{silent.host}/token")) as registry:
+            session = tokens.bearer_session([(repo_name, "pull,push")])  # minted here, not asked of the realm
+            for arch in ARCHES:
+                push_image(registry.url, repo_name, arch, architecture=arch, session=session)
+            started = time.monotonic()
+            result = cli("--timeout", "2", "push", "from-spec", str(write_spec(tmp_path, _spec(registry.host, repo_name))))
+            wall = time.monotonic() - started
+        line = assert_clean_failure(result, f"{silent.host} did not answer within 2 s")
+        assert "token" in line
+        accepted = len(silent.accepted)
+    print(f"token hang: {wall:.1f} s, {accepted} token connections: {line}")
+    assert accepted <= 5, f"{accepted} token requests: one exchange is at most its 5 tries"
+    assert wall < 15, f"{wall:.1f} s"
