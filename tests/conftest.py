@@ -13,6 +13,7 @@ _TESTS_DIR = str(Path(__file__).resolve().parent)
 if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
 
+from support.ggcr import ggcr_registry  # noqa: E402,F401  (the second registry, session-wide)
 from support.registry import Registry, RegistryNotFoundError, unique_repo_name  # noqa: E402
 
 from manifest_spec.credentials import forget_helper_answers  # noqa: E402
