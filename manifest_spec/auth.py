@@ -189,7 +189,7 @@ class RegistryAuth(requests.auth.AuthBase):
             scopes = scopes_for(response.request)
             lacking = _lacking(scopes, _sent_authorization(response.request))
             todo = "check the account's permissions" if self.credentials else "log in (docker login, --username/--password-stdin)"
-            if len(scopes) > 1:  # some token services grant only the first scope asked: not the account's fault
+            if len(scopes) > 1:  # some token services grant only one of the scopes asked (goharbor/harbor#2411): not the account's fault
                 todo = f"the token service granted only part of the {len(scopes)} scopes asked in one request, or {todo}"
             detail = f"the token lacks {lacking} — {todo}"
             code = "INSUFFICIENT_SCOPE" if insufficient else "UNAUTHORIZED"

@@ -86,8 +86,8 @@ REFUSED = "refused"  # a mount refused for scope: no session open, the blob not 
 
 def mount_or_fallback(client: RegistryClient, repository: str, digest: str, source: str, what: str) -> Optional[str]:
     """mount_blob(); a mount refused 401 insufficient_scope gives REFUSED: the caller HEADs the blob and
-    copies it with separate pull and push tokens, as docker does. Token services that honour only the first
-    `scope` of a request (older Harbor, docker_auth, Portus) grant push on the target and not pull on the source."""
+    copies it with separate pull and push tokens, as docker does (moby/moby#20387). Token services that grant only one
+    `scope` of a request (Harbor 1.1: goharbor/harbor#2411; GitLab: estesp/manifest-tool#53) refuse such a mount."""
     try:
         return client.mount_blob(repository, digest, source, what)
     except RegistryError as e:

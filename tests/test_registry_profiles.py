@@ -13,7 +13,7 @@ from support.clirun import assert_ok, digest_line, push_spec, run_cli, served_do
 from support.faults import FaultProxy
 from support.ggcr import GgcrRegistry, started_ggcr_registry
 from support.images import get_blob, get_manifest, push_image
-from support.profiles import MiB, honour_only_the_push_scope, refuse_large_patches, watch_uploads
+from support.profiles import MiB, honour_one_scope, refuse_large_patches, watch_uploads
 from support.registry import Registry, unique_repo_name
 from support.tokenserver import TokenServer, grants
 
@@ -62,12 +62,12 @@ def test_a_layer_over_4_mib_is_copied_into_ggcr_whose_patch_answers_204(registry
 ALICE, ALICE_PW = "alice", "alice-pw-1"
 
 
-@pytest.fixture(scope="module")
-def first_scope_tokens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenServer]:
+@pytest.fixture(scope="module", params=["push", "pull"], ids=["harbor-keeps-push", "gitlab-keeps-pull"])
+def first_scope_tokens(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenServer]:
     server = TokenServer(tmp_path_factory.mktemp("tokens"), users={ALICE: ALICE_PW},
                          policy=grants({ALICE: [("team/*", "pull,push")]}))
     with server:
-        honour_only_the_push_scope(server)
+        honour_one_scope(server, request.param)
         yield server
 
 

@@ -92,15 +92,19 @@ def watch_uploads(proxy: FaultProxy) -> UploadLedger:
     return ledger
 
 
-def honour_only_the_push_scope(tokens: "TokenServer") -> None:
-    """Older Harbor, docker_auth and Portus read only the first `scope` of a token request — the one
-    docker sends first, the target's push — so a mount token lacks pull on the source and the mount is
-    refused 401 insufficient_scope (goharbor/harbor#11497 "insufficient_scope on cross repository blob
-    mount"; cesanta/docker_auth#203; SUSE/Portus#1283). Imitated by granting only the push scope."""
+def honour_one_scope(tokens: "TokenServer", keep: str = "push") -> None:
+    """Token services that grant only one of the `scope`s of a request, so a mount token (push on the
+    target, pull on the source) lacks one and the mount is refused 401 insufficient_scope. Harbor 1.1
+    handled only one scope (goharbor/harbor#2411, "just one is handled by token service ... the mount
+    operation can not be handled properly"): imitated with keep="push", the target's. GitLab's
+    /jwt/auth kept only the second, the source's pull (estesp/manifest-tool#53): keep="pull". docker
+    falls back to uploading the blob (moby/moby#20387)."""
     original = tokens._answer
 
     def answer(user: Optional[str], scopes: frozenset[str], fields: Sequence[str]) -> tuple[dict[str, Any], str]:
-        pushes = frozenset(s for s in scopes if s.endswith("push"))
-        return original(user, pushes or scopes, fields)
+        if len(scopes) > 1:
+            pushes = frozenset(s for s in scopes if s.endswith("push"))
+            scopes = pushes if keep == "push" else scopes - pushes
+        return original(user, scopes, fields)
 
     tokens._answer = answer  # type: ignore[method-assign]
