@@ -36,21 +36,30 @@ def _three_arch_builds(registry: Registry, repo: str) -> list[str]:
     ]
 
 
+def _readme_recipe() -> str:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    after = readme.split("**The merge job of a matrix build.**", 1)[1]
+    return after.split("```sh\n", 1)[1].split("```", 1)[0]
+
+
+def _run_recipe(registry: Registry, repo: str, folder: Path) -> subprocess.CompletedProcess[str]:
+    recipe = (_readme_recipe().replace("registry.example.com/team/app", f"{registry.host}/{repo}")
+              .replace("manifest-spec ", "manifest-spec --plain-http ").replace("cd digests", f"cd {folder}"))
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    return subprocess.run(["sh", "-c", recipe], capture_output=True, text=True, env=env, timeout=120)
+
+
 def test_fan_in_from_a_directory_of_digest_files(registry: Registry, repo_name: str, tmp_path: Path) -> None:
-    digests = _three_arch_builds(registry, f"{repo_name}-ci")
+    digests = _three_arch_builds(registry, repo_name)
     folder = tmp_path / "digests"
     folder.mkdir()
+    empty = _run_recipe(registry, repo_name, folder)  # no job finished: an error, never an empty index
+    assert empty.returncode == 1 and "<stdin>:1: " in empty.stderr and "@sha256:*" in empty.stderr, empty.stderr
     for digest in digests:  # what each matrix job uploads: an empty file named by its digest
         (folder / digest.removeprefix("sha256:")).touch()
-    # The README's recipe, as written there (registry and names substituted).
-    recipe = (
-        f"cd {folder} && printf '{registry.host}/{repo_name}-ci@sha256:%s\\n' * | "
-        f"manifest-spec --plain-http push from-args --target {registry.host}/{repo_name}:1.0 --tags latest --images-from -"
-    )
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
-    done = subprocess.run(["sh", "-c", recipe], capture_output=True, text=True, env=env, timeout=120)
+    done = _run_recipe(registry, repo_name, folder)  # the README's recipe, as written there
     assert done.returncode == 0, done.stderr
-    document = served_document(registry.url, repo_name, "1.0")
+    document = served_document(registry.url, repo_name, "1.4.2")
     in_file_order = sorted(digests)  # the shell's * is sorted, and the index keeps the lines' order
     assert [e["digest"] for e in document["manifests"]] == in_file_order
     by_digest = dict(zip(digests, ({"architecture": "amd64", "os": "linux"},
@@ -58,7 +67,7 @@ def test_fan_in_from_a_directory_of_digest_files(registry: Registry, repo_name: 
                                    {"architecture": "arm", "os": "linux", "variant": "v7"})))
     assert entry_platforms(document) == [by_digest[d] for d in in_file_order]  # read from each config
     assert done.stdout.startswith("Digest: sha256:")
-    assert tag_digest(registry.url, repo_name, "latest") == tag_digest(registry.url, repo_name, "1.0")
+    assert tag_digest(registry.url, repo_name, "latest") == tag_digest(registry.url, repo_name, "1.4.2")
 
 
 def test_image_arguments_and_a_member_index_with_all_its_entries(registry: Registry, repo_name: str) -> None:
