@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Optional, Sequence, TypeVar
 
-from manifest_spec.errors import ManifestSpecError, Problem, SpecError
+from manifest_spec.errors import BatchError, ConflictError, ManifestSpecError, Problem, SpecError
 from manifest_spec.specfile.spec import Spec, load_spec, parse_spec
 
 if TYPE_CHECKING:  # the HTTP side is imported when a run starts: `validate` stays offline and quick
@@ -47,20 +47,6 @@ class Settings:
     client: Optional[ClientOptions] = None  # how to reach registries (None: the defaults)
     listener: Optional[Listener] = None
     carry: Optional[CarrySettings] = None  # --no-referrers, --referrers-type (None: carry them all)
-
-
-class BatchError(ManifestSpecError):
-    """Some specs of several failed; one line per failure, each naming its spec file."""
-
-    def __init__(self, failures: Sequence[tuple[str, ManifestSpecError]]) -> None:
-        self.failures = list(failures)
-        codes = {e.exit_code for _, e in self.failures}
-        self.exit_code = codes.pop() if len(codes) == 1 else 1
-        super().__init__("\n".join(f"{path}: {error}" for path, error in self.failures))
-
-
-class ConflictError(ManifestSpecError):
-    """Two specs of one run would write the same tag."""
 
 
 @dataclass(frozen=True)
