@@ -14,6 +14,7 @@ from manifest_spec.cli.common import (
     client_options,
     exits,
     handle_errors,
+    index_options,
     load_specs,
     output_choice,
     referrers_options,
@@ -50,6 +51,7 @@ def _referrers_options(func: Any) -> Any:
 @_referrers_options
 @click.pass_context
 @handle_errors
+@index_options
 @exits
 def plan(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...], index_type: str | None, locked: bool,
          ignore_missing: bool, skip_platform_check: bool, allow_unknown_platform: bool, output_format: str,
@@ -83,6 +85,7 @@ def _plan(ctx: click.Context, loaded: list[Any], output_format: str, detailed_ex
 @_referrers_options
 @click.pass_context
 @handle_errors
+@index_options
 @exits
 def plan_from_args(ctx: click.Context, /, index_type: str | None, lock_file: str | None, ignore_missing: bool,
                    skip_platform_check: bool, output_format: str, detailed_exitcode: bool, no_referrers: bool,
@@ -107,6 +110,7 @@ def plan_from_args(ctx: click.Context, /, index_type: str | None, lock_file: str
 @_referrers_options
 @click.pass_context
 @handle_errors
+@index_options
 @exits
 def lock_command(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...], index_type: str | None, check: bool,
                  skip_platform_check: bool, allow_unknown_platform: bool, output_format: str, no_referrers: bool,
@@ -134,6 +138,7 @@ def lock_command(ctx: click.Context, specs: tuple[str, ...], variables: tuple[st
 @_referrers_options
 @click.pass_context
 @handle_errors
+@index_options
 @exits
 def lock_from_args(ctx: click.Context, /, index_type: str | None, lock_file: str, check: bool, skip_platform_check: bool,
                    output_format: str, no_referrers: bool, referrers_types: tuple[str, ...], **arguments: Any) -> int:
