@@ -38,6 +38,13 @@ class Problem:
         return f"{self.file}{at}: {where}{self.message}"
 
 
+class UsageError(ManifestSpecError):
+    """The command line's arguments do not say what to do (from-args: no images, a malformed
+    --platforms); the CLI shows it as click shows its own usage errors."""
+
+    exit_code = 2
+
+
 # ---------------------------------------------------------------------------------- spec files
 
 
