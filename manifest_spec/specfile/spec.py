@@ -65,6 +65,11 @@ class Spec:
     label_annotations: tuple[str, ...] = ()  # annotationsFromLabels: config labels copied into index annotations
     attestations: Optional[str] = None  # ATTESTATION_CHOICES; None: as the flag says, else keep
 
+    @property
+    def pushed_tags(self) -> tuple[str, ...]:
+        """Every tag the index goes to, in push order: the target's first, each once."""
+        return tuple(dict.fromkeys((self.image.tag, *self.tags)))
+
 
 def schema_text() -> str:
     """The packaged JSON Schema as written (one copy: schemas/ at the top of the source tree).
