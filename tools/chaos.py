@@ -21,7 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # its `support` package
 
-from support.chaos import run_schedule, shrink  # noqa: E402
+import bcrypt  # noqa: E402
+from support.chaosrun import PASSWORD, USER, Registries, run_schedule, shrink  # noqa: E402
 from support.registry import Registry  # noqa: E402
 
 
@@ -37,32 +38,47 @@ def main() -> int:
     faults: Counter[str] = Counter()
     violations: list[tuple[int, str, list[str]]] = []
     walls: list[float] = []
-    with Registry() as registry, tempfile.TemporaryDirectory() as work:
-        seeds = [args.seed] if args.seed is not None else None
-        end = time.monotonic() + args.minutes * 60
-        seed = args.first
-        while (seeds is not None and seeds) or (seeds is None and time.monotonic() < end):
-            current = seeds.pop() if seeds is not None else seed
-            seed += 1
-            outcome = run_schedule(registry.url, registry.host, current, Path(work))
-            scenarios[outcome.scenario] += 1
-            exits[outcome.exit_code] += 1
-            faults.update(outcome.injected)
-            walls.append(outcome.wall)
-            if outcome.violations or args.seed is not None:
-                print(f"seed {current} ({outcome.scenario}) exit {outcome.exit_code} in {outcome.wall:.1f} s "
-                      f"(bound {outcome.bound:g} s), faults {dict(outcome.injected)}: {outcome.line}", flush=True)
-            if outcome.violations:
-                violations.append((current, outcome.scenario, outcome.violations))
-                print(f"VIOLATION seed {current}: {outcome.violations}", flush=True)
-                if args.shrink:
-                    print(f"seed {current} still fails with fault kinds {shrink(registry.url, registry.host, current, Path(work))}")
+    with tempfile.TemporaryDirectory() as work:
+        htpasswd = Path(work) / "htpasswd"
+        htpasswd.write_text(f"{USER}:{bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()}\n")
+        basic_config = {"auth": {"htpasswd": {"realm": "chaos", "path": str(htpasswd)}}}
+        with Registry() as plain, Registry(basic_config) as basic, Registry() as other:
+            registries = Registries(plain, basic, other)
+            _campaign(args, registries, Path(work), scenarios, exits, faults, violations, walls)
+    _summary(scenarios, exits, faults, violations, walls)
+    return 1 if violations else 0
+
+
+def _campaign(args: argparse.Namespace, registries: Registries, work: Path, scenarios: Counter[str], exits: Counter[int],
+              faults: Counter[str], violations: list[tuple[int, str, list[str]]], walls: list[float]) -> None:
+    seeds = [args.seed] if args.seed is not None else None
+    end = time.monotonic() + args.minutes * 60
+    seed = args.first
+    while (seeds is not None and seeds) or (seeds is None and time.monotonic() < end):
+        current = seeds.pop() if seeds is not None else seed
+        seed += 1
+        outcome = run_schedule(registries, current, work)
+        scenarios[outcome.scenario] += 1
+        exits[outcome.exit_code] += 1
+        faults.update(outcome.injected)
+        walls.append(outcome.wall)
+        if outcome.violations or args.seed is not None:
+            print(f"seed {current} ({outcome.scenario}) exit {outcome.exit_code}{' killed' if outcome.killed else ''} in {outcome.wall:.1f} s "
+                  f"(bound {outcome.bound:g} s), faults {dict(outcome.injected)}: {outcome.line}", flush=True)
+        if outcome.violations:
+            violations.append((current, outcome.scenario, outcome.violations))
+            print(f"VIOLATION seed {current}: {outcome.violations}", flush=True)
+            if args.shrink:
+                print(f"seed {current} still fails with fault kinds {shrink(registries, current, work)}")
+
+
+def _summary(scenarios: Counter[str], exits: Counter[int], faults: Counter[str], violations: list[tuple[int, str, list[str]]],
+             walls: list[float]) -> None:
     total = sum(scenarios.values())
     print(f"\n{total} schedules ({', '.join(f'{n} {s}' for s, n in sorted(scenarios.items()))}); "
           f"exit codes {dict(sorted(exits.items()))}; {sum(faults.values())} faults injected "
           f"({', '.join(f'{k} {n}' for k, n in faults.most_common())}); longest run {max(walls, default=0):.1f} s; "
           f"{len(violations)} violation(s){': seeds ' + ', '.join(str(s) for s, _, _ in violations) if violations else ''}")
-    return 1 if violations else 0
 
 
 if __name__ == "__main__":

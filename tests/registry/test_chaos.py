@@ -1,5 +1,5 @@
 """Randomized fault schedules (issue 17): a fixed set of seeds, each a whole push through the chaos
-proxy, checked by reading the real registry afterwards (support/chaos.py says what is checked).
+proxies, checked by reading the real registries afterwards (support/chaosrun.py says what is checked).
 
 A seed that once broke a promise stays here (FOUND) so it stays fixed; `make chaos MINUTES=30`
 runs a campaign of new seeds and `tools/chaos.py --seed N` replays one.
@@ -8,17 +8,28 @@ runs a campaign of new seeds and `tools/chaos.py --seed N` replays one.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
+import bcrypt
 import pytest
-from support.chaos import run_schedule
+from support.chaosrun import PASSWORD, USER, Registries, run_schedule
 from support.registry import Registry
 
-FIXED = list(range(1, 13))  # 4 of each scenario (members, mounts, carry) at --timeout 2, 3 and 5
+FIXED = list(range(1, 25))  # every scenario, both auths, --debug and SIGKILLed runs among them
 FOUND: list[int] = []  # seeds a campaign found breaking a promise, once fixed
 
 
+@pytest.fixture(scope="module")
+def registries(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registries]:
+    htpasswd = tmp_path_factory.mktemp("htpasswd") / "htpasswd"
+    htpasswd.write_text(f"{USER}:{bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()}\n")
+    with Registry({"auth": {"htpasswd": {"realm": "chaos", "path": str(htpasswd)}}}) as basic, Registry() as other:
+        yield Registries(registry, basic, other)
+
+
 @pytest.mark.parametrize("seed", FIXED + FOUND)
-def test_a_fault_schedule_breaks_no_promise(registry: Registry, tmp_path: Path, seed: int) -> None:
-    outcome = run_schedule(registry.url, registry.host, seed, tmp_path)
-    print(f"seed {seed} {outcome.scenario}: exit {outcome.exit_code} in {outcome.wall:.1f} s, faults {dict(outcome.injected)} {outcome.line}")
+def test_a_fault_schedule_breaks_no_promise(registries: Registries, tmp_path: Path, seed: int) -> None:
+    outcome = run_schedule(registries, seed, tmp_path)
+    print(f"seed {seed} {outcome.scenario}: exit {outcome.exit_code}{' (killed)' if outcome.killed else ''} in {outcome.wall:.1f} s, "
+          f"faults {dict(outcome.injected)} {outcome.line}")
     assert not outcome.violations, f"seed {seed} ({outcome.scenario}): {outcome.violations}; last line: {outcome.line}"

@@ -18,6 +18,8 @@ from support.images import push_image
 from support.registry import Registry
 from support.tokenserver import TokenServer
 
+from manifest_spec.registry.deadline import worst_case
+
 ARCHES = ("amd64", "arm64", "ppc64le", "s390x")
 
 
@@ -45,4 +47,5 @@ def test_a_token_server_that_never_answers_fails_every_waiter_once(tmp_path: Pat
         accepted = len(silent.accepted)
     print(f"token hang: {wall:.1f} s, {accepted} token connections: {line}")
     assert accepted <= 5, f"{accepted} token requests: one exchange is at most its 5 tries"
-    assert wall < 15, f"{wall:.1f} s"
+    assert wall < 15, f"{wall:.1f} s"  # the figure; the README's bound for this push is:
+    assert wall <= worst_case(2, rounds=5)

@@ -17,6 +17,7 @@ from typing import Iterator
 import pytest
 from support.clirun import assert_clean_failure, run_cli, write_spec
 from support.faults import FaultProxy, Reply, drip, error, reset_connections, truncate
+from support.artifacts import push_signature
 from support.images import push_image
 from support.registry import Registry
 
@@ -84,3 +85,22 @@ def test_every_fault_kind_ends_within_the_bound(
     assert wall <= bound, f"{kind}: {wall:.1f} s over the bound {bound:g} s"
     if kind in ("silent", "drip"):
         assert tries <= 3, f"{tries} tries that each wait {TIMEOUT} s do not fit a window of {2 * TIMEOUT} s"
+
+
+def test_a_just_seen_tag_list_that_stays_404_ends_within_the_bound(registry: Registry, repo_name: str, tmp_path: Path) -> None:
+    """The carry's re-reads of a 404 on a just-seen thing live in the same window (4 rounds of 404s would not)."""
+    source = f"{repo_name}-src"
+    image = push_image(registry.url, source, "amd64", oci=True)
+    push_signature(registry.url, source, image)
+    with FaultProxy(registry.host) as proxy:
+        proxy.inject("GET", rf"^/v2/{source}/tags/list", error(404, "NAME_UNKNOWN", "repository name not known to registry"), forward=False)
+        the_spec = {"image": f"{proxy.host}/{repo_name}:v1", "type": "oci",
+                    "manifests": [{"image": f"{proxy.host}/{source}:amd64", "platform": AMD64}]}
+        started = time.monotonic()
+        result = run_cli("--timeout", "1", "push", "from-spec", str(write_spec(tmp_path, the_spec)))
+        wall = time.monotonic() - started
+        reads = proxy.requests("GET").count(f"/v2/{source}/tags/list")
+    assert_clean_failure(result, "404 (not found)", "this run has just read manifests from")
+    assert wall <= worst_case(1, rounds=8), f"{wall:.1f} s"
+    # One read and 3 again (pauses 0.25, 0.5, 1 s: 1.75 s, inside the window of 2 s), not 4 per caller or per round.
+    assert reads == 4, reads

@@ -1,0 +1,270 @@
+"""One randomized fault schedule, end to end (issue 17): the seed picks the scenario, the auth, the
+index type, `--timeout`, `--debug`, and at times a SIGKILL of the client; the chaos proxy
+(support/chaos.py) decides every request's fault. Afterwards the real registry is read directly:
+
+- exit 0: every tag holds the index the run printed, complete (every child and blob pulls), and the
+  signature to carry is in the target; someone else's signature there is still in it;
+- an image in the target repository that the spec does not name (sharing a layer) still pulls;
+- no DELETE but of an upload session;
+- exit != 0: exit 1 and one `error:` line, no traceback; every tag unchanged or complete;
+- wall time within the README's bound; no password in the output (runs with Basic auth, some with --debug);
+- a re-run without faults converges, and a second one writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import requests
+from click.testing import CliRunner
+from support.artifacts import cosign_tag, push_sbom, push_signature
+from support.chaos import KINDS, ChaosProxy
+from support.images import ACCEPT_ALL, push_image
+from support.registry import Registry
+
+from manifest_spec.cli.main import main
+from manifest_spec.registry.deadline import worst_case
+
+SCENARIOS = ("members", "mounts", "carry", "cross", "batch", "locked")
+USER, PASSWORD = "chaos", "chaos:S3cret-pw"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Registries:
+    plain: Registry
+    basic: Optional[Registry] = None  # htpasswd with USER/PASSWORD
+    other: Optional[Registry] = None  # a second registry, for a cross-registry copy
+
+
+@dataclass
+class Outcome:
+    seed: int
+    scenario: str
+    exit_code: int
+    wall: float
+    bound: float
+    injected: Counter[str]
+    violations: list[str]
+    line: str = ""
+    killed: bool = False
+
+
+@dataclass
+class World:
+    """What one scenario put in the registry before the run, to check against afterwards."""
+
+    url: str
+    session: requests.Session
+    repo: str
+    specs: list[dict[str, Any]]
+    bystander: str = "bystander"  # an image in the target repository the spec does not name (sharing a layer)
+    theirs: Optional[str] = None  # a layer of someone else's signature in the target's .sig tag
+    carried_tag: Optional[str] = None
+    tags: list[tuple[str, str]] = field(default_factory=list)  # (repo, tag) the run may write
+    primary: list[tuple[str, str]] = field(default_factory=list)  # each spec's image tag (its printed digest)
+
+
+@dataclass(frozen=True)
+class Choice:
+    scenario: str
+    basic: bool
+    debug: bool
+    kill: Optional[float]  # SIGKILL the client after this many seconds
+    timeout: int
+    oci: bool
+
+
+def choose(seed: int, registries: Registries) -> Choice:
+    digest = hashlib.sha256(f"choice|{seed}".encode()).digest()
+    scenario = SCENARIOS[digest[0] % len(SCENARIOS)]
+    if scenario == "cross" and registries.other is None:
+        scenario = "mounts"
+    basic = registries.basic is not None and digest[1] % 3 == 0 and scenario != "cross"
+    kill = 0.3 + digest[4] / 255 * 2.0 if digest[5] % 8 == 0 else None
+    return Choice(scenario, basic, digest[2] % 4 == 0, kill, (2, 3, 5)[digest[3] % 3], digest[6] % 2 == 0 or scenario == "carry")
+
+
+def _pulls(world: World, repo: str, ref: str) -> Optional[str]:
+    """None when the manifest at `ref` (for an index, every child) and every blob it names is there; else why not."""
+    answer = world.session.get(f"{world.url}/v2/{repo}/manifests/{ref}", headers={"Accept": ACCEPT_ALL}, timeout=30)
+    if answer.status_code != 200:
+        return f"{repo}:{ref} answers {answer.status_code}"
+    document = json.loads(answer.content)
+    for child in document.get("manifests") or []:
+        why = _pulls(world, repo, child["digest"])
+        if why:
+            return why
+    for blob in [document.get("config") or {}, *(document.get("layers") or [])]:
+        if blob.get("digest"):
+            got = world.session.get(f"{world.url}/v2/{repo}/blobs/{blob['digest']}", timeout=30)
+            if got.status_code != 200 or "sha256:" + hashlib.sha256(got.content).hexdigest() != blob["digest"]:
+                return f"{repo} blob {blob['digest'][:19]} answers {got.status_code}"
+    return None
+
+
+def _tag(world: World, repo: str, tag: str) -> Optional[str]:
+    answer = world.session.head(f"{world.url}/v2/{repo}/manifests/{tag}", headers={"Accept": ACCEPT_ALL}, timeout=30)
+    return answer.headers.get("Docker-Content-Digest") if answer.status_code == 200 else None
+
+
+def build(registries: Registries, hosts: dict[str, str], seed: int, choice: Choice, run: str) -> World:
+    """The scenario's images: members (in the target repository, another, or another registry), a bystander."""
+    target = registries.basic if choice.basic and registries.basic is not None else registries.plain
+    session = requests.Session()
+    if choice.basic:
+        session.auth = (USER, PASSWORD)
+    repo = f"chaos/s{seed}{run}"
+    source_registry = registries.other if choice.scenario == "cross" and registries.other is not None else target
+    source_host = hosts["other"] if choice.scenario == "cross" else hosts["target"]
+    source = repo if choice.scenario in ("members", "batch", "locked") else f"{repo}-src"
+    members, image = [], None
+    for arch in ("amd64", "arm64"):
+        image = push_image(source_registry.url, source, arch, architecture=arch, oci=choice.oci, seed=f"c{seed}{arch}", session=session)
+        members.append({"image": f"{source_host}/{source}:{arch}", "platform": {"os": "linux", "architecture": arch}})
+    world = World(target.url, session, repo, [])
+    push_image(target.url, repo, "bystander", architecture="amd64", oci=choice.oci, seed=f"c{seed}amd64", session=session)
+    kind = "oci" if choice.oci else "docker"
+    world.specs.append({"image": f"{hosts['target']}/{repo}:v1", "tags": ["latest"], "type": kind, "manifests": members})
+    world.tags += [(repo, "v1"), (repo, "latest")]
+    world.primary.append((repo, "v1"))
+    if choice.scenario == "batch":
+        world.specs.append({"image": f"{hosts['target']}/{repo}-b:v2", "type": kind, "manifests": members[:1]})
+        world.tags.append((f"{repo}-b", "v2"))
+        world.primary.append((f"{repo}-b", "v2"))
+    if choice.scenario == "carry" and image is not None:
+        push_signature(target.url, source, image, session=session)
+        push_sbom(target.url, source, image, referrer=True, session=session)
+        push_image(target.url, repo, None, architecture="arm64", oci=True, seed=f"c{seed}arm64", session=session)
+        theirs = push_signature(target.url, repo, image, note="someone-else", session=session)
+        world.theirs = theirs.document["layers"][0]["digest"]
+        world.carried_tag = cosign_tag(image.digest, "sig")
+    return world
+
+
+def _run(args: list[str], choice: Choice, stdin: Optional[str]) -> tuple[int, str, str, Optional[BaseException], bool]:
+    """The CLI in-process; with a kill time, as its own process, SIGKILLed then (if still running)."""
+    if choice.kill is None:
+        result = CliRunner().invoke(main, args, input=stdin)
+        return result.exit_code, result.stdout, result.stderr, result.exception, False
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "MANIFEST_SPEC"))}
+    process = subprocess.Popen([sys.executable, "-m", "manifest_spec", *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, cwd=ROOT, env=env, text=True)
+    try:
+        out, err = process.communicate(stdin or "", timeout=choice.kill)
+        return process.returncode, out, err, None, False
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGKILL)
+        out, err = process.communicate()
+        return process.returncode, out, err, None, True
+
+
+def _check(world: World, code: int, out: str, err: str, exception: Optional[BaseException], killed: bool,
+           before: dict[tuple[str, str], Optional[str]], proxies: list[ChaosProxy]) -> list[str]:
+    bad = []
+    if "Traceback" in out + err or (exception is not None and not isinstance(exception, SystemExit)):
+        bad.append(f"traceback / exception {exception!r}")
+    if PASSWORD in out + err or PASSWORD.split(":")[1] in out + err:
+        bad.append("the password was printed")
+    deletes = [p for proxy in proxies for m, p in proxy.seen if m == "DELETE" and "/blobs/uploads/" not in p]
+    if deletes:
+        bad.append(f"DELETE of something not an upload session: {deletes}")
+    why = _pulls(world, world.repo, world.bystander)
+    if why:
+        bad.append(f"an image the spec does not name no longer pulls: {why}")
+    for repo, tag in world.tags:
+        now = _tag(world, repo, tag)
+        if now is not None and now != before[(repo, tag)] and _pulls(world, repo, tag):
+            bad.append(f"{repo}:{tag} changed and is incomplete: {_pulls(world, repo, tag)}")
+        if code == 0 and now is None:
+            bad.append(f"exit 0 but {repo}:{tag} does not exist")
+    printed = set(re.findall(r"Digest: (sha256:[0-9a-f]{64})", out))
+    held = {_tag(world, repo, tag) for repo, tag in world.primary}
+    if code == 0:
+        if printed != held:
+            bad.append(f"exit 0 but the tags hold {held}, printed {printed}")
+        if world.carried_tag and _tag(world, world.repo, world.carried_tag) is None:
+            bad.append("exit 0 but the signature was not carried")
+    elif not killed:
+        if not printed <= held:
+            bad.append(f"a spec reported pushed ({printed - held}) is not what its tag holds")
+        errors = [line for line in err.strip().splitlines() if line.startswith("error: ")]
+        if code != 1 or not 1 <= len(errors) <= len(world.specs) or not err.strip().splitlines()[-1].startswith("error: "):
+            bad.append(f"exit {code} without one error line per failed spec: {err[-300:]!r}")
+    if world.theirs and world.carried_tag:
+        data = world.session.get(f"{world.url}/v2/{world.repo}/manifests/{world.carried_tag}", headers={"Accept": ACCEPT_ALL}, timeout=30)
+        layers = [layer["digest"] for layer in json.loads(data.content).get("layers", [])] if data.status_code == 200 else []
+        if world.theirs not in layers:
+            bad.append("someone else's signature in the target's .sig tag was lost")
+    return bad
+
+
+def run_schedule(registries: Registries, seed: int, workdir: Path, kinds: tuple[str, ...] = KINDS) -> Outcome:
+    """Build the seed's scenario, push once through the chaos proxies, check, then re-run without faults."""
+    choice = choose(seed, registries)
+    # A 401 with a fresh challenge only where there are credentials to answer it; a 307 to another host
+    # name only without them (credentials never follow a redirect elsewhere, so it could not succeed).
+    kinds = tuple(k for k in kinds if k != ("307" if choice.basic else "401"))
+    run = "r" + uuid.uuid4().hex[:8]  # fresh repositories each time, so a seed replays in a used registry
+    target = registries.basic if choice.basic and registries.basic is not None else registries.plain
+    other = registries.other or registries.plain
+    with ChaosProxy(target.host, seed=seed, kinds=kinds, blank=run) as proxy, \
+            ChaosProxy(other.host, seed=seed + 1_000_003, kinds=kinds, blank=run) as far:
+        world = build(registries, {"target": proxy.host, "other": far.host}, seed, choice, run)
+        proxy.rate = far.rate = 0.0
+        paths = []
+        for n, spec in enumerate(world.specs):
+            paths.append(workdir / f"spec-{seed}{run}-{n}.json")
+            paths[-1].write_text(json.dumps(spec))
+        login = ["--username", USER, "--password-stdin"] if choice.basic else []
+        common = ["--plain-http", *login, *(["--debug"] if choice.debug else []), "--timeout", str(choice.timeout)]
+        if choice.scenario == "locked":
+            code, _, err, _, _ = _run(["--plain-http", *login, "lock", str(paths[0])], Choice(**{**choice.__dict__, "kill": None}),
+                                      PASSWORD if choice.basic else None)
+            assert code == 0, err
+        push = [*common, "push", "from-spec", *map(str, paths), *(["--locked"] if choice.scenario == "locked" else [])]
+        before = {t: _tag(world, *t) for t in world.tags}
+        proxy.rate = far.rate = 0.15
+        started = time.monotonic()
+        code, out, err, exception, killed = _run(push, choice, PASSWORD if choice.basic else None)
+        wall = time.monotonic() - started
+        proxy.rate = far.rate = 0.0
+        violations = _check(world, code, out, err, exception, killed, before, [proxy, far])
+        bound = worst_case(choice.timeout, rounds=8 * len(paths))
+        if wall > bound:
+            violations.append(f"wall {wall:.1f} s over the bound {bound:g} s")
+        clean = Choice(**{**choice.__dict__, "kill": None})
+        again = _run(push, clean, PASSWORD if choice.basic else None)
+        if again[0] != 0:
+            violations.append(f"a re-run without faults failed: {again[2].strip()[-300:]}")
+        proxy.seen.clear()
+        far.seen.clear()
+        third = _run(push, clean, PASSWORD if choice.basic else None)
+        writes = [f"{m} {p}" for x in (proxy, far) for m, p in x.seen if m in ("PUT", "POST", "PATCH", "DELETE")]
+        if third[0] != 0 or writes:
+            violations.append(f"a second clean run wrote {writes[:3]} (exit {third[0]})")
+        injected = proxy.injected + far.injected
+    lines = err.strip().splitlines()
+    return Outcome(seed, choice.scenario, code, wall, bound, injected, violations, lines[-1] if lines else "", killed)
+
+
+def shrink(registries: Registries, seed: int, workdir: Path) -> tuple[str, ...]:
+    """The fewest fault kinds that still break a promise for this seed (drop one kind at a time)."""
+    kinds = KINDS
+    for kind in KINDS:
+        fewer = tuple(k for k in kinds if k != kind)
+        if run_schedule(registries, seed, workdir, fewer).violations:
+            kinds = fewer
+    return kinds
