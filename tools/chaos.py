@@ -21,9 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # its `support` package
 
-import bcrypt  # noqa: E402
-from support.chaosrun import PASSWORD, USER, Registries, run_schedule, shrink  # noqa: E402
-from support.registry import Registry  # noqa: E402
+from support.chaosrun import Registries, run_schedule, shrink, started  # noqa: E402
 
 
 def main() -> int:
@@ -38,13 +36,8 @@ def main() -> int:
     faults: Counter[str] = Counter()
     violations: list[tuple[int, str, list[str]]] = []
     walls: list[float] = []
-    with tempfile.TemporaryDirectory() as work:
-        htpasswd = Path(work) / "htpasswd"
-        htpasswd.write_text(f"{USER}:{bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()}\n")
-        basic_config = {"auth": {"htpasswd": {"realm": "chaos", "path": str(htpasswd)}}}
-        with Registry() as plain, Registry(basic_config) as basic, Registry() as other:
-            registries = Registries(plain, basic, other)
-            _campaign(args, registries, Path(work), scenarios, exits, faults, violations, walls)
+    with tempfile.TemporaryDirectory() as work, started(Path(work)) as registries:
+        _campaign(args, registries, Path(work), scenarios, exits, faults, violations, walls)
     _summary(scenarios, exits, faults, violations, walls)
     return 1 if violations else 0
 

@@ -10,21 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-import bcrypt
 import pytest
-from support.chaosrun import PASSWORD, USER, Registries, run_schedule
-from support.registry import Registry
+from support.chaosrun import Registries, run_schedule, started
 
-FIXED = list(range(1, 25))  # every scenario, both auths, --debug and SIGKILLed runs among them
+FIXED = list(range(1, 31))  # every scenario, every auth (none, Basic, token), --debug and SIGKILLed runs among them
 FOUND: list[int] = []  # seeds a campaign found breaking a promise, once fixed
 
 
 @pytest.fixture(scope="module")
-def registries(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registries]:
-    htpasswd = tmp_path_factory.mktemp("htpasswd") / "htpasswd"
-    htpasswd.write_text(f"{USER}:{bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()}\n")
-    with Registry({"auth": {"htpasswd": {"realm": "chaos", "path": str(htpasswd)}}}) as basic, Registry() as other:
-        yield Registries(registry, basic, other)
+def registries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registries]:
+    with started(tmp_path_factory.mktemp("chaos")) as all_of_them:
+        yield all_of_them
 
 
 @pytest.mark.parametrize("seed", FIXED + FOUND)

@@ -167,3 +167,24 @@ def test_a_refused_index_put_says_what_was_expected(registry: Registry, repo_nam
                     "manifests": [{"image": f"{proxy.host}/{repo_name}:amd64", "platform": AMD64}]}
         assert_clean_failure(push_spec(tmp_path, the_spec), "answered HTTP 405 UNSUPPORTED: The operation is unsupported; expected 201 Created")
     assert tag_digest(registry.url, repo_name, "v1") is None
+
+
+def test_a_mount_answered_202_with_the_blobs_own_location_is_an_error_and_nothing_is_touched(
+    registry: Registry, repo_name: str, tmp_path: Path
+) -> None:
+    """Issue 17's first defect, from the chaos proxy's lying-202 fault: the 202's Location is the blob's URL
+    (as a 201 would carry). No PATCH and no DELETE is sent to it; the error says what was expected."""
+    source = unique_repo_name("source")
+    push_image(registry.url, source, "amd64")
+    bystander = push_image(registry.url, repo_name, "other", architecture="arm64")  # the same layer, already in the target
+    with FaultProxy(registry.host) as proxy:
+        def lying(reply: Reply) -> Reply:
+            return Reply(202, (("Location", f"/v2/{repo_name}/blobs/{bystander.layer_digests[0]}"),), b"")
+
+        proxy.inject("POST", r"/blobs/uploads/\?mount=", lying, forward=False)
+        the_spec = {"image": f"{proxy.host}/{repo_name}:v1",
+                    "manifests": [{"image": f"{proxy.host}/{source}:amd64", "platform": AMD64}]}
+        result = push_spec(tmp_path, the_spec)
+        assert_clean_failure(result, "answered the mount with 202 Accepted", "not an upload session URL", "expected 201 Created")
+        assert proxy.requests("PATCH") == [] and proxy.requests("DELETE") == []
+    assert get_manifest(registry.url, repo_name, "other")[2] == bystander.digest

@@ -31,8 +31,9 @@ from typing import Any, Optional
 
 from support.faults import FaultProxy, Reply, _Rule, drip, error, truncate
 
-KINDS = ("delay", "reset", "truncate", "drip", "503", "503-retry-after", "429-retry-after", "500", "404", "307", "digest", "401")
-ANSWERED_HERE = ("503", "500", "404", "307", "429-retry-after", "401")  # the registry never sees these requests
+KINDS = ("delay", "reset", "truncate", "drip", "503", "503-retry-after", "429-retry-after", "500", "404", "307", "digest", "401",
+         "lying-202")
+ANSWERED_HERE = ("503", "500", "404", "307", "429-retry-after", "401", "lying-202")  # the registry never sees these requests
 _UPLOAD_ID = re.compile(r"/blobs/uploads/[^/?]+")
 _decided = threading.local()  # the fault decided for the request this proxy thread is handling
 
@@ -51,6 +52,12 @@ def decide(seed: int, key: tuple[str, str], occurrence: int, rate: float, kinds:
     return kinds[int(number / rate * len(kinds)) % len(kinds)]
 
 
+def _blob_url(path: str) -> str:
+    """For a mount POST (`/v2/<name>/blobs/uploads/?mount=<digest>&from=...`), the blob URL it names."""
+    found = re.match(r"^(/v2/.+/blobs/)uploads/\?mount=([^&]+)", path)
+    return f"{found.group(1)}{found.group(2)}" if found else ""
+
+
 def _not_found(path: str) -> Reply:
     code = "NAME_UNKNOWN" if "/tags/list" in path else "BLOB_UNKNOWN" if "/blobs/" in path else "MANIFEST_UNKNOWN"
     return error(404, code, "unknown (a replica that has not seen it yet)")(Reply(502, (), b""))
@@ -63,9 +70,18 @@ class ChaosProxy(FaultProxy):
     seed: int = 0
     rate: float = 0.15
     kinds: tuple[str, ...] = KINDS
+    challenge: str = 'Basic realm="chaos"'  # what a "401" fault asks for
     blank: str = "\0"  # the run's part of repository names, left out of decisions (same seed, same faults)
     injected: Counter[str] = field(default_factory=Counter)
     occurrences: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def reset_schedule(self, seed: int, kinds: tuple[str, ...], blank: str, rate: float) -> None:
+        """A long-lived proxy (in front of a token server a registry's config names) takes a new schedule."""
+        with self._lock:
+            self.seed, self.kinds, self.blank, self.rate = seed, kinds, blank, rate
+            self.occurrences.clear()
+            self.injected.clear()
+            self.seen.clear()
 
     def decide_next(self, method: str, path: str) -> Optional[str]:
         """Count this request's occurrence and decide its fault, atomically (same seed, same faults)."""
@@ -122,9 +138,12 @@ class ChaosProxy(FaultProxy):
             "429-retry-after": lambda r: error(429, "TOOMANYREQUESTS", "slow down")(r).with_header("Retry-After", "1"),
             "500": error(500, "UNKNOWN", "internal error"),
             "404": lambda r: _not_found(path),
+            # A write answered 202 with a Location that is no upload session: the blob's own URL, as the
+            # mount answer of issue 17's first defect (a registry that mounted but said 202 with 201's Location).
+            "lying-202": lambda r: Reply(202, (("Location", _blob_url(path)),), b"") if _blob_url(path) else _not_found(path),
             "307": lambda r: Reply(307, (("Location", f"http://localhost:{port}{path}"),), b""),
             # A fresh challenge, as a registry does when its token or session expired mid-run.
-            "401": lambda r: error(401, "UNAUTHORIZED", "authentication required")(r).with_header("WWW-Authenticate", 'Basic realm="chaos"'),
+            "401": lambda r: error(401, "UNAUTHORIZED", "authentication required")(r).with_header("WWW-Authenticate", self.challenge),
             "digest": lambda r: r.with_header("Docker-Content-Digest", "sha256:" + "0" * 64) if r.header("Docker-Content-Digest") else r,
         }
         return faults[kind]

@@ -23,9 +23,12 @@ import sys
 import time
 import uuid
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
+
+import bcrypt
 
 import requests
 from click.testing import CliRunner
@@ -33,6 +36,7 @@ from support.artifacts import cosign_tag, push_sbom, push_signature
 from support.chaos import KINDS, ChaosProxy
 from support.images import ACCEPT_ALL, push_image
 from support.registry import Registry
+from support.tokenserver import TokenServer
 
 from manifest_spec.cli.main import main
 from manifest_spec.registry.deadline import worst_case
@@ -47,6 +51,22 @@ class Registries:
     plain: Registry
     basic: Optional[Registry] = None  # htpasswd with USER/PASSWORD
     other: Optional[Registry] = None  # a second registry, for a cross-registry copy
+    token: Optional[Registry] = None  # token auth: its realm is token_front, in front of tokens
+    tokens: Optional[TokenServer] = None
+    token_front: Optional[ChaosProxy] = None
+
+
+@contextmanager
+def started(directory: Path) -> Iterator[Registries]:
+    """Every registry a schedule may use: plain, Basic (htpasswd), another one, and one with token auth."""
+    htpasswd = directory / "htpasswd"
+    htpasswd.write_text(f"{USER}:{bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()}\n")
+    basic_config = {"auth": {"htpasswd": {"realm": "chaos", "path": str(htpasswd)}}}
+    with Registry() as plain, Registry(basic_config) as basic, Registry() as other, \
+            TokenServer(directory / "tokens", users={USER: PASSWORD}) as tokens, ChaosProxy(tokens.host, rate=0.0) as front, \
+            Registry(tokens.registry_config(realm=f"http://{front.host}/token")) as token:
+        front.challenge = f'Bearer realm="http://{front.host}/token",service="{tokens.service}"'
+        yield Registries(plain, basic, other, token, tokens, front)
 
 
 @dataclass
@@ -73,6 +93,8 @@ class World:
     bystander: str = "bystander"  # an image in the target repository the spec does not name (sharing a layer)
     theirs: Optional[str] = None  # a layer of someone else's signature in the target's .sig tag
     carried_tag: Optional[str] = None
+    their_sbom: Optional[str] = None  # someone else's SBOM listed in the target's referrers index ...
+    index_tag: Optional[str] = None  # ... under this tag
     tags: list[tuple[str, str]] = field(default_factory=list)  # (repo, tag) the run may write
     primary: list[tuple[str, str]] = field(default_factory=list)  # each spec's image tag (its printed digest)
 
@@ -80,11 +102,12 @@ class World:
 @dataclass(frozen=True)
 class Choice:
     scenario: str
-    basic: bool
+    auth: str  # "none", "basic" or "token"
     debug: bool
     kill: Optional[float]  # SIGKILL the client after this many seconds
     timeout: int
     oci: bool
+    rate: float  # the share of requests that get a fault
 
 
 def choose(seed: int, registries: Registries) -> Choice:
@@ -92,9 +115,12 @@ def choose(seed: int, registries: Registries) -> Choice:
     scenario = SCENARIOS[digest[0] % len(SCENARIOS)]
     if scenario == "cross" and registries.other is None:
         scenario = "mounts"
-    basic = registries.basic is not None and digest[1] % 3 == 0 and scenario != "cross"
+    auth = ("basic", "token", "none")[digest[1] % 3] if scenario != "cross" else "none"
+    if (auth == "basic" and registries.basic is None) or (auth == "token" and registries.token is None):
+        auth = "none"
     kill = 0.3 + digest[4] / 255 * 2.0 if digest[5] % 8 == 0 else None
-    return Choice(scenario, basic, digest[2] % 4 == 0, kill, (2, 3, 5)[digest[3] % 3], digest[6] % 2 == 0 or scenario == "carry")
+    return Choice(scenario, auth, digest[2] % 4 == 0 or os.environ.get("CHAOS_DEBUG") == "1", kill, (2, 3, 5)[digest[3] % 3], digest[6] % 2 == 0 or scenario == "carry",
+                  (0.05, 0.1, 0.15, 0.25)[digest[7] % 4])
 
 
 def _pulls(world: World, repo: str, ref: str) -> Optional[str]:
@@ -120,13 +146,20 @@ def _tag(world: World, repo: str, tag: str) -> Optional[str]:
     return answer.headers.get("Docker-Content-Digest") if answer.status_code == 200 else None
 
 
+def _target(registries: Registries, choice: Choice) -> Registry:
+    chosen = {"basic": registries.basic, "token": registries.token}.get(choice.auth)
+    return chosen or registries.plain
+
+
 def build(registries: Registries, hosts: dict[str, str], seed: int, choice: Choice, run: str) -> World:
     """The scenario's images: members (in the target repository, another, or another registry), a bystander."""
-    target = registries.basic if choice.basic and registries.basic is not None else registries.plain
-    session = requests.Session()
-    if choice.basic:
-        session.auth = (USER, PASSWORD)
+    target = _target(registries, choice)
     repo = f"chaos/s{seed}{run}"
+    session = requests.Session()
+    if choice.auth == "basic":
+        session.auth = (USER, PASSWORD)
+    elif choice.auth == "token" and registries.tokens is not None:
+        session = registries.tokens.bearer_session([(name, "pull,push") for name in (repo, f"{repo}-src", f"{repo}-b")])
     source_registry = registries.other if choice.scenario == "cross" and registries.other is not None else target
     source_host = hosts["other"] if choice.scenario == "cross" else hosts["target"]
     source = repo if choice.scenario in ("members", "batch", "locked") else f"{repo}-src"
@@ -150,6 +183,8 @@ def build(registries: Registries, hosts: dict[str, str], seed: int, choice: Choi
         push_image(target.url, repo, None, architecture="arm64", oci=True, seed=f"c{seed}arm64", session=session)
         theirs = push_signature(target.url, repo, image, note="someone-else", session=session)
         world.theirs = theirs.document["layers"][0]["digest"]
+        world.their_sbom = push_sbom(target.url, repo, image, referrer=True, name="scanned", session=session).digest
+        world.index_tag = cosign_tag(image.digest, "")
         world.carried_tag = cosign_tag(image.digest, "sig")
     return world
 
@@ -208,6 +243,11 @@ def _check(world: World, code: int, out: str, err: str, exception: Optional[Base
         layers = [layer["digest"] for layer in json.loads(data.content).get("layers", [])] if data.status_code == 200 else []
         if world.theirs not in layers:
             bad.append("someone else's signature in the target's .sig tag was lost")
+    if world.their_sbom and world.index_tag:
+        data = world.session.get(f"{world.url}/v2/{world.repo}/manifests/{world.index_tag}", headers={"Accept": ACCEPT_ALL}, timeout=30)
+        listed = [entry["digest"] for entry in json.loads(data.content).get("manifests", [])] if data.status_code == 200 else []
+        if world.their_sbom not in listed:
+            bad.append("someone else's SBOM in the target's referrers index was lost")
     return bad
 
 
@@ -216,48 +256,70 @@ def run_schedule(registries: Registries, seed: int, workdir: Path, kinds: tuple[
     choice = choose(seed, registries)
     # A 401 with a fresh challenge only where there are credentials to answer it; a 307 to another host
     # name only without them (credentials never follow a redirect elsewhere, so it could not succeed).
-    kinds = tuple(k for k in kinds if k != ("307" if choice.basic else "401"))
+    kinds = tuple(k for k in kinds if k != ("401" if choice.auth == "none" else "307"))
     run = "r" + uuid.uuid4().hex[:8]  # fresh repositories each time, so a seed replays in a used registry
-    target = registries.basic if choice.basic and registries.basic is not None else registries.plain
+    target = _target(registries, choice)
+    front = registries.token_front
+    if front is not None:
+        front.reset_schedule(seed + 2_000_003, kinds, run, 0.0)
     other = registries.other or registries.plain
     with ChaosProxy(target.host, seed=seed, kinds=kinds, blank=run) as proxy, \
             ChaosProxy(other.host, seed=seed + 1_000_003, kinds=kinds, blank=run) as far:
+        if choice.auth == "token" and front is not None:
+            proxy.challenge = front.challenge  # a fresh challenge names the registry's own realm
         world = build(registries, {"target": proxy.host, "other": far.host}, seed, choice, run)
         proxy.rate = far.rate = 0.0
         paths = []
         for n, spec in enumerate(world.specs):
             paths.append(workdir / f"spec-{seed}{run}-{n}.json")
             paths[-1].write_text(json.dumps(spec))
-        login = ["--username", USER, "--password-stdin"] if choice.basic else []
+        login = ["--username", USER, "--password-stdin"] if choice.auth != "none" else []
         common = ["--plain-http", *login, *(["--debug"] if choice.debug else []), "--timeout", str(choice.timeout)]
         if choice.scenario == "locked":
             code, _, err, _, _ = _run(["--plain-http", *login, "lock", str(paths[0])], Choice(**{**choice.__dict__, "kill": None}),
-                                      PASSWORD if choice.basic else None)
+                                      _stdin(choice))
             assert code == 0, err
         push = [*common, "push", "from-spec", *map(str, paths), *(["--locked"] if choice.scenario == "locked" else [])]
         before = {t: _tag(world, *t) for t in world.tags}
-        proxy.rate = far.rate = 0.15
+        proxy.rate = far.rate = choice.rate
+        if front is not None and choice.auth == "token":
+            front.rate = choice.rate
         started = time.monotonic()
-        code, out, err, exception, killed = _run(push, choice, PASSWORD if choice.basic else None)
+        code, out, err, exception, killed = _run(push, choice, _stdin(choice))
         wall = time.monotonic() - started
         proxy.rate = far.rate = 0.0
+        if front is not None:
+            front.rate = 0.0
         violations = _check(world, code, out, err, exception, killed, before, [proxy, far])
+        issued = registries.tokens.issued if registries.tokens is not None else []
+        if any(token in out + err for token in issued):
+            violations.append("a token the run was issued was printed")
         bound = worst_case(choice.timeout, rounds=8 * len(paths))
         if wall > bound:
             violations.append(f"wall {wall:.1f} s over the bound {bound:g} s")
-        clean = Choice(**{**choice.__dict__, "kill": None})
-        again = _run(push, clean, PASSWORD if choice.basic else None)
-        if again[0] != 0:
-            violations.append(f"a re-run without faults failed: {again[2].strip()[-300:]}")
-        proxy.seen.clear()
-        far.seen.clear()
-        third = _run(push, clean, PASSWORD if choice.basic else None)
-        writes = [f"{m} {p}" for x in (proxy, far) for m, p in x.seen if m in ("PUT", "POST", "PATCH", "DELETE")]
-        if third[0] != 0 or writes:
-            violations.append(f"a second clean run wrote {writes[:3]} (exit {third[0]})")
-        injected = proxy.injected + far.injected
+        violations += _converges(push, choice, [proxy, far])
+        injected = proxy.injected + far.injected + (front.injected if front is not None else Counter())
+    if os.environ.get("CHAOS_DEBUG") == "1":
+        print(err)
     lines = err.strip().splitlines()
     return Outcome(seed, choice.scenario, code, wall, bound, injected, violations, lines[-1] if lines else "", killed)
+
+
+def _stdin(choice: Choice) -> Optional[str]:
+    return PASSWORD if choice.auth != "none" else None
+
+
+def _converges(push: list[str], choice: Choice, proxies: list[ChaosProxy]) -> list[str]:
+    """A re-run without faults succeeds, and a second one writes nothing."""
+    clean = Choice(**{**choice.__dict__, "kill": None})
+    again = _run(push, clean, _stdin(choice))
+    if again[0] != 0:
+        return [f"a re-run without faults failed: {again[2].strip()[-300:]}"]
+    for proxy in proxies:
+        proxy.seen.clear()
+    third = _run(push, clean, _stdin(choice))
+    writes = [f"{m} {p}" for x in proxies for m, p in x.seen if m in ("PUT", "POST", "PATCH", "DELETE")]
+    return [f"a second clean run wrote {writes[:3]} (exit {third[0]})"] if third[0] != 0 or writes else []
 
 
 def shrink(registries: Registries, seed: int, workdir: Path) -> tuple[str, ...]:
