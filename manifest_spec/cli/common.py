@@ -90,6 +90,9 @@ def handle_errors(func: F) -> F:
         except click.ClickException:
             raise  # usage errors: click prints them and exits 2
         except ManifestSpecError as e:  # each class names its exit code (errors.py)
+            # The verdict is out: requests still ending in the background (every waiter of a failed token
+            # exchange fails at once) log nothing after it, so the error stays the last line, with --debug too.
+            logging.getLogger("manifest_spec").setLevel(logging.CRITICAL)
             if isinstance(e, BatchError):  # several specs failing: one line each, naming its file
                 output.report_failures([(path, str(error)) for path, error in e.failures], fmt)
             else:

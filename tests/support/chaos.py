@@ -26,13 +26,13 @@ import struct
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 from support.faults import FaultProxy, Reply, _Rule, drip, error, truncate
 
 KINDS = ("delay", "reset", "truncate", "drip", "503", "503-retry-after", "429-retry-after", "500", "404", "307", "digest", "401",
-         "lying-202")
+         "lying-202", "cut-answer")
 ANSWERED_HERE = ("503", "500", "404", "307", "429-retry-after", "401", "lying-202")  # the registry never sees these requests
 _UPLOAD_ID = re.compile(r"/blobs/uploads/[^/?]+")
 _decided = threading.local()  # the fault decided for the request this proxy thread is handling
@@ -43,13 +43,33 @@ def request_key(method: str, path: str, blank: str) -> tuple[str, str]:
     return method, _UPLOAD_ID.sub("/blobs/uploads/ID", path.split("?")[0]).replace(blank, "")
 
 
-def decide(seed: int, key: tuple[str, str], occurrence: int, rate: float, kinds: tuple[str, ...]) -> Optional[str]:
-    """The fault (or None) for this request: a pure function of the seed and the request's identity."""
+def decide(seed: int, key: tuple[str, str], occurrence: int, rate: float, kinds: tuple[str, ...],
+           hot: tuple[str, ...] = ()) -> Optional[str]:
+    """The fault (or None) for this request: a pure function of the seed and the request's identity.
+    `hot`: the faults this kind of request is the likely victim of (hot_kinds): its rate is doubled
+    and half of its faults are those, so a campaign reaches the rare schedules that matter."""
     digest = hashlib.sha256(f"{seed}|{key[0]}|{key[1]}|{occurrence}".encode()).digest()
     number = int.from_bytes(digest[:8], "big") / 2**64
+    hot = tuple(k for k in hot if k in kinds)
+    rate = min(1.0, rate * 2) if hot else rate
     if number >= rate or not kinds:
         return None
-    return kinds[int(number / rate * len(kinds)) % len(kinds)]
+    pick = number / rate
+    if hot and pick < 0.5:
+        return hot[int(pick * 2 * len(hot)) % len(hot)]
+    return kinds[int(pick * len(kinds)) % len(kinds)]
+
+
+def hot_kinds(method: str, path: str) -> tuple[str, ...]:
+    """Issue 17's defects, by the request they struck: a 404 on a just-seen tag list or cosign/referrers
+    tag, a mount answered 202 with the blob's URL, a manifest PUT whose 201 is cut short or lies."""
+    if method == "GET" and ("/tags/list" in path or "/manifests/sha256-" in path):
+        return ("404",)
+    if method == "POST" and "mount=" in path:
+        return ("lying-202",)
+    if method == "PUT" and "/manifests/" in path:
+        return ("cut-answer", "digest")
+    return ()
 
 
 def _blob_url(path: str) -> str:
@@ -88,7 +108,7 @@ class ChaosProxy(FaultProxy):
         with self._lock:
             key = request_key(method, path, self.blank)
             self.occurrences[key] += 1
-            kind = decide(self.seed, key, self.occurrences[key], self.rate, self.kinds)
+            kind = decide(self.seed, key, self.occurrences[key], self.rate, self.kinds, hot_kinds(method, path))
             if kind is not None:
                 self.injected[kind] += 1
             return kind
@@ -132,6 +152,8 @@ class ChaosProxy(FaultProxy):
         faults: dict[str, Any] = {
             "delay": lambda r: (time.sleep(0.3), r)[1],
             "truncate": truncate(7),
+            # An answer (a 201 to a PUT included) that announces a body and breaks off after 5 bytes of it.
+            "cut-answer": lambda r: truncate(5)(replace(r, body=b'{"note": "the rest never arrives"}' if not r.body else r.body)),
             "drip": drip(0.02),
             "503": error(503, "UNAVAILABLE", "service unavailable"),
             "503-retry-after": lambda r: error(503, "UNAVAILABLE", "busy")(r).with_header("Retry-After", "1"),
