@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -231,3 +232,36 @@ def test_credentials_from_docker_login_or_from_inputs(runner: Runner, basic_regi
                          "password": ""})
     assert denied.code == 1 and "refused access anonymously" in denied.stderr, denied.stderr
 
+
+
+def _readme_yaml(first_line: str) -> dict[str, Any]:
+    readme = (ROOT / "README.md").read_text()
+    (block,) = [b.split("```", 1)[0] for b in readme.split("```yaml\n")[1:] if b.startswith(first_line)]
+    parsed: dict[str, Any] = yaml.safe_load(block)
+    return parsed
+
+
+def test_the_readme_workflow_gives_the_action_only_inputs_it_has() -> None:
+    workflow = _readme_yaml("# .github/workflows/release.yaml")
+    (step,) = [s for s in workflow["jobs"]["merge"]["steps"] if "manifest-spec@" in s.get("uses", "")]
+    assert set(step["with"]) <= set(ACTION["inputs"]), set(step["with"]) - set(ACTION["inputs"])
+    assert "steps.index.outputs.digest" in str(workflow["jobs"]["merge"]["steps"][-1])
+    assert {"digest"} <= set(ACTION["outputs"])
+
+
+def test_the_readme_gitlab_merge_job_runs_as_written(registry: Registry, repo_name: str, tmp_path: Path) -> None:
+    merge = _readme_yaml("# .gitlab-ci.yml — MANIFEST_SPEC_GIT")["merge"]
+    install, command = merge["script"]
+    assert install == 'pip install "git+$MANIFEST_SPEC_GIT@$MANIFEST_SPEC_REV"'  # test_packaging runs that line
+    digests = tmp_path / "digests"
+    digests.mkdir()
+    for arch in ("amd64", "arm64"):  # what the build jobs leave in their artifacts
+        (digests / push_image(registry.url, repo_name, None, architecture=arch, labels={"org.opencontainers.image.description": "d"})
+         .digest.removeprefix("sha256:")).touch()
+    env = {**os.environ, "CI_REGISTRY_IMAGE": f"{registry.host}/{repo_name}", "CI_COMMIT_REF_SLUG": "v1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # a loopback registry: http found
+    done = subprocess.run(["sh", "-ec", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    served = subprocess.run(["curl", "-sf", "-H", "Accept: application/vnd.oci.image.index.v1+json",
+                             f"{registry.url}/v2/{repo_name}/manifests/latest"], capture_output=True, check=True).stdout
+    assert len(json.loads(served)["manifests"]) == 2 and json.loads(served)["annotations"] == {"org.opencontainers.image.description": "d"}
