@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-# The real YAML language server for tests/test_editor.py, kept inside the tree (node 20 is
+# The real YAML language server for tests/clients/test_editor.py, kept inside the tree (node 20 is
 # Debian's; 1.25 is the newest release that runs on it).
 YAML_LS_VERSION ?= 1.25.0
 YAML_LS := .cache/npm/node_modules/yaml-language-server/package.json
@@ -52,7 +52,7 @@ test: venv registry-binary yaml-language-server
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: venv registry-binary
-	$(PY) tests/demo.py
+	$(PY) tools/demo.py
 
 clean:
 	rm -rf $(VENV) .cache build dist *.egg-info .pytest_cache

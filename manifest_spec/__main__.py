@@ -19,7 +19,7 @@ def run() -> None:
     for name, mode in (("stdin", "r"), ("stdout", "w"), ("stderr", "w")):
         if getattr(sys, name) is None:  # a closed stdin reads as empty: `-` is then an empty spec
             setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))
-    from manifest_spec.cli import main
+    from manifest_spec.cli.main import main
 
     stdout = sys.stdout
     try:
@@ -30,7 +30,7 @@ def run() -> None:
     if sys.stdout is not stdout:
         # click swaps stdout only when it met a closed pipe itself (`--help | true`) and then says 1;
         # end as `cat` does instead.
-        from manifest_spec.cli_common import EXIT_STDOUT_CLOSED
+        from manifest_spec.cli.common import EXIT_STDOUT_CLOSED
 
         code = EXIT_STDOUT_CLOSED
     if code is not None and not isinstance(code, int):

@@ -13,15 +13,15 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Optional, Sequence, TypeVar
 
 from manifest_spec.errors import ManifestSpecError, Problem, SpecError
-from manifest_spec.spec import Spec, load_spec, parse_spec
+from manifest_spec.specfile.spec import Spec, load_spec, parse_spec
 
 if TYPE_CHECKING:  # the HTTP side is imported when a run starts: `validate` stays offline and quick
-    from manifest_spec.carry import CarrySettings
+    from manifest_spec.carry.plan import CarrySettings
     from manifest_spec.events import Listener
-    from manifest_spec.engine import Outcome, Prepared, PushResult, PushSettings
-    from manifest_spec.index import BuiltIndex
-    from manifest_spec.plan import SpecPlan
-    from manifest_spec.registry import ClientOptions
+    from manifest_spec.oci.index import BuiltIndex
+    from manifest_spec.push.engine import Outcome, Prepared, PushResult, PushSettings
+    from manifest_spec.registry.client import ClientOptions
+    from manifest_spec.review.plan import SpecPlan
 
 # Why 32: the widest round of a large spec fits in one wave — 10 platforms with a config and a
 # layer each are 20 mounts, their tag HEADs and member GETs 14 — and an unanswered wave costs a
@@ -79,7 +79,7 @@ def _paths(paths: Sequence[str]) -> Sequence[str]:
 def validate(paths: Sequence[str], settings: Settings = Settings(), *, skip_non_specs: bool = False) -> list[Validated]:
     """Every file with its problems; offline. `skip_non_specs`: YAML without a top-level
     `manifests:` (nor a misspelling of it) is skipped, not reported, e.g. a Helm Chart.yaml."""
-    from manifest_spec.document import looks_like_spec, read_source
+    from manifest_spec.specfile.document import looks_like_spec, read_source
 
     results: list[Validated] = []
     for path in _paths(paths):
@@ -147,8 +147,8 @@ def check_tag_writes(prepared: Sequence[Prepared]) -> None:
 
 
 def push_settings(spec: Spec, settings: Settings) -> PushSettings:
-    from manifest_spec.carry import CarrySettings
-    from manifest_spec.engine import PushSettings
+    from manifest_spec.carry.plan import CarrySettings
+    from manifest_spec.push.engine import PushSettings
 
     return PushSettings(
         index_type=settings.type_flag or spec.type or "docker",
@@ -162,9 +162,9 @@ class Run:
     """One run's shared machinery: clients, request pools, engine. Use as a context manager."""
 
     def __init__(self, settings: Settings) -> None:
-        from manifest_spec.engine import Engine
-        from manifest_spec.registry import ClientOptions, ClientPool
-        from manifest_spec.scheduler import Scheduler
+        from manifest_spec.push.engine import Engine
+        from manifest_spec.push.scheduler import Scheduler
+        from manifest_spec.registry.client import ClientOptions, ClientPool
 
         self.settings = settings
         options = settings.client or ClientOptions()
@@ -186,7 +186,7 @@ class Run:
 
     def plan(self, prepared: Sequence[Prepared]) -> list[SpecPlan]:
         """Each prepared spec against what its tags hold, all at once, from the tag HEADs already read."""
-        from manifest_spec.plan import plan_prepared
+        from manifest_spec.review.plan import plan_prepared
 
         def one(p: Prepared) -> SpecPlan:
             target = p.spec.image
@@ -203,11 +203,11 @@ class Run:
         return prepared
 
     def prepare_each(self, specs: Sequence[Spec], *, locked: Optional[bool] = None) -> list[Outcome[Prepared]]:
-        from manifest_spec.engine import Outcome
+        from manifest_spec.push.engine import Outcome
 
         use_lock = self.settings.locked or self.settings.lock_file is not None if locked is None else locked
         if use_lock:  # only a locked run reads lock files
-            from manifest_spec import lock as locks
+            from manifest_spec.review import lock as locks
         jobs: list[Optional[tuple[Spec, PushSettings]]] = []
         errors: dict[int, ManifestSpecError] = {}
         read: dict[int, locks.Lock] = {}
@@ -272,7 +272,7 @@ class LockWritten:
 
 def lock(specs: Sequence[Spec], settings: Settings) -> list[LockWritten]:
     """Write each spec's lock file, only once every spec resolved: all locks or none."""
-    from manifest_spec import lock as locks
+    from manifest_spec.review import lock as locks
 
     with Run(settings) as run:
         prepared = run.prepare(specs, locked=False)
@@ -291,7 +291,7 @@ class LockCheck:
 
 def check_locks(specs: Sequence[Spec], settings: Settings) -> list[LockCheck]:
     """`lock --check`: every way each lock no longer matches its spec or the registry; writes nothing."""
-    from manifest_spec import lock as locks
+    from manifest_spec.review import lock as locks
 
     with Run(settings) as run:
         running = [
@@ -306,11 +306,11 @@ def __getattr__(name: str) -> object:
     """`api.ClientOptions` and `api.Credentials` for scripts, imported only when asked for
     (they bring in the HTTP side, which `validate` never needs)."""
     if name == "ClientOptions":
-        from manifest_spec.registry import ClientOptions
+        from manifest_spec.registry.client import ClientOptions
 
         return ClientOptions
     if name == "Credentials":
-        from manifest_spec.credentials import Credentials
+        from manifest_spec.registry.credentials import Credentials
 
         return Credentials
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,20 +3,25 @@ no ambient credentials for any test."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-_TESTS_DIR = str(Path(__file__).resolve().parent)
-if _TESTS_DIR not in sys.path:
-    sys.path.insert(0, _TESTS_DIR)
+from manifest_spec.registry.credentials import forget_helper_answers
+from manifest_spec.scrub import forget as forget_secrets
+from support.registry import Registry, RegistryNotFoundError, unique_repo_name
 
-from support.registry import Registry, RegistryNotFoundError, unique_repo_name  # noqa: E402
+GROUPS = ("unit", "registry", "clients")  # tests/<group>/ -> the marker of the same name (setup.cfg)
 
-from manifest_spec.credentials import forget_helper_answers  # noqa: E402
-from manifest_spec.scrub import forget as forget_secrets  # noqa: E402
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test by its folder, so `pytest -m unit` runs the offline tests alone."""
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        group = item.path.resolve().relative_to(tests).parts[0]
+        if group in GROUPS:
+            item.add_marker(getattr(pytest.mark, group))
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import requests
 import yaml
 from click.testing import CliRunner, Result
 
-from manifest_spec.cli import main
+from manifest_spec.cli.main import main
 from support.images import ACCEPT_ALL, get_manifest
 
 

@@ -1,4 +1,4 @@
-"""The issue-8 push scenarios, seeded into the real registry; shared by the depth tests and tests/benchmark.py.
+"""The issue-8 push scenarios, seeded into the real registry; shared by the depth tests and tools/benchmark.py.
 
 a: N platforms + 3 extra tags, members in the target repository, first push (b: the same again);
 c: N platforms whose members live in other repositories of the registry (blobs mounted);

@@ -1,0 +1,1 @@
+"""Signatures, attestations and SBOMs: discovery, planning and reading what travels with members."""

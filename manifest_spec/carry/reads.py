@@ -1,0 +1,173 @@
+"""Everything the carry reads before anything is written, in rounds: the members' signatures,
+attestations and SBOMs at their sources, and the target's tags for them.
+
+Round 1: the tag list of every source repository, and whether each registry has the referrers API
+(lookups.py) — all a push needs when there is nothing to carry. Round 2: the referrers indexes
+and cosign tags the lists show at the sources, the same tags in the target (by name: what is
+merged into must be what is there, not what a list said), and the API's listings on a registry
+that has it. Round 3: every listed referrer by digest, the config of each
+target cosign tag to merge into, and a check that every entry of a target index to merge into
+still exists. The engine starts round 1 for an image as soon as it has read it (`CarryReads.start`),
+beside the configs; `finish` starts what was not started yet, waits, and plans.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Callable, Iterable, Mapping, Optional
+
+from manifest_spec.carry.lookups import Lookups, parse_referrers_index
+from manifest_spec.carry.plan import CarryPlan, CarrySettings, TargetState, plan_carry
+from manifest_spec.carry.referrers import (
+    Discovery,
+    Reading,
+    complete,
+    fetch_listed,
+    manifest_or_none,
+    read_tags,
+    referrers_tag,
+    start_discovery,
+)
+from manifest_spec.carry.submit import Submit, later
+from manifest_spec.errors import VerificationError
+from manifest_spec.oci.index import IMAGE_TYPES, Descriptor
+from manifest_spec.oci.manifest import Child, Manifest
+from manifest_spec.oci.reference import Reference
+from manifest_spec.registry.client import MAX_CONFIG_BYTES, RegistryClient
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One image's first round in flight, at its source and in the target."""
+
+    discovery: Discovery
+    target_api: Future[Optional[list[Descriptor]]]
+
+
+def subjects_of(children: Iterable[Child], target: Reference) -> list[Reference]:
+    """Every manifest placed into the target from another repository or registry, once each."""
+    found: dict[str, Reference] = {}
+    for child in children:
+        if (child.registry, child.repository) != (target.registry, target.repository):
+            found.setdefault(child.manifest.digest, Reference(child.registry, child.repository, digest=child.manifest.digest))
+    return list(found.values())
+
+
+class CarryReads:
+    """One spec's carry reads: started image by image (as the engine reads members), finished once."""
+
+    def __init__(self, submit: Submit, target: Reference, settings: CarrySettings,
+                 seen: Callable[[str], object]) -> None:
+        """`seen` is told each artifact manifest's digest as soon as it is known (the engine asks then
+        whether the target has it, instead of a round later)."""
+        self.submit = submit
+        self.seen = seen
+        self.target = Reference(target.registry, target.repository)
+        self.settings = settings
+        self.lookups = Lookups(submit, settings.types)
+        self.pending: dict[str, Pending] = {}
+        self._lock = threading.Lock()
+
+    def start(self, source: Reference) -> None:
+        """Round 1 for one image from elsewhere (a reference by digest); once per digest."""
+        if not self.settings.enabled:
+            return
+        with self._lock:
+            if source.digest in self.pending:
+                return
+            self.pending[source.digest] = Pending(start_discovery(self.lookups, source), self.lookups.listing(self.target, source.digest))
+
+    def finish(self, children: Iterable[Child]) -> Optional[CarryPlan]:
+        """Read the rest and plan; None when carrying is off or nothing comes from elsewhere."""
+        sources = subjects_of(children, self.target)
+        if not self.settings.enabled or not sources:
+            return None
+        for ref in sources:
+            self.start(ref)
+        return self._finish([self.pending[ref.digest] for ref in sources])
+
+    def _finish(self, pending: list[Pending]) -> CarryPlan:
+        submit, target, types = self.submit, self.target, self.settings.types
+        readings = [read_tags(submit, p.discovery) for p in pending]  # round 2 at the sources ...
+        in_target = [self._read_target(p, r) for p, r in zip(pending, readings)]  # ... and in the target
+        fetching = [fetch_listed(submit, r) for r in readings]  # round 3 ...
+        self._tell([entry.digest for f in fetching for entry, _, _ in f.listed])
+        api = all(p.target_api.result() is not None for p in pending)
+        indexes = {} if api else {
+            f.reading.discovery.source.digest: (index.result() if index is not None else None)
+            for f, (index, _) in zip(fetching, in_target) if f.listed
+        }
+        checks = _entry_checks(submit, target, indexes)
+        configs = _configs_to_merge(submit, target, readings, [cosign for _, cosign in in_target])
+        self._tell([m.digest for r in readings for _, _, found in r.cosign for m in [found.result()] if m is not None])
+        subjects = [complete(f, types) for f in fetching]  # ... waited for
+        with_referrers = {s.digest for s in subjects if s.referrers}
+        for subject_digest, tag, digest, exists in checks:
+            if subject_digest in with_referrers and not exists.result():
+                raise VerificationError(
+                    f"target referrers tag {tag} lists {digest}, which the registry no longer has, so it would refuse the "
+                    "index with the carried referrers added; remove that entry (or the tag), or push with --no-referrers"
+                )
+        cosign: dict[str, Optional[tuple[Manifest, bytes]]] = {}
+        for subject, (_, current_tags) in zip(subjects, in_target):
+            for artifact in subject.cosign:
+                found = current_tags.get(artifact.tag)
+                current = found.result() if found is not None else None
+                cosign[artifact.tag] = None if current is None else (current, configs[artifact.tag].result() if artifact.tag in configs else b"")
+        state = TargetState(api, {d: m for d, m in indexes.items() if d in with_referrers}, cosign)
+        return plan_carry(target, subjects, state, types)
+
+    def _tell(self, digests: list[str]) -> None:
+        for digest in digests:
+            self.seen(digest)
+
+    def _read_target(self, pending: Pending, reading: Reading) -> tuple[Optional[Future[Optional[Manifest]]], dict[str, Future[Optional[Manifest]]]]:
+        """The target's index and cosign tags for one image wherever the source may have something to add
+        to them — asked for by name, not trusted to a tag list: what is merged into must be exactly what is there."""
+        target = self.target
+        where = f"{target.registry}/{target.repository}"
+        index_tag = referrers_tag(pending.discovery.source.digest)
+        may_list = reading.index is not None or pending.discovery.api.result() is not None
+        index = (later(self.submit, target, manifest_or_none, target.repository, index_tag, f"target referrers tag {where}:{index_tag}")
+                 if may_list else None)
+        cosign = {t: later(self.submit, target, manifest_or_none, target.repository, t, f"target cosign tag {where}:{t}")
+                  for t, _, _ in reading.cosign}
+        return index, cosign
+
+
+def _entry_checks(
+    submit: Submit, target: Reference, indexes: Mapping[str, Optional[Manifest]]
+) -> list[tuple[str, str, str, Future[bool]]]:
+    """A HEAD for every entry of the target's indexes that may be merged into: the registry refuses an
+    index naming a manifest it lacks, and dropping the entry to get past that is not ours to decide."""
+    checks = []
+    for subject, current in indexes.items():
+        if current is None:
+            continue
+        tag = f"{target.registry}/{target.repository}:{referrers_tag(subject)}"
+        for entry in parse_referrers_index(current.data, current.media_type, f"target referrers tag {tag}"):
+            exists = later(submit, target, RegistryClient.manifest_exists, target.repository, entry.digest, f"check {tag}")
+            checks.append((subject, tag, entry.digest, exists))
+    return checks
+
+
+def _configs_to_merge(
+    submit: Submit, target: Reference, readings: list[Reading], in_target: list[dict[str, Future[Optional[Manifest]]]]
+) -> dict[str, Future[bytes]]:
+    """The config of each target cosign tag that holds another manifest than the source's (to merge into)."""
+    configs = {}
+    for reading, current_tags in zip(readings, in_target):
+        for tag, _, source in reading.cosign:
+            theirs = source.result()
+            ours = current_tags[tag].result() if tag in current_tags else None
+            if theirs is None or ours is None or ours.digest == theirs.digest:
+                continue
+            what = f"target cosign tag {target.registry}/{target.repository}:{tag}"
+            if ours.media_type not in IMAGE_TYPES:
+                raise VerificationError(f"{what}: holds {ours.media_type}, not a cosign manifest; refusing to merge into it")
+            config = ours.json().get("config") or {}
+            configs[tag] = later(submit, target, RegistryClient.get_blob, target.repository, str(config.get("digest", "")),
+                                 MAX_CONFIG_BYTES, f"{what} config")
+    return configs

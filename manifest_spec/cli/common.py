@@ -1,0 +1,254 @@
+"""What every command shares: flag parsing helpers, registry options, run settings, error mapping.
+
+cli.py (the click group and its commands) and cli_review.py (plan, lock) both import this, so
+neither imports the other's module at load time.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+import sys
+from typing import Any, Callable, NoReturn, Optional, TypeVar
+
+import click
+
+from manifest_spec.cli import output
+from manifest_spec.errors import ManifestSpecError
+
+F = TypeVar("F", bound=Callable[..., Any])
+_VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+EXIT_STDOUT_CLOSED = 141  # 128 + SIGPIPE: what the shell shows for `cat` in the same place
+
+
+class _SpecFile(click.Path):
+    """SPEC arguments: the shell completes file names; `-` is standard input. Nothing else is
+    checked here: the spec reader says what is wrong with a path, in one line for every command."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from manifest_spec.specfile.document import (
+            STDIN,  # here, not at load: `inspect` needs no YAML
+        )
+
+        root = ctx.find_root().obj if ctx else None
+        if value == STDIN and root and root.get("password_stdin"):
+            self.fail("standard input (-) cannot hold both the spec and the --password-stdin password: give the spec's file name", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+SPEC_FILE = _SpecFile(allow_dash=True, readable=False)
+
+
+def _stdin_once(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    from manifest_spec.specfile.document import STDIN
+
+    if values.count(STDIN) > 1:
+        raise click.BadParameter("standard input (-) holds one spec: give - at most once", ctx, param)
+    return values
+
+
+def spec_arguments(name: str = "specs") -> Callable[[F], F]:
+    """The SPEC... arguments of every command that reads specs."""
+    return click.argument(name, nargs=-1, required=True, metavar="SPEC...", type=SPEC_FILE, callback=_stdin_once)
+
+
+def parse_vars(values: tuple[str, ...]) -> dict[str, str]:
+    """`--var NAME=VALUE` pairs; a malformed one is a usage error (exit 2)."""
+    result = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not _VAR_RE.fullmatch(name):
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--var")
+        result[name] = value
+    return result
+
+
+def handle_errors(func: F) -> F:
+    """Turn our errors into one clear line and the documented exit code; never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        fmt = kwargs.get("output_format")
+        try:
+            try:
+                return func(*args, **kwargs)
+            finally:
+                sys.stdout.flush()  # a reader gone away (`| head -1`) shows here, not at exit
+        except BrokenPipeError:
+            _stdout_closed()
+        except OSError as e:
+            if not _is_stdout_failure(e):
+                raise_unexpected(e, fmt)
+            # A full disk (`> /dev/full`): what was promised on stdout did not arrive; say so.
+            _drop_stdout()
+            output.report_error(f"cannot write standard output: {e.strerror or e}")
+            sys.exit(1)
+        except click.ClickException:
+            raise  # usage errors: click prints them and exits 2
+        except ManifestSpecError as e:
+            failures = getattr(e, "failures", None)  # several specs failing: one line each, naming its file
+            if failures:
+                output.report_failures([(path, str(error)) for path, error in failures], fmt)
+            else:
+                output.report_error(str(e), fmt)
+            sys.exit(e.exit_code)
+        except KeyboardInterrupt:
+            output.diagnostic("interrupted")
+            sys.exit(130)
+        except Exception as e:  # a bug: still one line, the traceback only with --debug
+            raise_unexpected(e, fmt)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def raise_unexpected(e: BaseException, fmt: Optional[str]) -> NoReturn:
+    """A bug: still one line, the traceback only with --debug."""
+    logging.getLogger(__name__).debug("unexpected error", exc_info=e)
+    output.report_error(f"unexpected {type(e).__name__}: {e} (a bug; --debug shows the traceback)", fmt)
+    sys.exit(1)
+
+
+def _is_stdout_failure(error: OSError) -> bool:
+    """Whether `error` came from writing standard output (ENOSPC, EIO on flush), not from a file."""
+    import errno
+
+    return error.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG) and error.filename is None
+
+
+def _drop_stdout() -> None:
+    """Whatever is still buffered for stdout cannot be written; send it nowhere so exit stays quiet."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _stdout_closed() -> NoReturn:
+    """The reader of stdout went away: stop quietly, as `cat` does (no message, no traceback)."""
+    # Python would flush the rest at exit and complain; whatever is left goes nowhere instead.
+    _drop_stdout()
+    sys.exit(EXIT_STDOUT_CLOSED)
+
+
+_HOST_RE = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+
+
+def client_options(ctx: click.Context, target_registry: str) -> Any:
+    """Registry options from the global flags; flag/env credentials belong to the target's registry."""
+    import os
+
+    from manifest_spec.registry.client import ClientOptions
+    from manifest_spec.registry.credentials import Credentials
+
+    obj = ctx.find_root().obj
+    username, password = obj["username"], obj["password"]
+    if obj["password_stdin"]:
+        if password is not None:
+            raise click.UsageError("--password and --password-stdin exclude each other")
+        password = sys.stdin.read().rstrip("\r\n")
+    elif password is not None:
+        output.diagnostic("warning: --password shows in process lists; prefer --password-stdin or MANIFEST_SPEC_PASSWORD")
+    else:
+        password = os.environ.get("MANIFEST_SPEC_PASSWORD")
+    for name, value in (("user name", username), ("password", password)):
+        try:
+            (value or "").encode("utf-8")
+        except UnicodeEncodeError:
+            raise click.UsageError(f"the {name} is not valid UTF-8; registries take UTF-8 credentials only") from None
+    auth_registry = obj["auth_registry"]
+    if auth_registry is not None and not _HOST_RE.fullmatch(auth_registry):
+        # Empty (an unset CI variable) would mean "every registry": the protection silently off.
+        raise click.UsageError(
+            f"--auth-registry (or MANIFEST_SPEC_AUTH_REGISTRY) {auth_registry!r} is not HOST or HOST:PORT, "
+            "e.g. registry.example.com or 127.0.0.1:5000"
+        )
+    if password is not None and not username:
+        raise click.UsageError("a password needs --username (or MANIFEST_SPEC_USERNAME)")
+    if username and password is None:
+        raise click.UsageError(f"--username {username} needs a password: --password-stdin, or MANIFEST_SPEC_PASSWORD")
+    if obj["insecure"]:
+        import urllib3
+
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        output.diagnostic("warning: --insecure: TLS certificates are not verified")
+    return ClientOptions(
+        plain_http=obj["plain_http"],
+        insecure=obj["insecure"],
+        credentials=Credentials(username, password) if username and password is not None else None,
+        # Never "whatever registry the spec names": a spec edited in a pull request could
+        # otherwise send the CI's password to a host of its author's choosing.
+        credentials_host=api_host(obj["auth_registry"] or target_registry),
+        docker_cfg=obj["docker_cfg"],
+        certs_dir=obj["certs_dir"],
+        timeout=obj["timeout"],
+    )
+
+
+def api_host(registry: str) -> str:
+    from manifest_spec.oci.reference import Reference
+
+    return Reference(registry, "x").api_host
+
+
+def output_choice(help_text: str) -> Callable[[F], F]:
+    """`--output text|json`, with help saying what text means for this command."""
+    return click.option("--output", "output_format", type=click.Choice(["text", "json"]), default="text",
+                        show_default=True, help=help_text)
+
+
+output_option = output_choice("text: manifest-tool's `Digest: sha256:<hex> <size>` line; json: one object.")
+
+
+REFERRER_KINDS = ("signature", "attestation", "sbom", "other")
+referrers_options = [
+    click.option("--no-referrers", is_flag=True, help="Do not carry members' signatures, attestations and SBOMs along."),
+    click.option("--referrers-type", "referrers_types", multiple=True, metavar="TYPE",
+                 help="Carry only these: signature, attestation, sbom, other, or an artifactType; repeatable."),
+]
+
+
+def carry_settings(no_referrers: bool, referrers_types: tuple[str, ...]) -> Any:
+    """`--no-referrers` / `--referrers-type`: a kind word or a media type (`type/subtype`)."""
+    from manifest_spec.carry.plan import CarrySettings
+
+    for value in referrers_types:
+        if value not in REFERRER_KINDS and "/" not in value:
+            raise click.BadParameter(f"{value!r} is neither {', '.join(REFERRER_KINDS)} nor an artifactType such as "
+                                     "application/spdx+json", param_hint="--referrers-type")
+    if no_referrers and referrers_types:
+        raise click.UsageError("--no-referrers carries none; --referrers-type does not go with it")
+    return CarrySettings(enabled=not no_referrers, types=frozenset(referrers_types))
+
+
+def run_settings(ctx: click.Context, specs: list[Any], **decided: Any) -> Any:
+    """The api.Settings of one run: registry options once (--password-stdin reads stdin), flag
+    credentials for one registry only (see --auth-registry). Progress is the push commands' own:
+    they pass `listener=` and close it."""
+    from manifest_spec import api
+
+    obj = ctx.find_root().obj
+    options = client_options(ctx, specs[0].image.registry)
+    registries = sorted({spec.image.registry for spec in specs})
+    if options.credentials and len(registries) > 1 and not obj["auth_registry"]:
+        raise click.UsageError(
+            f"these specs push to {', '.join(registries)}; --username/--password belong to one registry: "
+            "name it with --auth-registry, or let the docker config hold the credentials"
+        )
+    return api.Settings(jobs=obj["jobs"], client=options, **decided)
+
+
+def load_specs(paths: tuple[str, ...], variables: tuple[str, ...], allow_unknown_platform: bool) -> list[Any]:
+    """Every spec read and validated before the first request: a typo fails fast, offline, with all problems."""
+    from manifest_spec import api
+
+    return api.load(paths, api.Settings(variables=parse_vars(variables), allow_unknown_platform=allow_unknown_platform))
+
+
+def exits(func: F) -> F:
+    """For commands defined in cli_review: the int they return is the exit status (exiting stays here)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        sys.exit(func(*args, **kwargs))
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,283 @@
+"""Command line: parse flags, call the core, map errors to exit codes. The only place that exits."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from manifest_spec import __version__
+from manifest_spec.cli import output
+from manifest_spec.cli.common import (
+    F,
+    carry_settings,
+    client_options,
+    handle_errors,
+    load_specs,
+    output_choice,
+    output_option,
+    parse_vars,
+    referrers_options,
+    run_settings,
+    spec_arguments,
+)
+
+MAX_TIMEOUT = 3600.0
+
+
+class _Seconds(click.FloatRange):
+    """1 to MAX_TIMEOUT seconds; FloatRange alone lets nan through (every comparison with it is false)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if seconds != seconds:
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return seconds
+
+
+class _Commands(click.Group):
+    """Also offers `plan` and `lock` from cli_review, imported only when asked for (validate stays lean)."""
+
+    LAZY = {"plan": "plan", "lock": "lock_command"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.LAZY:
+            from manifest_spec.cli import review as cli_review
+
+            return getattr(cli_review, self.LAZY[name])  # type: ignore[no-any-return]
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="manifest-spec")
+@click.option("--debug", is_flag=True, help="Log every registry request (secrets redacted) to stderr.")
+@click.option("--insecure", is_flag=True, help="Do not verify TLS certificates.")
+@click.option("--plain-http", is_flag=True, help="Talk to the registry over http instead of https.")
+@click.option("--username", envvar="MANIFEST_SPEC_USERNAME", default=None, help="Registry user name [env MANIFEST_SPEC_USERNAME].")
+@click.option("--password", default=None, help="Registry password; visible in process lists: prefer --password-stdin.")
+@click.option("--password-stdin", is_flag=True, help="Read the password (or token) from standard input.")
+@click.option("--auth-registry", envvar="MANIFEST_SPEC_AUTH_REGISTRY", default=None, metavar="HOST",
+              help="The only registry the --username/--password (or env) credentials are sent to [default: the target's; env MANIFEST_SPEC_AUTH_REGISTRY].")
+@click.option("--docker-cfg", default=None, help="Docker config directory or file for credentials [default: $DOCKER_CONFIG or ~/.docker].")
+@click.option("--certs-dir", default=None, metavar="DIR", help="Where <host:port>/*.crt CAs and *.cert/*.key client pairs are [default: /etc/docker/certs.d].")
+@click.option("--timeout", type=_Seconds(min=1, max=MAX_TIMEOUT), default=60.0, show_default=True,
+              help=f"Seconds a registry request may take (plus as much again per MiB moved), 1 to {MAX_TIMEOUT:g}.")
+@click.option("--jobs", type=click.IntRange(min=1, max=256), default=32, show_default=True, metavar="N",
+              help="Requests in flight at once per registry host; a round of a push that does not fit costs another round trip.")
+@click.pass_context
+def main(ctx: click.Context, /, debug: bool, **options: Any) -> None:
+    """Push multi-platform images (manifest lists / OCI indexes) from a YAML spec."""
+    from manifest_spec.scrub import RedactingFormatter
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # tracebacks included: no secret in any log line
+        handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
+    # Only our own loggers at debug: they never log credentials, tokens or query strings.
+    logging.getLogger("manifest_spec").setLevel(logging.DEBUG if debug else logging.WARNING)
+    ctx.obj = {"debug": debug, **options}
+
+
+@main.command()
+@spec_arguments()
+@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set ${NAME} (wins over the environment).")
+@click.option("--output", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--allow-unknown-platform", is_flag=True, help="Accept os/architecture/variant values not known to be real.")
+@click.option("--skip-non-specs", is_flag=True,
+              help="Skip YAML files without a top-level manifests: key (or a misspelling of it), e.g. a Helm Chart.yaml.")
+@handle_errors
+def validate(specs: tuple[str, ...], variables: tuple[str, ...], output_format: str, allow_unknown_platform: bool,
+             skip_non_specs: bool) -> None:
+    """Check spec files offline (- reads standard input): every problem of every file, as FILE:LINE:COL."""
+    from manifest_spec import api
+
+    settings = api.Settings(variables=parse_vars(variables), allow_unknown_platform=allow_unknown_platform)
+    results = api.validate(specs, settings, skip_non_specs=skip_non_specs)
+    output.report_validation([(r.file, r.problems) for r in results], output_format, {r.file for r in results if r.skipped})
+    sys.exit(1 if any(r.problems for r in results) else 0)
+
+
+@main.command()
+@handle_errors
+def schema() -> None:
+    """Print the JSON Schema of specs, for editors: manifest-spec schema > manifest-spec.schema.json"""
+    from manifest_spec.specfile.spec import schema_text
+
+    output.report_schema(schema_text())
+
+
+_push_options = [
+    click.option("--ignore-missing", is_flag=True, help="Leave out members that do not exist (with a warning)."),
+    click.option("--skip-platform-check", is_flag=True, help="Do not compare the spec's platforms with the image configs."),
+    click.option("--dry-run", is_flag=True, help="Resolve, verify and build; print the index JSON and its digest; write nothing."),
+    click.option("-q", "--quiet", is_flag=True, help="No progress on the terminal (it is drawn only when stderr is one)."),
+    *referrers_options,
+    output_option,
+]
+
+
+def push_options(func: F) -> F:
+    for option in reversed(_push_options):
+        func = option(func)
+    return func
+
+
+@main.group()
+@click.option("--type", "index_type", type=click.Choice(["docker", "oci"]), default=None,
+              help="docker: manifest list (default); oci: OCI image index. Wins over the spec's type.")
+@click.pass_context
+def push(ctx: click.Context, index_type: str | None) -> None:
+    """Push a manifest list / OCI index built from a spec or from arguments."""
+    ctx.obj = {**ctx.find_root().obj, "index_type": index_type}
+
+
+def _run_push(ctx: click.Context, specs: list[Any], ignore_missing: bool, skip_platform_check: bool, output_format: str,
+              dry_run: bool, carry: Any, locked: bool = False, lock_file: str | None = None, quiet: bool = False) -> None:
+    from manifest_spec import api
+    from manifest_spec.cli import progress
+
+    listener = progress.listener_for(sys.stderr, quiet=quiet or dry_run, output_format=output_format)
+    try:
+        settings = run_settings(ctx, specs, type_flag=ctx.obj["index_type"], ignore_missing=ignore_missing,
+                                check_platform=not skip_platform_check, locked=locked, lock_file=lock_file, listener=listener,
+                                carry=carry)
+        with api.Run(settings) as run:
+            prepared = run.prepare(specs)
+            for item in prepared:
+                for warning in item.resolution.skipped:
+                    output.diagnostic(f"warning: {warning}")
+            if dry_run:
+                output.report_dry_run(run.plan(prepared), output_format)
+                return
+            outcomes = run.engine.push(prepared)
+    finally:
+        if listener:
+            listener.close()  # bars left by a failure end before the error line
+    if len(outcomes) == 1 and outcomes[0].error is not None:
+        raise outcomes[0].error  # one spec: exactly the error line it always had
+    output.report_push(outcomes, output_format)
+    if any(o.error is not None for o in outcomes):
+        sys.exit(1)
+
+
+@push.command("from-spec")
+@spec_arguments("spec_files")
+@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set ${NAME} (wins over the environment).")
+@click.option("--allow-unknown-platform", is_flag=True, help="Accept os/architecture/variant values not known to be real.")
+@click.option("--locked", is_flag=True, help="Push exactly the member digests of each spec's lock file; refuse if spec and lock disagree.")
+@click.option("--lock-file", default=None, metavar="PATH", help="The lock file for --locked (implies it; one SPEC only) [default: SPEC's name + .lock].")
+@push_options
+@click.pass_context
+@handle_errors
+def from_spec(ctx: click.Context, spec_files: tuple[str, ...], variables: tuple[str, ...], allow_unknown_platform: bool, locked: bool,
+              lock_file: str | None, ignore_missing: bool, skip_platform_check: bool, dry_run: bool, quiet: bool,
+              no_referrers: bool, referrers_types: tuple[str, ...], output_format: str) -> None:
+    """Push the index each YAML SPEC describes (- reads stdin); several SPECs are one run, all verified before any write."""
+    if (locked or lock_file) and ignore_missing:
+        raise click.UsageError("--locked pushes exactly the locked digests; --ignore-missing does not go with it")
+    if lock_file and len(spec_files) > 1:
+        raise click.UsageError("--lock-file names the lock of one spec; with several, --locked uses each SPEC's own lock")
+    specs = load_specs(spec_files, variables, allow_unknown_platform)
+    carry = carry_settings(no_referrers, referrers_types)
+    _run_push(ctx, specs, ignore_missing, skip_platform_check, output_format, dry_run, carry, locked or bool(lock_file), lock_file, quiet)
+
+
+def _split_list(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def spec_data_from_args(platforms: str, template: str, target: str, tags: str | None, annotations: str | None) -> dict[str, Any]:
+    """manifest-tool's from-args: OS, ARCH and VARIANT in the template name each platform's image."""
+    members = []
+    for item in _split_list(platforms):
+        parts = item.split("/")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise click.BadParameter(f"{item!r} is not os/arch or os/arch/variant", param_hint="--platforms")
+        os_, arch, variant = parts[0], parts[1], parts[2] if len(parts) == 3 else ""
+        # manifest-tool's order and count: the first ARCH, then the first OS, then VARIANT.
+        image = template.replace("ARCH", arch, 1).replace("OS", os_, 1).replace("VARIANT", variant, 1)
+        platform = {"os": os_, "architecture": arch, **({"variant": variant} if variant else {})}
+        members.append({"image": image, "platform": platform})
+    if not members:
+        raise click.BadParameter("give at least one os/arch", param_hint="--platforms")
+    data: dict[str, Any] = {"image": target, "manifests": members}
+    if tags:
+        data["tags"] = _split_list(tags)
+    if annotations:
+        pairs = {}
+        for item in _split_list(annotations):
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise click.BadParameter(f"{item!r} is not key=value", param_hint="--annotations")
+            pairs[key] = value
+        data["annotations"] = pairs
+    return data
+
+
+@push.command("from-args")
+@click.option("--platforms", required=True, help="Comma-separated os/arch[/variant] list, e.g. linux/amd64,linux/arm/v7.")
+@click.option("--template", required=True, help="Source image name with OS, ARCH and VARIANT placeholders.")
+@click.option("--target", required=True, help="Where to push the index, with its tag.")
+@click.option("--tags", default=None, help="Comma-separated extra tags.")
+@click.option("--annotations", default=None, help="Comma-separated key=value index annotations (OCI only).")
+@push_options
+@click.pass_context
+@handle_errors
+def from_args(ctx: click.Context, platforms: str, template: str, target: str, tags: str | None, annotations: str | None,
+              ignore_missing: bool, skip_platform_check: bool, dry_run: bool, quiet: bool, no_referrers: bool,
+              referrers_types: tuple[str, ...], output_format: str) -> None:
+    """Push an index whose members follow a name template (manifest-tool's from-args)."""
+    from manifest_spec.specfile.spec import spec_from_data
+
+    data = spec_data_from_args(platforms, template, target, tags, annotations)
+    spec = spec_from_data(data, "from-args")
+    _run_push(ctx, [spec], ignore_missing, skip_platform_check, output_format, dry_run, carry_settings(no_referrers, referrers_types),
+              quiet=quiet)
+
+
+@main.command()
+@click.argument("reference", metavar="REF")
+@click.option("--raw", is_flag=True, help="Print the exact bytes the registry returned.")
+@click.option("--to-spec", is_flag=True, help="Print a spec (members by digest, platforms, annotations) that reproduces the index.")
+@click.option("--platform", "machine", default=None, metavar="OS/ARCH[/VARIANT][:OSVERSION]",
+              help="Print only the digest of the entry a puller on this platform gets (as `crane digest --platform`).")
+@output_choice("text: a listing of the index (or image), its entries and layers (with --platform: the digest); "
+               "json: the same as one object.")
+@click.pass_context
+@handle_errors
+def inspect(ctx: click.Context, reference: str, raw: bool, to_spec: bool, machine: str | None, output_format: str) -> None:
+    """Show a manifest list / index (each entry's platform, digest, size, layers) or an image."""
+    from manifest_spec.oci.reference import parse_reference
+    from manifest_spec.registry.client import ClientPool
+    from manifest_spec.review.describe import describe
+
+    ref = parse_reference(reference)
+    if not ref.tag and not ref.digest:
+        ref = ref.with_tag("latest")
+    if machine is not None:
+        from manifest_spec.oci.platforms import parse_platform
+        from manifest_spec.review.describe import pulled_by
+
+        if raw or to_spec:
+            raise click.UsageError("--platform goes with neither --raw nor --to-spec")
+        try:
+            wanted = parse_platform(machine)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--platform") from e
+        with ClientPool(client_options(ctx, ref.registry)) as pool:
+            # Layers are not needed, but a single image's config is: it says where the image runs.
+            description = describe(ref, pool(ref), with_layers=False, with_config=True)
+        output.report_pulled(ref, pulled_by(description, wanted), output_format)
+        return
+    if to_spec:
+        from manifest_spec.cli.review import inspect_to_spec
+
+        inspect_to_spec(ctx, ref, reference, raw, output_format)
+        return
+    with ClientPool(client_options(ctx, ref.registry)) as pool:
+        description = describe(ref, pool(ref), with_layers=not raw)
+    output.report_inspect(description, output_format, raw)

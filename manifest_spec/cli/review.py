@@ -1,0 +1,115 @@
+"""Commands for reviewable pushes: `plan`, `lock`, and `inspect --to-spec`; cli.main loads them on demand."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from manifest_spec.cli import output
+from manifest_spec.cli.common import (
+    carry_settings,
+    client_options,
+    exits,
+    handle_errors,
+    load_specs,
+    output_choice,
+    referrers_options,
+    run_settings,
+    spec_arguments,
+)
+
+_var_option = click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set ${NAME} (wins over the environment).")
+_type_option = click.option("--type", "index_type", type=click.Choice(["docker", "oci"]), default=None,
+                            help="docker or oci, as `push --type` (wins over the spec's type).")
+_unknown_option = click.option("--allow-unknown-platform", is_flag=True, help="Accept os/architecture/variant values not known to be real.")
+_skip_option = click.option("--skip-platform-check", is_flag=True, help="Do not compare the spec's platforms with the image configs.")
+
+
+def _referrers_options(func: Any) -> Any:
+    for option in reversed(referrers_options):
+        func = option(func)
+    return func
+
+
+@click.command()
+@spec_arguments()
+@_var_option
+@_type_option
+@click.option("--locked", is_flag=True, help="Plan what `push from-spec --locked` would push: each SPEC's lock file.")
+@click.option("--ignore-missing", is_flag=True, help="Leave out members that do not exist (with a warning).")
+@_skip_option
+@_unknown_option
+@click.option("--output", "output_format", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True,
+              help="text for people, markdown for a pull-request comment, json for machines.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when a tag would change, 0 when none would (1: error).")
+@_referrers_options
+@click.pass_context
+@handle_errors
+@exits
+def plan(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...], index_type: str | None, locked: bool,
+         ignore_missing: bool, skip_platform_check: bool, allow_unknown_platform: bool, output_format: str,
+         detailed_exitcode: bool, no_referrers: bool, referrers_types: tuple[str, ...]) -> int:
+    """Show what pushing each SPEC would change: per tag create/update/unchanged, per platform. Writes nothing."""
+    from manifest_spec import api
+
+    if locked and ignore_missing:
+        raise click.UsageError("--locked plans exactly the locked digests; --ignore-missing does not go with it")
+    loaded = load_specs(specs, variables, allow_unknown_platform)
+    settings = run_settings(ctx, loaded, type_flag=index_type, ignore_missing=ignore_missing,
+                            check_platform=not skip_platform_check, locked=locked,
+                            carry=carry_settings(no_referrers, referrers_types))
+    plans = api.plan(loaded, settings)
+    output.report_plan(plans, output_format)
+    return 2 if detailed_exitcode and any(p.changes for p in plans) else 0
+
+
+@click.command("lock")
+@spec_arguments()
+@_var_option
+@_type_option
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 naming what drifted when a SPEC or a member tag moved since its lock.")
+@_skip_option
+@_unknown_option
+@output_choice("text: one line per lock file written (or checked); json: the same as one object.")
+@_referrers_options
+@click.pass_context
+@handle_errors
+@exits
+def lock_command(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...], index_type: str | None, check: bool,
+                 skip_platform_check: bool, allow_unknown_platform: bool, output_format: str, no_referrers: bool,
+                 referrers_types: tuple[str, ...]) -> int:
+    """Write SPEC's lock file beside it (SPEC's name + .lock): the exact member digests a push would publish."""
+    from manifest_spec import api
+    from manifest_spec.specfile.document import STDIN
+
+    if STDIN in specs:
+        raise click.BadParameter("a spec on standard input (-) has no place beside it for a lock file: give its file name",
+                                 param_hint="SPEC")
+    loaded = load_specs(specs, variables, allow_unknown_platform)
+    settings = run_settings(ctx, loaded, type_flag=index_type, check_platform=not skip_platform_check,
+                            carry=carry_settings(no_referrers, referrers_types))
+    if check:
+        checks = api.check_locks(loaded, settings)
+        output.report_lock_check([(c.spec, c.lock, c.drift) for c in checks], output_format)
+        return 1 if any(c.drift for c in checks) else 0
+    written = api.lock(loaded, settings)
+    output.report_locks([(w.spec, w.lock, w.index) for w in written], output_format)
+    return 0
+
+
+def inspect_to_spec(ctx: click.Context, ref: Any, text: str, raw: bool, output_format: str) -> None:
+    """`inspect --to-spec REF`: print a spec that reproduces the index REF names."""
+    from manifest_spec.registry.client import ClientPool
+    from manifest_spec.review.tospec import index_to_spec, render_spec
+
+    if raw:
+        raise click.UsageError("--to-spec and --raw exclude each other")
+    if not ref.tag:
+        raise click.BadParameter(f"give the tag the spec should push to as well: {ref.name}:TAG@{ref.digest}", param_hint="REF")
+    with ClientPool(client_options(ctx, ref.registry)) as pool:
+        adopted = index_to_spec(ref, pool(ref))
+    for warning in adopted.warnings:
+        output.diagnostic(f"warning: {warning}")
+    output.report_to_spec(json.dumps(adopted.data, indent=2) + "\n" if output_format == "json" else render_spec(adopted, text))

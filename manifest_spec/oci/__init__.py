@@ -1,0 +1,1 @@
+"""The pure model: references, platforms, manifests and index bytes. No I/O."""

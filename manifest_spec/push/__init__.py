@@ -1,0 +1,1 @@
+"""The push: resolution, scheduling per host, placement of children, the engine's rounds."""

@@ -1,0 +1,276 @@
+"""The push engine: reads of every spec at once, verified before the first write; then children,
+index, tags — each request sent as soon as what it depends on is known.
+
+Rounds, for a spec whose members live elsewhere on the registry: (1) every member GET and tag
+HEAD; (2) every config GET and child HEAD in the target; — nothing is written before every
+member of every spec is read and verified — (3) blob mounts; (4) child PUTs; (5) the index under
+the target tag; (6) the extra tags together. Members in the target repository skip 3–4.
+Members' signatures, attestations and SBOMs (carryread.py) are read from round 2 on, beside the
+configs, and written with the children, their tags before (5).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Generic, Optional, TypeVar, Union
+
+from manifest_spec.carry.plan import CarryPlan, CarrySettings, write_carry_tags
+from manifest_spec.carry.reads import CarryReads
+from manifest_spec.errors import ManifestSpecError, VerificationError
+from manifest_spec.events import Event, Listener, MembersResolved, TagWritten
+from manifest_spec.oci.index import OCI_MANIFEST, BuiltIndex, Descriptor, build_index
+from manifest_spec.oci.manifest import Child
+from manifest_spec.oci.reference import Reference
+from manifest_spec.push.placement import Placer
+from manifest_spec.push.resolve import (
+    Resolution,
+    ResolvedMember,
+    collect,
+    resolve_member,
+)
+from manifest_spec.push.scheduler import Scheduler
+from manifest_spec.registry.client import RegistryClient
+from manifest_spec.specfile.spec import Spec, check_type
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
+MAX_LOGIC_THREADS = 2048  # logic threads only wait; requests are bounded by the scheduler
+
+
+@dataclass(frozen=True)
+class PushSettings:
+    """What the push flags decide; `index_type` is already flag > spec > docker."""
+
+    index_type: str = "docker"
+    ignore_missing: bool = False
+    check_platform: bool = True
+    carry: CarrySettings = CarrySettings()  # members' signatures, attestations, SBOMs (--no-referrers, --referrers-type)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything a push will write, worked out without writing anything."""
+
+    spec: Spec
+    resolution: Resolution
+    index: BuiltIndex
+    carry: Optional[CarryPlan] = None  # what travels with members from elsewhere (None: nothing, or off)
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """Every tag the index goes to, in push order: the target's first, each once."""
+        return tuple(dict.fromkeys((self.spec.image.tag, *self.spec.tags)))
+
+
+@dataclass(frozen=True)
+class TagResult:
+    """What a push did to one tag; `previous` is the digest it held before ("" if none)."""
+
+    tag: str
+    status: str  # CREATED, UPDATED or UNCHANGED (already the index: not written)
+    previous: str = ""
+
+
+@dataclass(frozen=True)
+class PushResult:
+    prepared: Prepared
+    tag_results: tuple[TagResult, ...]
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[T]):
+    """One spec's result, or the error that stopped it (the other specs go on)."""
+
+    spec: Spec
+    value: Optional[T] = None
+    error: Optional[ManifestSpecError] = None
+
+
+@dataclass
+class _Counter:
+    total: int
+    done: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def step(self) -> int:
+        with self.lock:
+            self.done += 1
+            return self.done
+
+
+class Engine:
+    """One run: shared clients, request pools and reads for every spec it prepares and pushes."""
+
+    def __init__(self, scheduler: Scheduler, listener: Optional[Listener] = None) -> None:
+        self.scheduler = scheduler
+        self.listener = listener
+        self.logic = ThreadPoolExecutor(MAX_LOGIC_THREADS, thread_name_prefix="logic")
+        self.placer = Placer(scheduler, self.logic, listener)
+        self.carrying: dict[int, CarryReads] = {}  # per spec being prepared: its carry's reads, started while resolving
+
+    def close(self, wait: bool = True) -> None:
+        self.logic.shutdown(wait=wait, cancel_futures=not wait)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def emit(self, event: Event) -> None:
+        if self.listener is not None:
+            self.listener(event)
+
+    # -- reads -----------------------------------------------------------------------------
+    def head(self, target: Reference, ref: str, what: str) -> Future[Optional[Descriptor]]:
+        """What a tag or digest of the target holds now; asked once per run, shared."""
+        key = ("head", target.api_host, target.repository, ref)
+        return self.scheduler.submit(target, lambda client: client.head_manifest(target.repository, ref, what), key)
+
+    def child_head(self, target: Reference, child: Child) -> Optional[Future[Optional[Descriptor]]]:
+        """Whether `child` is there in the target repository (its HEAD, asked once per run), or None
+        when it needs no placing (it already lives in the target repository)."""
+        if not self.placer.needs_placing(target, child):
+            return None
+        return self.head(target, child.manifest.digest, self.placer.what(target, child))
+
+    def prepare(self, specs: list[tuple[Spec, PushSettings]]) -> list[Outcome[Prepared]]:
+        """Resolve and verify every member of every spec, all at once; read-only."""
+        started = [self._start(spec, settings) for spec, settings in specs]
+        return [self._finish(spec, settings, pending) for (spec, settings), pending in zip(specs, started)]
+
+    def _start(self, spec: Spec, settings: PushSettings) -> Union[ManifestSpecError, list[Future[Optional[ResolvedMember]]]]:
+        try:
+            check_type(spec, settings.index_type)
+        except ManifestSpecError as e:
+            return e  # before any request for this spec
+        target = spec.image
+        for tag in dict.fromkeys((target.tag, *spec.tags)):
+            self.head(target, tag, f"push {target.with_tag(tag)}")  # needs nothing: in the first round
+
+        carrying = self.carrying[id(spec)] = CarryReads(
+            self.scheduler.submit, target, settings.carry,
+            seen=lambda digest: self.head(target, digest, f"carry {digest} into {target.repository}"),
+        )
+
+        def child_seen(child: Child) -> None:
+            if self.child_head(target, child) is not None:
+                # Its signatures' first round (tag lists, the referrers API) goes out beside the configs.
+                carrying.start(Reference(child.registry, child.repository, digest=child.manifest.digest))
+
+        counter = _Counter(len(spec.members))
+
+        def work(position: int) -> Optional[ResolvedMember]:
+            resolved = resolve_member(
+                position, spec.members[position], self.scheduler, check_platform=settings.check_platform,
+                ignore_missing=settings.ignore_missing, child_seen=child_seen,
+            )
+            self.emit(MembersResolved(spec.path, counter.step(), counter.total))
+            return resolved
+
+        return [self.logic.submit(work, position) for position in range(len(spec.members))]
+
+    def _finish(
+        self, spec: Spec, settings: PushSettings, pending: Union[ManifestSpecError, list[Future[Optional[ResolvedMember]]]]
+    ) -> Outcome[Prepared]:
+        if isinstance(pending, ManifestSpecError):
+            return Outcome(spec, error=pending)
+        carrying = self.carrying.pop(id(spec))
+        try:
+            # Wait for all, then report the first failure in spec order (as a sequential run would).
+            outcomes = [_settle(f) for f in pending]
+            errors = [e for _, e in outcomes if e is not None]
+            if errors:
+                raise errors[0]
+            prepared = build_prepared(spec, settings, collect(spec.members, [r for r, _ in outcomes]))
+            prepared = replace(prepared, carry=carrying.finish(c for m in prepared.resolution.members for c in m.children))
+            for child in prepared.carry.children if prepared.carry else ():  # asked for together, checked below
+                self.child_head(spec.image, child)
+            self._check_reads(prepared)
+            return Outcome(spec, prepared)
+        except ManifestSpecError as e:
+            return Outcome(spec, error=e)
+
+    def _check_reads(self, prepared: Prepared) -> None:
+        """The HEADs of the tags and children (asked for in the first rounds) failed? Then now,
+        before anything is written, not half-way through the writes."""
+        target = prepared.spec.image
+        for tag in prepared.tags:
+            self.head(target, tag, f"push {target.with_tag(tag)}").result()
+        for child in self.to_place(prepared):
+            present = self.child_head(target, child)
+            if present is not None:
+                present.result()
+
+    # -- writes ----------------------------------------------------------------------------
+    def push(self, prepared: list[Prepared]) -> list[Outcome[PushResult]]:
+        """Every spec at once: its children, then its index under the target tag, then its extra tags."""
+        running = [self.logic.submit(self._push_one, p) for p in prepared]
+        return [Outcome(p.spec, *_settle(future)) for p, future in zip(prepared, running)]
+
+    def to_place(self, prepared: Prepared) -> list[Child]:
+        """What must exist in the target repository before the index may point at it: the members'
+        children, and the signatures, attestations and SBOMs that travel with them."""
+        carried = prepared.carry.children if prepared.carry else ()
+        return [child for member in prepared.resolution.members for child in member.children] + list(carried)
+
+    def _push_one(self, prepared: Prepared) -> PushResult:
+        target = prepared.spec.image
+        placing = [
+            self.placer.place(target, child, present)
+            for child in self.to_place(prepared)
+            if (present := self.child_head(target, child)) is not None
+        ]
+        for future in placing:
+            future.result()
+        if prepared.carry is not None:
+            write_carry_tags(prepared.carry, self.scheduler.submit)  # findable before any tag moves to the index
+        first, *extra = prepared.tags
+        results = [self._tag(prepared, first).result()]
+        results += [f.result() for f in [self._tag(prepared, tag) for tag in extra]]  # together, after the target's
+        return PushResult(prepared, tuple(results))
+
+    def _tag(self, prepared: Prepared, tag: str) -> Future[TagResult]:
+        target, index = prepared.spec.image, prepared.index
+        what = f"push {target.with_tag(tag)}"
+        current = self.head(target, tag, what).result()  # from the first round
+        if current is not None and current.digest == index.digest:
+            log.debug("%s: already %s", what, index.digest)
+            done: Future[TagResult] = Future()
+            done.set_result(TagResult(tag, UNCHANGED, current.digest))
+            self.emit(TagWritten(prepared.spec.path, tag, UNCHANGED))
+            return done
+
+        def write(client: RegistryClient) -> TagResult:
+            client.put_manifest(target.repository, tag, index.data, index.media_type, what)
+            status = UPDATED if current else CREATED
+            self.emit(TagWritten(prepared.spec.path, tag, status))
+            return TagResult(tag, status, current.digest if current else "")
+
+        return self.scheduler.submit(target, write)
+
+
+def build_prepared(spec: Spec, settings: PushSettings, resolution: Resolution) -> Prepared:
+    """The index bytes from verified members; a Docker list never points at OCI manifests."""
+    oci = settings.index_type == "oci"
+    if not oci:
+        for member in resolution.members:
+            if any(d.media_type == OCI_MANIFEST for d in member.descriptors):
+                raise VerificationError(
+                    f"manifests[{member.position}] {member.member.image} is an OCI image; a Docker manifest list "
+                    "must not point at OCI manifests (Nexus and Quay reject it): push with --type oci or set `type: oci`"
+                )
+    index = build_index(resolution.descriptors, oci=oci, annotations=dict(spec.annotations) if oci else None)
+    return Prepared(spec, resolution, index)
+
+
+def _settle(future: Future[T]) -> tuple[Optional[T], Optional[ManifestSpecError]]:
+    try:
+        return future.result(), None
+    except ManifestSpecError as e:
+        return None, e
+

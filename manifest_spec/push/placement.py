@@ -1,0 +1,78 @@
+"""Children into the target repository: blobs first (mounted, else streamed), then the manifest by digest.
+
+Each child, and each blob, is placed once per run however many specs point at it; every blob of
+a child is in flight together. A mount the registry answers with an upload session instead
+(202) gets the blob streamed into that very session, not cancelled; only a copy that fails for
+good cancels its session (blobcopy.py), so none is left open.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Hashable, Optional
+
+from manifest_spec.events import Listener
+from manifest_spec.oci.index import Descriptor
+from manifest_spec.oci.manifest import Child
+from manifest_spec.oci.reference import Reference
+from manifest_spec.push.scheduler import Scheduler
+from manifest_spec.registry.client import RegistryClient
+from manifest_spec.registry.upload import copy_blob
+
+log = logging.getLogger(__name__)
+
+
+class Placer:
+    def __init__(self, scheduler: Scheduler, logic: ThreadPoolExecutor, listener: Optional[Listener]) -> None:
+        self.scheduler = scheduler
+        self.logic = logic
+        self.listener = listener
+        self._placing: dict[Hashable, Future[None]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def needs_placing(target: Reference, child: Child) -> bool:
+        return not (child.registry == target.registry and child.repository == target.repository)
+
+    @staticmethod
+    def what(target: Reference, child: Child) -> str:
+        return f"copy {child.registry}/{child.repository}@{child.manifest.digest} into {target.repository}"
+
+    def place(self, target: Reference, child: Child, present: Future[Optional[Descriptor]]) -> Future[None]:
+        """Make `child` exist in the target repository by digest; `present` is its HEAD there."""
+        key = (target.api_host, target.repository, child.manifest.digest)
+        with self._lock:
+            if key not in self._placing:
+                self._placing[key] = self.logic.submit(self._place, target, child, present)
+            return self._placing[key]
+
+    def _place(self, target: Reference, child: Child, present: Future[Optional[Descriptor]]) -> None:
+        what = self.what(target, child)
+        if present.result() is not None:
+            log.debug("%s: already there", what)
+            return
+        for blob in [self._blob(target, child, digest, what) for digest in child.blobs]:
+            blob.result()
+        manifest = child.manifest
+        self.scheduler.submit(
+            target, lambda client: client.put_manifest(target.repository, manifest.digest, manifest.data, manifest.media_type, what)
+        ).result()
+
+    def _blob(self, target: Reference, child: Child, digest: str, what: str) -> Future[None]:
+        source = Reference(child.registry, child.repository)
+        same_registry = child.registry == target.registry
+
+        def place_blob(client: RegistryClient) -> None:
+            location = None
+            if same_registry:
+                # A blob the target already has answers 201 as well: no HEAD needed before it.
+                location = client.mount_blob(target.repository, digest, child.repository, what)
+                if location is None:
+                    return
+            elif client.blob_exists(target.repository, digest, what):
+                return
+            copy_blob(self.scheduler.client(source), child.repository, client, target.repository, digest, self.listener, location)
+
+        return self.scheduler.submit(target, place_blob, ("place-blob", target.api_host, target.repository, digest))

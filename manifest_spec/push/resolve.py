@@ -1,0 +1,267 @@
+"""Spec members → verified index entries, read-only: nothing here writes to a registry."""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Optional
+
+from manifest_spec.errors import ManifestSpecError, RegistryError, VerificationError
+from manifest_spec.oci.index import IMAGE_TYPES, INDEX_TYPES, Descriptor, parse_index
+from manifest_spec.oci.manifest import (
+    REFERENCE_DIGEST,
+    Child,
+    Manifest,
+    blob_digests,
+    is_attestation,
+)
+from manifest_spec.oci.platforms import (
+    Platform,
+    platform_from_config,
+    platform_key,
+    platform_matches,
+)
+from manifest_spec.oci.reference import Reference
+from manifest_spec.push.scheduler import Scheduler
+from manifest_spec.registry.client import MAX_CONFIG_BYTES
+from manifest_spec.specfile.spec import Member
+
+log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class ResolvedMember:
+    """One spec member after resolution: its source pinned by digest and its index entries."""
+
+    position: int
+    member: Member
+    source: Reference
+    descriptors: tuple[Descriptor, ...]
+    children: tuple[Child, ...]
+    manifest: Manifest  # the member's own manifest (an image, or the index its entries came from)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    members: tuple[ResolvedMember, ...]
+    skipped: tuple[str, ...]  # warnings for members left out by --ignore-missing
+
+    @property
+    def descriptors(self) -> list[Descriptor]:
+        return [d for m in self.members for d in m.descriptors]
+
+
+def fetch_manifest(scheduler: Scheduler, where: Reference, ref: str, what: str) -> Future[Manifest]:
+    """GET a manifest (verified); asked twice in one run, by any member of any spec, sent once."""
+    key = ("manifest", where.api_host, where.repository, ref)
+    return scheduler.submit(where, lambda client: client.get_manifest(where.repository, ref, what), key)
+
+
+def fetch_blob(scheduler: Scheduler, where: Reference, digest: str, limit: int, what: str) -> Future[bytes]:
+    key = ("blob", where.api_host, where.repository, digest)
+    return scheduler.submit(where, lambda client: client.get_blob(where.repository, digest, limit, what), key)
+
+
+ChildSeen = Callable[[Child], None]  # told of each child as soon as its manifest is read (maybe twice)
+
+
+def resolve_member(
+    position: int,
+    member: Member,
+    scheduler: Scheduler,
+    *,
+    check_platform: bool = True,
+    ignore_missing: bool = False,
+    child_seen: Optional[ChildSeen] = None,
+) -> Optional[ResolvedMember]:
+    """Read and verify one member; None when it is missing and --ignore-missing leaves it out."""
+    resolver = _MemberResolver(position, member, scheduler, check_platform, child_seen)
+    try:
+        return resolver.resolve()
+    except RegistryError as e:
+        if ignore_missing and e.not_found and e.status == 404 and resolver.at_top:
+            return None
+        raise
+
+
+def collect(members: tuple[Member, ...], results: list[Optional[ResolvedMember]]) -> Resolution:
+    """The members that resolved, in spec order, with a warning for each one left out; duplicates refused."""
+    skipped = tuple(
+        f"manifests[{i}] {m.image} does not exist; left out (--ignore-missing)"
+        for i, (m, r) in enumerate(zip(members, results))
+        if r is None
+    )
+    resolved = tuple(r for r in results if r is not None)
+    if not resolved:
+        raise RegistryError("none of the spec's images exist; nothing to push")
+    _check_duplicates(resolved)
+    return Resolution(resolved, skipped)
+
+
+class _MemberResolver:
+    def __init__(
+        self, position: int, member: Member, scheduler: Scheduler, check_platform: bool, child_seen: Optional[ChildSeen]
+    ) -> None:
+        self.position = position
+        self.member = member
+        self.scheduler = scheduler
+        self.check_platform = check_platform
+        self.child_seen = child_seen
+        self.where = Reference(member.image.registry, member.image.repository)
+        self.repository = member.image.repository
+        self.registry = member.image.registry
+        self.name = f"manifests[{position}] {member.image}"
+        self.at_top = True  # a not-found answer here means the member itself is missing
+
+    def resolve(self) -> ResolvedMember:
+        top = fetch_manifest(self.scheduler, self.where, self.member.image.ref, self.name).result()
+        self.at_top = False
+        if top.media_type in INDEX_TYPES:
+            descriptors, children = self.from_index(top)
+        else:
+            descriptor, child = self.from_image(top, self.member.platform, self.name)
+            descriptor = replace(descriptor, annotations=self.member.annotations)
+            descriptors, children = (descriptor,), (child,)
+        source = self.member.image.with_digest(top.digest)
+        return ResolvedMember(self.position, self.member, source, descriptors, children, top)
+
+    def child(self, manifest: Manifest) -> Child:
+        child = Child(manifest, self.repository, blob_digests(manifest.json()), self.registry)
+        if self.child_seen is not None:
+            self.child_seen(child)
+        return child
+
+    def from_image(
+        self, manifest: Manifest, wanted: Optional[Platform], what: str, claimed_by: str = "the spec"
+    ) -> tuple[Descriptor, Child]:
+        """An image manifest: read its config, settle its platform, list its blobs."""
+        fetched = self.config(manifest, what)
+        child = self.child(manifest)  # before the config is read: the engine may look for it in the target meanwhile
+        raw = fetched.result()
+        actual = _config_platform(raw, f"{what} config")
+        platform = self.settle_platform(wanted, actual, what, claimed_by)
+        descriptor = Descriptor(manifest.media_type, manifest.digest, manifest.size, platform)
+        return descriptor, child
+
+    def config(self, manifest: Manifest, what: str) -> Future[bytes]:
+        """The image's config blob, asked for (once) without waiting for it."""
+        config = manifest.json().get("config") or {}
+        config_digest = config.get("digest") if isinstance(config, dict) else None
+        if not isinstance(config_digest, str):
+            raise VerificationError(f"{what}: the manifest has no config descriptor")
+        return fetch_blob(self.scheduler, self.where, config_digest, MAX_CONFIG_BYTES, f"{what} config")
+
+    def settle_platform(
+        self, wanted: Optional[Platform], actual: Optional[Platform], what: str, claimed_by: str = "the spec"
+    ) -> Platform:
+        if wanted is None:
+            if actual is None:
+                raise VerificationError(
+                    f"{what}: the spec gives no platform and the image config names none; add platform: {{os: ..., architecture: ...}}"
+                )
+            return actual
+        if actual is None:
+            if self.check_platform:
+                # Not an image (a Helm chart, an artifact) or a config stripped of its platform:
+                # claiming a platform for it would send pullers something that cannot run.
+                raise VerificationError(
+                    f"{what}: {claimed_by} says {wanted} but the image config names no os/architecture, so "
+                    "nothing shows it runs there (--skip-platform-check overrides)"
+                )
+            return wanted
+        if self.check_platform and not platform_matches(wanted, actual):
+            raise VerificationError(
+                f"{what}: {claimed_by} says {wanted} but the image is {actual} (from its config); "
+                f"pulled on {wanted} it would fail with `exec format error`. "
+                "Point the spec at the right image or fix its platform (--skip-platform-check overrides)"
+            )
+        # As manifest-tool does: fields the spec leaves out come from the config.
+        return Platform(
+            os=wanted.os,
+            architecture=wanted.architecture,
+            variant=wanted.variant or (actual.variant if actual.architecture == wanted.architecture else ""),
+            os_version=wanted.os_version or actual.os_version,
+            os_features=wanted.os_features or actual.os_features,
+        )
+
+    def from_index(self, top: Manifest) -> tuple[tuple[Descriptor, ...], tuple[Child, ...]]:
+        """An index member: all its entries, or with a spec platform that entry and its attestations."""
+        _, entries, _ = parse_index(top.data)
+        wanted = self.member.platform
+        if wanted is not None:
+            # The pullers' rule, as for a plain image's config; never a silent pick among several.
+            matches = [e for e in entries if not is_attestation(e) and e.platform and platform_matches(wanted, e.platform)]
+            if not matches:
+                have = ", ".join(str(e.platform) for e in entries if e.platform and not is_attestation(e)) or "none"
+                raise VerificationError(f"{self.name}: the index has no {wanted} entry (it has: {have})")
+            if len(matches) > 1:
+                found = ", ".join(f"{e.platform} ({e.digest[:19]})" for e in matches)
+                raise VerificationError(
+                    f"{self.name}: {len(matches)} entries of the index match {wanted}: {found}; "
+                    "name the variant, os.version or os.features of the one to take"
+                )
+            (chosen,) = matches
+            entries = [chosen] + [e for e in entries if is_attestation(e) and dict(e.annotations).get(REFERENCE_DIGEST) == chosen.digest]
+        descriptors, children = [], []
+        names = [f"{self.name} entry {entry.digest[:19]}" for entry in entries]
+        for entry, what in zip(entries, names):
+            if entry.media_type not in IMAGE_TYPES:
+                raise VerificationError(f"{what}: is {entry.media_type}; an index inside an index member is not supported")
+        # Every entry asked for at once; then each is checked in index order.
+        pending = [fetch_manifest(self.scheduler, self.where, e.digest, what) for e, what in zip(entries, names)]
+        for entry, what, fetched in zip(entries, names, pending):
+            # Every config asked for, every child announced, before the first config is waited for.
+            try:
+                self.child(fetched.result())
+                if not is_attestation(entry):
+                    self.config(fetched.result(), what)
+            except ManifestSpecError:
+                pass  # reported below, in index order, with the checks that come first
+        for entry, what, fetched in zip(entries, names, pending):
+            manifest = fetched.result()
+            if (manifest.size, manifest.media_type) != (entry.size, entry.media_type):
+                raise VerificationError(
+                    f"{what}: the index says {entry.media_type}, {entry.size} bytes, but the manifest is "
+                    f"{manifest.media_type}, {manifest.size} bytes"
+                )
+            if is_attestation(entry):
+                descriptor, child = entry, self.child(manifest)
+            else:
+                platform_wanted = wanted if wanted is not None else entry.platform
+                claimed_by = "the spec" if wanted is not None else "the source index"
+                descriptor, child = self.from_image(manifest, platform_wanted, what, claimed_by)
+                merged = {**dict(entry.annotations), **dict(self.member.annotations)}
+                descriptor = replace(descriptor, annotations=tuple(sorted(merged.items())))
+            descriptors.append(descriptor)
+            children.append(child)
+        return tuple(descriptors), tuple(children)
+
+
+def _config_platform(raw: bytes, what: str) -> Optional[Platform]:
+    try:
+        return platform_from_config(json.loads(raw))
+    except ValueError as e:
+        raise VerificationError(f"{what}: not valid JSON ({e})") from e
+
+
+def _check_duplicates(members: tuple[ResolvedMember, ...]) -> None:
+    """Two entries for one platform, from two members or inside one: a puller gets either."""
+    seen: dict[tuple[Any, ...], ResolvedMember] = {}
+    for member in members:
+        for descriptor in member.descriptors:
+            if descriptor.platform is None or is_attestation(descriptor):
+                continue
+            key = platform_key(descriptor.platform)
+            first = seen.get(key)
+            if first is member:
+                raise VerificationError(
+                    f"duplicate platform {descriptor.platform}: manifests[{member.position}] {member.member.image} "
+                    "is an index with two entries for it; give the member a platform to take one"
+                )
+            if first is not None:
+                raise VerificationError(
+                    f"duplicate platform {descriptor.platform}: manifests[{first.position}] {first.member.image} "
+                    f"and manifests[{member.position}] {member.member.image} both provide it"
+                )
+            seen[key] = member

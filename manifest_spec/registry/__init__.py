@@ -1,0 +1,1 @@
+"""Talking to registries: client, transport, deadlines, auth, credentials, the upload protocol."""

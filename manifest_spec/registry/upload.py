@@ -1,0 +1,130 @@
+"""Stream a blob from one repository (any registry) into another: constant memory, verified."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Optional
+from urllib.parse import urljoin
+
+from manifest_spec.errors import RegistryError, VerificationError
+from manifest_spec.events import BlobCopied, Listener
+from manifest_spec.registry.client import RegistryClient
+from manifest_spec.registry.deadline import extend_for_body
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 8 * 1024 * 1024  # one PATCH each: memory stays at one chunk whatever the blob size
+
+
+def copy_blob(
+    source: RegistryClient,
+    source_repository: str,
+    target: RegistryClient,
+    target_repository: str,
+    digest: str,
+    listener: Optional[Listener] = None,
+    location: Optional[str] = None,
+) -> None:
+    """Copy one blob. A source body that breaks off, or an upload POST, PATCH or commit that gets a
+    503 or a reset, starts over with a new upload session, within the target's retry budget.
+    `location`: an upload session already open in the target (a refused mount's), used by the first try."""
+    what = f"copy blob {digest} from {source.host}/{source_repository} to {target.host}/{target_repository}"
+    path = f"/v2/{source_repository}/blobs/{digest}"
+    retries = max(target.attempts, source.body_retries)
+    opened = [location] if location else []
+    target.again_if_body_breaks(
+        lambda: _copy_once(source, path, target, target_repository, digest, what, listener, opened.pop() if opened else None),
+        path,
+        retries,
+    )
+
+
+def _copy_once(
+    source: RegistryClient,
+    path: str,
+    target: RegistryClient,
+    target_repository: str,
+    digest: str,
+    what: str,
+    listener: Optional[Listener],
+    location: Optional[str],
+) -> None:
+    """GET from the source, upload in chunks to the target; the digest is checked before commit.
+    Any failure cancels the upload session, so a repeat starts clean."""
+    try:
+        response = source.request("GET", path, what, stream=True)
+        if response.status_code != 200:
+            raise source.fail(response, what)
+    except BaseException:
+        if location:  # a refused mount's session: abandoned like any broken copy, not left dangling
+            _abandon(target, location, what)
+        raise
+    declared = response.headers.get("Content-Length")
+    total = int(declared) if declared and declared.isdigit() else None
+    try:
+        location = location or start_upload(target, target_repository, what)
+    except BaseException:
+        response.close()
+        raise
+    algorithm = "sha512" if digest.startswith("sha512:") else "sha256"
+    hasher, offset = hashlib.new(algorithm), 0
+    try:
+        with response, source.reading_body(what, response):
+            # Each chunk read may take the timeout per MiB: granted ahead, as a read waits for a whole chunk.
+            extend_for_body(response, CHUNK_BYTES)
+            for chunk in response.iter_content(CHUNK_BYTES):
+                extend_for_body(response, len(chunk))
+                hasher.update(chunk)
+                location = _patch(target, location, chunk, offset, what)
+                offset += len(chunk)
+                if listener:
+                    listener(BlobCopied(digest, offset, total))
+        if f"{algorithm}:{hasher.hexdigest()}" != digest:
+            raise VerificationError(f"{what}: the source sent content hashing to {algorithm}:{hasher.hexdigest()}; nothing committed")
+    except BaseException:
+        _abandon(target, location, what)
+        raise
+    commit_upload(target, location, digest, what)
+    log.debug("%s: %d bytes", what, offset)
+
+
+def commit_upload(target: RegistryClient, location: str, digest: str, what: str, data: bytes = b"") -> None:
+    """The closing PUT of an upload session (with `data`, the whole blob in it); the stored digest checked."""
+    separator = "&" if "?" in location else "?"
+    headers = {"Content-Type": "application/octet-stream"} if data else {"Content-Length": "0"}
+    done = target.request("PUT", f"{location}{separator}digest={digest}", what, data=data or None, headers=headers)
+    if done.status_code not in (200, 201):  # the distribution spec says 201; some registries answer 200
+        raise target.transient(done, what)
+    stored = done.headers.get("Docker-Content-Digest")
+    if stored and stored != digest:
+        raise VerificationError(f"{what}: the registry stored the blob as {stored}, not {digest}")
+
+
+def _abandon(target: RegistryClient, location: str, what: str) -> None:
+    """Cancel an upload session (nothing is stored in it), so a repeat starts clean."""
+    try:
+        target.request("DELETE", location, what)
+    except RegistryError:
+        pass  # the error that brought us here is the one to report
+
+
+def start_upload(target: RegistryClient, repository: str, what: str) -> str:
+    """Open an upload session (POST); its absolute location."""
+    response = target.request("POST", f"/v2/{repository}/blobs/uploads/", what)
+    if response.status_code != 202 or "Location" not in response.headers:
+        raise target.transient(response, what)
+    return urljoin(target.base, response.headers["Location"])
+
+
+def _patch(target: RegistryClient, location: str, chunk: bytes, offset: int, what: str) -> str:
+    headers = {
+        "Content-Type": "application/octet-stream",
+        "Content-Range": f"{offset}-{offset + len(chunk) - 1}",
+        "Content-Length": str(len(chunk)),
+    }
+    response = target.request("PATCH", location, what, data=chunk, headers=headers)
+    if response.status_code != 202 or "Location" not in response.headers:
+        raise target.transient(response, what)
+    return urljoin(target.base, response.headers["Location"])
+

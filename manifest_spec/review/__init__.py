@@ -1,0 +1,1 @@
+"""Reviewing pushes without writing: plan, lock, describe, to-spec."""
