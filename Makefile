@@ -37,7 +37,7 @@ $(YAML_LS): Makefile
 	npm install --prefix .cache/npm --no-audit --no-fund --silent yaml-language-server@$(YAML_LS_VERSION)
 	touch $@
 
-# The peers tests/benchmark.py compares against, from Debian: buildah (`buildah manifest`) and the
+# The peers tools/benchmark.py compares against, from Debian: buildah (`buildah manifest`) and the
 # docker CLI (`docker manifest`; no daemon is started or needed). manifest-tool is used when
 # ../shared/peers/manifest-tool is there; crane comes from `make go-tools`.
 peers:
@@ -46,7 +46,7 @@ peers:
 		  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq buildah docker.io; }
 
 benchmark: venv registry-binary peers
-	$(PY) tests/benchmark.py $(BENCHMARK_ARGS)
+	$(PY) tools/benchmark.py $(BENCHMARK_ARGS)
 
 test: venv registry-binary yaml-language-server
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -16,8 +16,8 @@ from support.images import PushedImage, push_image
 from support.registry import Registry
 from support.tls import PKI, certs_dir, make_pki, tls_registry_config
 
-from manifest_spec.cli import main
-from manifest_spec.proxies import environment_proxy
+from manifest_spec.cli.main import main
+from manifest_spec.registry.proxies import environment_proxy
 
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD")
 ENVIRONMENTS = [

@@ -23,8 +23,8 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import urllib3
 from urllib3.util import Timeout
 
-from manifest_spec import httperrors
-from manifest_spec.proxies import environment_proxy, proxy_authorization
+from manifest_spec.registry import httperrors
+from manifest_spec.registry.proxies import environment_proxy, proxy_authorization
 
 _QUOTES = " '\""
 REDIRECTS = (301, 302, 303, 307, 308)
