@@ -18,7 +18,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Callable, Mapping, Optional
 
-from manifest_spec.carry import CarryPlan, CarrySettings, TargetState, plan_carry
+from manifest_spec.carry import CarryPlan, TargetState, plan_carry
+from manifest_spec.carrysettings import CarrySettings
 from manifest_spec.errors import VerificationError
 from manifest_spec.index import IMAGE_TYPES, Descriptor
 from manifest_spec.lookups import Lookups
