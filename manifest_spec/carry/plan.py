@@ -37,14 +37,6 @@ REFERRERS, COSIGN = "referrers", "cosign"
 
 
 @dataclass(frozen=True)
-class CarrySettings:
-    """`--no-referrers` (enabled=False) and `--referrers-type` (types; empty: all)."""
-
-    enabled: bool = True
-    types: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
 class TargetState:
     """What the target repository holds now; read before anything is written."""
 

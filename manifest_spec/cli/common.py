@@ -209,7 +209,7 @@ referrers_options = [
 
 def carry_settings(no_referrers: bool, referrers_types: tuple[str, ...]) -> Any:
     """`--no-referrers` / `--referrers-type`: a kind word or a media type (`type/subtype`)."""
-    from manifest_spec.carry.plan import CarrySettings
+    from manifest_spec.carry.settings import CarrySettings
 
     for value in referrers_types:
         if value not in REFERRER_KINDS and "/" not in value:

@@ -150,6 +150,17 @@ def schema1_manifest(name: str, tag: str) -> bytes:
 # -- the proxy ---------------------------------------------------------------------------------
 
 
+def merged_headers(items: object) -> dict[str, str]:
+    """Request headers to forward, a header sent on several lines joined into one (RFC 9110 §5.3):
+    Go clients (buildah, crane, docker) send each Accept media type on a line of its own, and a
+    plain dict would keep only the last (the registry then answers in that one type, or refuses)."""
+    headers: dict[str, str] = {}
+    for name, value in items:  # type: ignore[attr-defined]
+        if name.lower() not in _HOP_BY_HOP:
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
 @dataclass(frozen=True)
 class Timing:
     method: str
@@ -249,7 +260,7 @@ class FaultProxy(Served):
                 started = time.monotonic()
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+                headers = merged_headers(self.headers.items())
                 if body:
                     headers["Content-Length"] = str(len(body))
                 rule = proxy._rule_for(self.command, self.path)

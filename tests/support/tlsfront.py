@@ -11,7 +11,6 @@ import threading
 from pathlib import Path
 
 
-
 class TLSFront:
     def __init__(self, upstream: str, certificate: Path, key: Path) -> None:
         self.upstream = upstream  # "127.0.0.1:PORT" of the plain server
