@@ -197,6 +197,7 @@ class FaultProxy(Served):
     upstream: str  # "127.0.0.1:PORT" of the real registry
     rules: list[_Rule] = field(default_factory=list)
     seen: list[tuple[str, str]] = field(default_factory=list)  # (method, path) of every request
+    seen_with_query: list[tuple[str, str]] = field(default_factory=list)  # the same, the query kept
     delay: float = 0.0  # seconds added to every request: a registry across the internet, not on loopback
     keep_alive: bool = False  # HTTP/1.1 connections kept open, as a real registry does (set before start)
     timings: list[Timing] = field(default_factory=list)  # when each request arrived and was answered
@@ -225,6 +226,7 @@ class FaultProxy(Served):
         """Drop what was seen and timed so far (the rules stay)."""
         with self._lock:
             self.seen.clear()
+            self.seen_with_query.clear()
             self.timings.clear()
 
     def depth(self) -> int:
@@ -239,6 +241,7 @@ class FaultProxy(Served):
     def _rule_for(self, method: str, path: str) -> Optional[_Rule]:
         with self._lock:
             self.seen.append((method, path.split("?")[0]))
+            self.seen_with_query.append((method, path))
             for rule in self.rules:
                 if rule.method == method and rule.pattern.search(path) and (rule.times is None or rule.hits < rule.times):
                     rule.hits += 1
