@@ -10,6 +10,7 @@ import pytest
 
 from manifest_spec.registry.credentials import forget_helper_answers
 from manifest_spec.scrub import forget as forget_secrets
+from support.ggcr import ggcr_registry  # noqa: F401  (the second registry, session-wide)
 from support.registry import Registry, RegistryNotFoundError, unique_repo_name
 
 GROUPS = ("unit", "registry", "clients")  # tests/<group>/ -> the marker of the same name (setup.cfg)

@@ -29,6 +29,7 @@ from manifest_spec.push.resolve import (
     Resolution,
     ResolvedMember,
     collect,
+    member_name,
     resolve_member,
 )
 from manifest_spec.push.scheduler import Scheduler
@@ -67,7 +68,7 @@ class Prepared:
     @property
     def tags(self) -> tuple[str, ...]:
         """Every tag the index goes to, in push order: the target's first, each once."""
-        return tuple(dict.fromkeys((self.spec.image.tag, *self.spec.tags)))
+        return self.spec.pushed_tags
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ class Engine:
             return e  # before any request for this spec
         target = spec.image
         # Needs nothing: in the first round.
-        tag_heads = [self.head(target, tag, f"push {target.with_tag(tag)}") for tag in dict.fromkeys((target.tag, *spec.tags))]
+        tag_heads = [self.head(target, tag, f"push {target.with_tag(tag)}") for tag in spec.pushed_tags]
 
         def child_seen(child: Child) -> None:
             if self.child_head(target, child) is not None:
@@ -284,7 +285,7 @@ def build_prepared(spec: Spec, settings: PushSettings, resolution: Resolution) -
         for member in resolution.members:
             if any(d.media_type == OCI_MANIFEST for d in member.descriptors):
                 raise VerificationError(
-                    f"manifests[{member.position}] {member.member.image} is an OCI image; a Docker manifest list "
+                    f"{member_name(member.position, member.member)} is an OCI image; a Docker manifest list "
                     "must not point at OCI manifests (Nexus and Quay reject it): push with --type oci or set `type: oci`"
                 )
     index = build_index(resolution.descriptors, oci=oci, annotations=dict(spec.annotations) if oci else None)

@@ -41,7 +41,7 @@ OURS_BEFORE_FIRST_REQUEST = {
     "manifest_spec", "manifest_spec.__main__", "manifest_spec.api", "manifest_spec.errors", "manifest_spec.events",
     "manifest_spec.schemas", "manifest_spec.scrub",
     "manifest_spec.carry", "manifest_spec.carry.settings",
-    "manifest_spec.cli", "manifest_spec.cli.main", "manifest_spec.cli.common", "manifest_spec.cli.output", "manifest_spec.cli.progress",
+    "manifest_spec.cli", "manifest_spec.cli.main", "manifest_spec.cli.common", "manifest_spec.cli.fromargs", "manifest_spec.cli.output", "manifest_spec.cli.progress",
     "manifest_spec.oci", "manifest_spec.oci.index", "manifest_spec.oci.manifest", "manifest_spec.oci.platforms",
     "manifest_spec.oci.reference", "manifest_spec.oci.shape",
     "manifest_spec.push", "manifest_spec.push.engine", "manifest_spec.push.placement", "manifest_spec.push.resolve",
