@@ -11,7 +11,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 YAML_LS_VERSION ?= 1.25.0
 YAML_LS := .cache/npm/node_modules/yaml-language-server/package.json
 
-.PHONY: test demo venv registry-binary yaml-language-server clean
+.PHONY: test demo venv registry-binary go-tools go-packages yaml-language-server clean
 
 venv: $(VENV)/.installed
 
@@ -28,6 +28,42 @@ registry-binary:
 		{ echo "installing docker-registry (CNCF distribution)"; \
 		  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq docker-registry; }
 
+# go-containerregistry's registry (the tests' second registry, with the referrers API) and its
+# `crane` (issue 18's benchmark), built OFFLINE from Debian's Go source packages: no module proxy,
+# nothing fetched by `go`. On Debian 12 the ggcr source is only in bookworm-backports, Debian's own
+# suite: it is added to apt's sources (same mirror as the main suite) when the package has no
+# candidate otherwise.
+GO_BIN := .cache/go/bin
+GGCR_SRC := /usr/share/gocode/src/github.com/google/go-containerregistry
+GGCR_PKG := golang-github-google-go-containerregistry-dev
+GO_BUILD := GO111MODULE=off GOPATH=$(CURDIR)/.cache/go/path:/usr/share/gocode GOPROXY=off GOFLAGS= \
+	GOCACHE=$(CURDIR)/.cache/go/build go build -trimpath
+
+go-tools: $(GO_BIN)/ggcr-registry $(GO_BIN)/crane
+
+go-packages:
+	@command -v go >/dev/null 2>&1 && [ -d $(GGCR_SRC)/pkg/registry ] || { \
+	  $(SUDO) apt-get update -qq; \
+	  if ! apt-cache policy $(GGCR_PKG) | grep -q 'Candidate: [0-9]' && \
+	     grep -q '^VERSION_CODENAME=bookworm' /etc/os-release; then \
+	    echo "adding Debian's bookworm-backports suite to apt (it holds $(GGCR_PKG))"; \
+	    uri=$$(awk '/^URIs:/{print $$2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null); \
+	    [ -n "$$uri" ] || uri=$$(awk '$$1=="deb"{print $$2; exit}' /etc/apt/sources.list); \
+	    printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+	      "$$uri" | $(SUDO) tee /etc/apt/sources.list.d/bookworm-backports.sources >/dev/null; \
+	    $(SUDO) apt-get update -qq; fi; \
+	  target=$$(apt-cache policy $(GGCR_PKG) | grep -q 'bookworm-backports' && echo '-t bookworm-backports'); \
+	  echo "installing golang-go and $(GGCR_PKG) (Go toolchain and go-containerregistry source) $$target"; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$target golang-go $(GGCR_PKG) >/dev/null; }
+
+$(GO_BIN)/ggcr-registry: tests/support/ggcr_registry/main.go | go-packages
+	mkdir -p $(GO_BIN) .cache/go/path
+	$(GO_BUILD) -o $@ ./tests/support/ggcr_registry
+
+$(GO_BIN)/crane: | go-packages
+	mkdir -p $(GO_BIN) .cache/go/path
+	$(GO_BUILD) -o $@ github.com/google/go-containerregistry/cmd/crane
+
 yaml-language-server: $(YAML_LS)
 
 $(YAML_LS): Makefile
@@ -37,7 +73,7 @@ $(YAML_LS): Makefile
 	npm install --prefix .cache/npm --no-audit --no-fund --silent yaml-language-server@$(YAML_LS_VERSION)
 	touch $@
 
-test: venv registry-binary yaml-language-server
+test: venv registry-binary go-tools yaml-language-server
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: venv registry-binary

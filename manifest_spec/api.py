@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Optional, Sequence, TypeVar
 
-from manifest_spec.errors import ManifestSpecError, Problem, SpecError
+from manifest_spec.errors import BatchError, ConflictError, ManifestSpecError, Problem, SpecError
 from manifest_spec.specfile.spec import Spec, load_spec, parse_spec
 
 if TYPE_CHECKING:  # the HTTP side is imported when a run starts: `validate` stays offline and quick
@@ -47,20 +47,6 @@ class Settings:
     client: Optional[ClientOptions] = None  # how to reach registries (None: the defaults)
     listener: Optional[Listener] = None
     carry: Optional[CarrySettings] = None  # --no-referrers, --referrers-type (None: carry them all)
-
-
-class BatchError(ManifestSpecError):
-    """Some specs of several failed; one line per failure, each naming its spec file."""
-
-    def __init__(self, failures: Sequence[tuple[str, ManifestSpecError]]) -> None:
-        self.failures = list(failures)
-        codes = {e.exit_code for _, e in self.failures}
-        self.exit_code = codes.pop() if len(codes) == 1 else 1
-        super().__init__("\n".join(f"{path}: {error}" for path, error in self.failures))
-
-
-class ConflictError(ManifestSpecError):
-    """Two specs of one run would write the same tag."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +93,26 @@ def load(paths: Sequence[str], settings: Settings = Settings()) -> list[Spec]:
         raise SpecError(problems)
     check_conflicts(specs)
     return specs
+
+
+def from_args(
+    target: str, images: Sequence[str] = (), *, images_from: Optional[str] = None, stdin_text: Optional[str] = None,
+    tags: Sequence[str] = (), annotations: Sequence[str] = (), platforms: Sequence[str] = (), template: Optional[str] = None,
+    extra: Optional[dict[str, Any]] = None, settings: Settings = Settings(),
+) -> Spec:
+    """The spec `from-args` describes: `images` (and the lines of `images_from`; `-` is `stdin_text`),
+    each platform read from its config; or manifest-tool's `platforms` + `template`. `tags` and
+    `annotations` are comma-separated lists, as the flags; `extra` holds further spec keys."""
+    from manifest_spec.specfile import fromargs
+
+    tag_list, pairs = fromargs.split_list(tags), fromargs.annotation_pairs(annotations)
+    if template is not None:
+        return fromargs.template_spec(platforms, template, target, tag_list, pairs, extra=extra,
+                                      allow_unknown_platform=settings.allow_unknown_platform)
+    listed = [(f"argument {i}", text) for i, text in enumerate(_paths(images), 1)]
+    if images_from is not None:
+        listed += fromargs.read_image_list(images_from, stdin_text)
+    return fromargs.images_spec(target, listed, tag_list, pairs, extra=extra, allow_unknown_platform=settings.allow_unknown_platform)
 
 
 def check_conflicts(specs: Sequence[Spec]) -> None:
@@ -217,7 +223,7 @@ class Run:
                 jobs.append((spec, settings))
                 continue
             try:
-                path = self.settings.lock_file if self.settings.lock_file and len(specs) == 1 else locks.lock_path(spec.path)
+                path = _lock_path(spec, self.settings, len(specs))
                 read[i] = locks.read_lock(path, spec.path)
                 jobs.append(locks.locked_spec(spec, read[i], settings, type_flag=self.settings.type_flag))
             except ManifestSpecError as e:
@@ -276,7 +282,8 @@ def lock(specs: Sequence[Spec], settings: Settings) -> list[LockWritten]:
 
     with Run(settings) as run:
         prepared = run.prepare(specs, locked=False)
-    documents = [(p, locks.lock_path(s.path), locks.lock_document(p, push_settings(s, settings).index_type)) for s, p in zip(specs, prepared)]
+    documents = [(p, _lock_path(s, settings, len(specs)), locks.lock_document(p, push_settings(s, settings).index_type))
+                 for s, p in zip(specs, prepared)]
     for _, path, document in documents:
         locks.write_lock(path, document)
     return [LockWritten(s.path, path, p.index) for s, (p, path, _) in zip(specs, documents)]
@@ -295,11 +302,18 @@ def check_locks(specs: Sequence[Spec], settings: Settings) -> list[LockCheck]:
 
     with Run(settings) as run:
         running = [
-            run.engine.logic.submit(locks.check_lock, s, locks.lock_path(s.path), run.engine.head, settings.type_flag,
+            run.engine.logic.submit(locks.check_lock, s, _lock_path(s, settings, len(specs)), run.engine.head, settings.type_flag,
                                     run.scheduler.submit)
             for s in specs
         ]
-        return [LockCheck(s.path, locks.lock_path(s.path), f.result()) for s, f in zip(specs, running)]
+        return [LockCheck(s.path, _lock_path(s, settings, len(specs)), f.result()) for s, f in zip(specs, running)]
+
+
+def _lock_path(spec: Spec, settings: Settings, count: int) -> str:
+    """`settings.lock_file` for a run of one spec (from-args has no file to put a lock beside), else SPEC.lock."""
+    from manifest_spec.review import lock as locks
+
+    return settings.lock_file if settings.lock_file and count == 1 else locks.lock_path(spec.path)
 
 
 def __getattr__(name: str) -> object:

@@ -16,10 +16,11 @@ from typing import Any, Callable, NoReturn, Optional, TypeVar
 import click
 
 from manifest_spec.cli import output
-from manifest_spec.errors import ManifestSpecError
+from manifest_spec.errors import BatchError, ManifestSpecError
 
 F = TypeVar("F", bound=Callable[..., Any])
 _VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+EXIT_INTERRUPTED = 130  # 128 + SIGINT (Ctrl-C)
 EXIT_STDOUT_CLOSED = 141  # 128 + SIGPIPE: what the shell shows for `cat` in the same place
 
 
@@ -66,7 +67,8 @@ def parse_vars(values: tuple[str, ...]) -> dict[str, str]:
 
 
 def handle_errors(func: F) -> F:
-    """Turn our errors into one clear line and the documented exit code; never a traceback."""
+    """The one boundary between errors and exit codes: each `ManifestSpecError` becomes one clear
+    line and the exit code its class names (errors.py); click's usage errors exit 2; never a traceback."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -87,16 +89,15 @@ def handle_errors(func: F) -> F:
             sys.exit(1)
         except click.ClickException:
             raise  # usage errors: click prints them and exits 2
-        except ManifestSpecError as e:
-            failures = getattr(e, "failures", None)  # several specs failing: one line each, naming its file
-            if failures:
-                output.report_failures([(path, str(error)) for path, error in failures], fmt)
+        except ManifestSpecError as e:  # each class names its exit code (errors.py)
+            if isinstance(e, BatchError):  # several specs failing: one line each, naming its file
+                output.report_failures([(path, str(error)) for path, error in e.failures], fmt)
             else:
                 output.report_error(str(e), fmt)
             sys.exit(e.exit_code)
         except KeyboardInterrupt:
             output.diagnostic("interrupted")
-            sys.exit(130)
+            sys.exit(EXIT_INTERRUPTED)
         except Exception as e:  # a bug: still one line, the traceback only with --debug
             raise_unexpected(e, fmt)
 

@@ -10,6 +10,7 @@ import click
 
 from manifest_spec import __version__
 from manifest_spec.cli import output
+from manifest_spec.cli.fromargs import arguments_options, arguments_spec
 from manifest_spec.cli.common import (
     F,
     carry_settings,
@@ -41,6 +42,7 @@ class _Commands(click.Group):
     """Also offers `plan` and `lock` from cli_review, imported only when asked for (validate stays lean)."""
 
     LAZY = {"plan": "plan", "lock": "lock_command"}
+    FROM_ARGS = {"plan": "plan_from_args", "lock": "lock_from_args"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.LAZY})
@@ -51,6 +53,14 @@ class _Commands(click.Group):
 
             return getattr(cli_review, self.LAZY[name])  # type: ignore[no-any-return]
         return super().get_command(ctx, name)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        """`plan from-args ...` and `lock from-args ...`, as `push from-args` (a spec file of that name: ./from-args)."""
+        if len(args) > 1 and args[0] in self.FROM_ARGS and args[1] == "from-args":
+            from manifest_spec.cli import review as cli_review
+
+            return f"{args[0]} from-args", getattr(cli_review, self.FROM_ARGS[args[0]]), args[2:]
+        return super().resolve_command(ctx, args)
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -186,57 +196,21 @@ def from_spec(ctx: click.Context, spec_files: tuple[str, ...], variables: tuple[
     _run_push(ctx, specs, ignore_missing, skip_platform_check, output_format, dry_run, carry, locked or bool(lock_file), lock_file, quiet)
 
 
-def _split_list(value: str | None) -> list[str]:
-    return [item.strip() for item in (value or "").split(",") if item.strip()]
-
-
-def spec_data_from_args(platforms: str, template: str, target: str, tags: str | None, annotations: str | None) -> dict[str, Any]:
-    """manifest-tool's from-args: OS, ARCH and VARIANT in the template name each platform's image."""
-    members = []
-    for item in _split_list(platforms):
-        parts = item.split("/")
-        if len(parts) not in (2, 3) or not all(parts):
-            raise click.BadParameter(f"{item!r} is not os/arch or os/arch/variant", param_hint="--platforms")
-        os_, arch, variant = parts[0], parts[1], parts[2] if len(parts) == 3 else ""
-        # manifest-tool's order and count: the first ARCH, then the first OS, then VARIANT.
-        image = template.replace("ARCH", arch, 1).replace("OS", os_, 1).replace("VARIANT", variant, 1)
-        platform = {"os": os_, "architecture": arch, **({"variant": variant} if variant else {})}
-        members.append({"image": image, "platform": platform})
-    if not members:
-        raise click.BadParameter("give at least one os/arch", param_hint="--platforms")
-    data: dict[str, Any] = {"image": target, "manifests": members}
-    if tags:
-        data["tags"] = _split_list(tags)
-    if annotations:
-        pairs = {}
-        for item in _split_list(annotations):
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                raise click.BadParameter(f"{item!r} is not key=value", param_hint="--annotations")
-            pairs[key] = value
-        data["annotations"] = pairs
-    return data
-
-
 @push.command("from-args")
-@click.option("--platforms", required=True, help="Comma-separated os/arch[/variant] list, e.g. linux/amd64,linux/arm/v7.")
-@click.option("--template", required=True, help="Source image name with OS, ARCH and VARIANT placeholders.")
-@click.option("--target", required=True, help="Where to push the index, with its tag.")
-@click.option("--tags", default=None, help="Comma-separated extra tags.")
-@click.option("--annotations", default=None, help="Comma-separated key=value index annotations (OCI only).")
+@arguments_options
+@click.option("--lock-file", default=None, metavar="PATH", help="Push exactly the member digests of this lock (made by `lock from-args`).")
 @push_options
 @click.pass_context
 @handle_errors
-def from_args(ctx: click.Context, platforms: str, template: str, target: str, tags: str | None, annotations: str | None,
-              ignore_missing: bool, skip_platform_check: bool, dry_run: bool, quiet: bool, no_referrers: bool,
-              referrers_types: tuple[str, ...], output_format: str) -> None:
-    """Push an index whose members follow a name template (manifest-tool's from-args)."""
-    from manifest_spec.specfile.spec import spec_from_data
-
-    data = spec_data_from_args(platforms, template, target, tags, annotations)
-    spec = spec_from_data(data, "from-args")
+def from_args(ctx: click.Context, /, lock_file: str | None, ignore_missing: bool, skip_platform_check: bool, dry_run: bool,
+              quiet: bool, no_referrers: bool, referrers_types: tuple[str, ...], output_format: str, **arguments: Any) -> None:
+    """Push an index of the IMAGEs given (each platform read from its config; an index: all its
+    entries), or, as manifest-tool, of images named by --template for each of --platforms."""
+    if lock_file and ignore_missing:
+        raise click.UsageError("--lock-file pushes exactly the locked digests; --ignore-missing does not go with it")
+    spec = arguments_spec(ctx, **arguments)
     _run_push(ctx, [spec], ignore_missing, skip_platform_check, output_format, dry_run, carry_settings(no_referrers, referrers_types),
-              quiet=quiet)
+              locked=bool(lock_file), lock_file=lock_file, quiet=quiet)
 
 
 @main.command()

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from manifest_spec.cli import output
+from manifest_spec.cli.fromargs import arguments_options, arguments_spec
 from manifest_spec.cli.common import (
     carry_settings,
     client_options,
@@ -24,6 +25,9 @@ _var_option = click.option("--var", "variables", multiple=True, metavar="NAME=VA
 _type_option = click.option("--type", "index_type", type=click.Choice(["docker", "oci"]), default=None,
                             help="docker or oci, as `push --type` (wins over the spec's type).")
 _unknown_option = click.option("--allow-unknown-platform", is_flag=True, help="Accept os/architecture/variant values not known to be real.")
+_plan_output_option = click.option(
+    "--output", "output_format", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True,
+    help="text for people, markdown for a pull-request comment, json for machines.")
 _skip_option = click.option("--skip-platform-check", is_flag=True, help="Do not compare the spec's platforms with the image configs.")
 
 
@@ -41,8 +45,7 @@ def _referrers_options(func: Any) -> Any:
 @click.option("--ignore-missing", is_flag=True, help="Leave out members that do not exist (with a warning).")
 @_skip_option
 @_unknown_option
-@click.option("--output", "output_format", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True,
-              help="text for people, markdown for a pull-request comment, json for machines.")
+@_plan_output_option
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when a tag would change, 0 when none would (1: error).")
 @_referrers_options
 @click.pass_context
@@ -51,18 +54,46 @@ def _referrers_options(func: Any) -> Any:
 def plan(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...], index_type: str | None, locked: bool,
          ignore_missing: bool, skip_platform_check: bool, allow_unknown_platform: bool, output_format: str,
          detailed_exitcode: bool, no_referrers: bool, referrers_types: tuple[str, ...]) -> int:
-    """Show what pushing each SPEC would change: per tag create/update/unchanged, per platform. Writes nothing."""
-    from manifest_spec import api
+    """Show what pushing each SPEC would change: per tag create/update/unchanged, per platform. Writes nothing.
 
+    `plan from-args [IMAGE]... --target REF` plans a `push from-args` (see its --help)."""
     if locked and ignore_missing:
         raise click.UsageError("--locked plans exactly the locked digests; --ignore-missing does not go with it")
     loaded = load_specs(specs, variables, allow_unknown_platform)
-    settings = run_settings(ctx, loaded, type_flag=index_type, ignore_missing=ignore_missing,
-                            check_platform=not skip_platform_check, locked=locked,
-                            carry=carry_settings(no_referrers, referrers_types))
-    plans = api.plan(loaded, settings)
+    return _plan(ctx, loaded, output_format, detailed_exitcode, type_flag=index_type, ignore_missing=ignore_missing,
+                 check_platform=not skip_platform_check, locked=locked, carry=carry_settings(no_referrers, referrers_types))
+
+
+def _plan(ctx: click.Context, loaded: list[Any], output_format: str, detailed_exitcode: bool, **decided: Any) -> int:
+    from manifest_spec import api
+
+    plans = api.plan(loaded, run_settings(ctx, loaded, **decided))
     output.report_plan(plans, output_format)
     return 2 if detailed_exitcode and any(p.changes for p in plans) else 0
+
+
+@click.command("plan from-args")
+@arguments_options
+@_type_option
+@click.option("--lock-file", default=None, metavar="PATH", help="Plan what `push from-args --lock-file PATH` would push.")
+@click.option("--ignore-missing", is_flag=True, help="Leave out members that do not exist (with a warning).")
+@_skip_option
+@_plan_output_option
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when a tag would change, 0 when none would (1: error).")
+@_referrers_options
+@click.pass_context
+@handle_errors
+@exits
+def plan_from_args(ctx: click.Context, /, index_type: str | None, lock_file: str | None, ignore_missing: bool,
+                   skip_platform_check: bool, output_format: str, detailed_exitcode: bool, no_referrers: bool,
+                   referrers_types: tuple[str, ...], **arguments: Any) -> int:
+    """Show what `push from-args` with these arguments would change. Writes nothing."""
+    if lock_file and ignore_missing:
+        raise click.UsageError("--lock-file plans exactly the locked digests; --ignore-missing does not go with it")
+    loaded = [arguments_spec(ctx, **arguments)]
+    return _plan(ctx, loaded, output_format, detailed_exitcode, type_flag=index_type, ignore_missing=ignore_missing,
+                 check_platform=not skip_platform_check, locked=bool(lock_file), lock_file=lock_file,
+                 carry=carry_settings(no_referrers, referrers_types))
 
 
 @click.command("lock")
@@ -80,16 +111,42 @@ def plan(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...],
 def lock_command(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...], index_type: str | None, check: bool,
                  skip_platform_check: bool, allow_unknown_platform: bool, output_format: str, no_referrers: bool,
                  referrers_types: tuple[str, ...]) -> int:
-    """Write SPEC's lock file beside it (SPEC's name + .lock): the exact member digests a push would publish."""
-    from manifest_spec import api
+    """Write SPEC's lock file beside it (SPEC's name + .lock): the exact member digests a push would publish.
+
+    `lock from-args [IMAGE]... --target REF --lock-file PATH` locks a `push from-args` (see its --help)."""
     from manifest_spec.specfile.document import STDIN
 
     if STDIN in specs:
         raise click.BadParameter("a spec on standard input (-) has no place beside it for a lock file: give its file name",
                                  param_hint="SPEC")
     loaded = load_specs(specs, variables, allow_unknown_platform)
-    settings = run_settings(ctx, loaded, type_flag=index_type, check_platform=not skip_platform_check,
-                            carry=carry_settings(no_referrers, referrers_types))
+    return _lock(ctx, loaded, check, output_format, type_flag=index_type, check_platform=not skip_platform_check,
+                 carry=carry_settings(no_referrers, referrers_types))
+
+
+@click.command("lock from-args")
+@arguments_options
+@_type_option
+@click.option("--lock-file", required=True, metavar="PATH", help="The lock file to write (or check); arguments have no file to put it beside.")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 naming what drifted when the arguments or a member moved since the lock.")
+@_skip_option
+@output_choice("text: one line for the lock file written (or checked); json: the same as one object.")
+@_referrers_options
+@click.pass_context
+@handle_errors
+@exits
+def lock_from_args(ctx: click.Context, /, index_type: str | None, lock_file: str, check: bool, skip_platform_check: bool,
+                   output_format: str, no_referrers: bool, referrers_types: tuple[str, ...], **arguments: Any) -> int:
+    """Write (or --check) the lock of a `push from-args`: the exact member digests it would publish."""
+    loaded = [arguments_spec(ctx, **arguments)]
+    return _lock(ctx, loaded, check, output_format, type_flag=index_type, check_platform=not skip_platform_check,
+                 lock_file=lock_file, carry=carry_settings(no_referrers, referrers_types))
+
+
+def _lock(ctx: click.Context, loaded: list[Any], check: bool, output_format: str, **decided: Any) -> int:
+    from manifest_spec import api
+
+    settings = run_settings(ctx, loaded, **decided)
     if check:
         checks = api.check_locks(loaded, settings)
         output.report_lock_check([(c.spec, c.lock, c.drift) for c in checks], output_format)

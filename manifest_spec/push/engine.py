@@ -29,6 +29,7 @@ from manifest_spec.push.resolve import (
     Resolution,
     ResolvedMember,
     collect,
+    member_name,
     resolve_member,
 )
 from manifest_spec.push.scheduler import Scheduler
@@ -261,7 +262,7 @@ def build_prepared(spec: Spec, settings: PushSettings, resolution: Resolution) -
         for member in resolution.members:
             if any(d.media_type == OCI_MANIFEST for d in member.descriptors):
                 raise VerificationError(
-                    f"manifests[{member.position}] {member.member.image} is an OCI image; a Docker manifest list "
+                    f"{member_name(member.position, member.member)} is an OCI image; a Docker manifest list "
                     "must not point at OCI manifests (Nexus and Quay reject it): push with --type oci or set `type: oci`"
                 )
     index = build_index(resolution.descriptors, oci=oci, annotations=dict(spec.annotations) if oci else None)

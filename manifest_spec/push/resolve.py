@@ -22,11 +22,12 @@ from manifest_spec.oci.platforms import (
     platform_from_config,
     platform_key,
     platform_matches,
+    platform_problems,
 )
 from manifest_spec.oci.reference import Reference
 from manifest_spec.push.scheduler import Scheduler
 from manifest_spec.registry.client import MAX_CONFIG_BYTES
-from manifest_spec.specfile.spec import Member
+from manifest_spec.specfile.spec import KNOWN, Member
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,11 @@ def fetch_blob(scheduler: Scheduler, where: Reference, digest: str, limit: int, 
     return scheduler.submit(where, lambda client: client.get_blob(where.repository, digest, limit, what), key)
 
 
+def member_name(position: int, member: Member) -> str:
+    """How errors name a member: `manifests[2] REF` of a file, or the argument it came from."""
+    return member.origin or f"manifests[{position}] {member.image}"
+
+
 ChildSeen = Callable[[Child], None]  # told of each child as soon as its manifest is read (maybe twice)
 
 
@@ -88,7 +94,7 @@ def resolve_member(
 def collect(members: tuple[Member, ...], results: list[Optional[ResolvedMember]]) -> Resolution:
     """The members that resolved, in spec order, with a warning for each one left out; duplicates refused."""
     skipped = tuple(
-        f"manifests[{i}] {m.image} does not exist; left out (--ignore-missing)"
+        f"{member_name(i, m)} does not exist; left out (--ignore-missing)"
         for i, (m, r) in enumerate(zip(members, results))
         if r is None
     )
@@ -111,7 +117,7 @@ class _MemberResolver:
         self.where = Reference(member.image.registry, member.image.repository)
         self.repository = member.image.repository
         self.registry = member.image.registry
-        self.name = f"manifests[{position}] {member.image}"
+        self.name = member_name(position, member)
         self.at_top = True  # a not-found answer here means the member itself is missing
 
     def resolve(self) -> ResolvedMember:
@@ -160,6 +166,8 @@ class _MemberResolver:
                 raise VerificationError(
                     f"{what}: the spec gives no platform and the image config names none; add platform: {{os: ..., architecture: ...}}"
                 )
+            if self.member.config_platform:
+                _check_config_platform(actual, what, self.member.config_platform)
             return actual
         if actual is None:
             if self.check_platform:
@@ -238,6 +246,21 @@ class _MemberResolver:
         return tuple(descriptors), tuple(children)
 
 
+def _check_config_platform(actual: Platform, what: str, rule: str) -> None:
+    """An image given as an argument: its config's platform must be one a puller can run (and,
+    with KNOWN, a known one, as a platform written in a spec must be)."""
+    if (actual.os, actual.architecture) == ("unknown", "unknown"):
+        raise VerificationError(
+            f"{what}: its config says unknown/unknown: an attestation or an artifact, not an image a puller can run; "
+            "give the image (or the index) it belongs to"
+        )
+    problems = platform_problems(actual) if rule == KNOWN else []
+    if problems:
+        raise VerificationError(
+            f"{what}: its config says {actual}: {problems[0][1]}; --allow-unknown-platform accepts it on purpose"
+        )
+
+
 def _config_platform(raw: bytes, what: str) -> Optional[Platform]:
     try:
         return platform_from_config(json.loads(raw))
@@ -256,12 +279,12 @@ def _check_duplicates(members: tuple[ResolvedMember, ...]) -> None:
             first = seen.get(key)
             if first is member:
                 raise VerificationError(
-                    f"duplicate platform {descriptor.platform}: manifests[{member.position}] {member.member.image} "
+                    f"duplicate platform {descriptor.platform}: {member_name(member.position, member.member)} "
                     "is an index with two entries for it; give the member a platform to take one"
                 )
             if first is not None:
                 raise VerificationError(
-                    f"duplicate platform {descriptor.platform}: manifests[{first.position}] {first.member.image} "
-                    f"and manifests[{member.position}] {member.member.image} both provide it"
+                    f"duplicate platform {descriptor.platform}: {member_name(first.position, first.member)} "
+                    f"and {member_name(member.position, member.member)} both provide it"
                 )
             seen[key] = member

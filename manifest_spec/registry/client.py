@@ -12,7 +12,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from manifest_spec.errors import RegistryError, VerificationError
+from manifest_spec.errors import BrokenBodyError, RegistryError, TransientError, VerificationError
 from manifest_spec.oci.index import MANIFEST_ACCEPT, Descriptor, digest_as, digest_of
 from manifest_spec.oci.manifest import Manifest
 from manifest_spec.oci.reference import Reference
@@ -70,14 +70,6 @@ class ClientOptions:
 
 
 BODY_RETRIES = 2  # a body cut short or reset mid-way: GET again (urllib3 retries only until the headers)
-
-
-class TransientError(RegistryError):
-    """A request that urllib3 does not repeat (POST, PATCH) broke or got a 5xx/429: it may be repeated."""
-
-
-class BrokenBodyError(TransientError):
-    """The connection broke while a body was being read; the request itself may be repeated."""
 
 
 class RegistryClient:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
-from manifest_spec.errors import ManifestSpecError, json_kind
+from manifest_spec.errors import CredentialsError, json_kind
 from manifest_spec.scrub import remember, remember_pair
 
 log = logging.getLogger(__name__)
@@ -19,10 +19,6 @@ log = logging.getLogger(__name__)
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 HELPER_TIMEOUT = 30.0
 _HUB_NAMES = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
-
-
-class CredentialsError(ManifestSpecError):
-    """A credential store could not be read, or a credential helper failed."""
 
 
 @dataclass(frozen=True)

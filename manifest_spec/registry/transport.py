@@ -17,7 +17,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InvalidHeader, MaxRetryError, SSLError
 from urllib3.util.retry import Retry
 
-from manifest_spec.errors import ManifestSpecError
+from manifest_spec.errors import TLSConfigError
 from manifest_spec.registry.deadline import POOL_CLASSES, note_retry
 from manifest_spec.registry.session import Session
 
@@ -119,10 +119,6 @@ def _bundle(ca_files: list[Path]) -> str:
 
 
 CA_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
-
-
-class TLSConfigError(ManifestSpecError):
-    """The environment names a CA file that is not there."""
 
 
 def check_ca_environment() -> None:

@@ -16,7 +16,7 @@ from manifest_spec.carry.lock import (
     restrict_to_lock,
 )
 from manifest_spec.carry.submit import Submit
-from manifest_spec.errors import ManifestSpecError, VerificationError, json_kind
+from manifest_spec.errors import LockError, VerificationError, json_kind
 from manifest_spec.oci.index import Descriptor
 from manifest_spec.oci.platforms import platform_json
 from manifest_spec.oci.reference import DIGEST_RE, Reference
@@ -26,10 +26,6 @@ from manifest_spec.specfile.spec import Spec
 
 LOCK_VERSION = 1
 _RELOCK = "run `manifest-spec lock {spec}` and review the diff"
-
-
-class LockError(ManifestSpecError):
-    """A lock file is missing, unreadable, or disagrees with its spec."""
 
 
 @dataclass(frozen=True)

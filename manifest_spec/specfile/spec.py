@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 
 TYPE_NAMES = ("docker", "oci")
 MAX_MEMBERS = 500  # the largest real indexes (Windows os.versions x architectures, with attestations) hold a few hundred
+# Member.config_platform: what the platform read from an image config must be. A spec's own
+# members take it as it is (an attestation manifest named by inspect --to-spec is unknown/unknown);
+# an image given as an argument must be one a puller can run (RUNNABLE), and a known one (KNOWN)
+# unless --allow-unknown-platform, as a platform written in a spec must.
+RUNNABLE, KNOWN = "runnable", "known"
 _OCI_ONLY = "Docker manifest lists carry no annotations; set `type: oci` (or push with --type oci)"
 
 
@@ -41,6 +46,8 @@ class Member:
     platform: Optional[Platform]
     annotations: tuple[tuple[str, str], ...] = ()
     line: int = 0
+    origin: str = ""  # how errors name it when it is not manifests[i] of a file: `argument 2 REF`, `FILE:3 REF`
+    config_platform: str = ""  # "", RUNNABLE or KNOWN: see above
 
 
 @dataclass(frozen=True)

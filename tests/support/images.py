@@ -238,6 +238,7 @@ def push_image(
     layer_size: int = DEFAULT_LAYER_SIZE,
     seed: int | str = 0,
     gzip_layer: bool = True,
+    labels: Mapping[str, str] | None = None,
     session: requests.Session | None = None,
 ) -> PushedImage:
     """Push a one-layer image (config + layer + manifest); by tag if given, else by digest.
@@ -260,7 +261,7 @@ def push_image(
     if os_features is not None:
         config["os.features"] = list(os_features)
     config["rootfs"] = {"type": "layers", "diff_ids": [sha256_digest(layer_tar)]}
-    config["config"] = {}
+    config["config"] = {"Labels": dict(labels)} if labels is not None else {}
     config_bytes = json_bytes(config)
 
     config_digest = push_blob(base_url, repo, config_bytes, session=session)
