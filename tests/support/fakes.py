@@ -8,7 +8,8 @@ refused with an upload session). `FakePool` is the `ClientPool` (one client per 
 
 Faults are set per registry: `registry.fail(method, fragment, status, times)` answers a matching
 request with that status; `registry.break_body(fragment, after, times)` cuts a streamed GET body
-short (as a reset connection does, a requests exception while reading).
+short (as a reset connection does, a requests exception while reading); `registry.answers[path]`
+serves other content for a tag list or referrers listing (a proxy's page, a malformed answer).
 """
 
 from __future__ import annotations
@@ -23,11 +24,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from manifest_spec.errors import RegistryError, VerificationError
+from manifest_spec.errors import (
+    BrokenBodyError,
+    RegistryError,
+    TransientError,
+    VerificationError,
+)
 from manifest_spec.oci.index import OCI_INDEX, OCI_MANIFEST, Descriptor
 from manifest_spec.oci.manifest import Manifest
 from manifest_spec.oci.reference import Reference
-from manifest_spec.registry.client import BrokenBodyError, TransientError
 
 T = TypeVar("T")
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -94,6 +99,7 @@ class FakeRegistry:
         self.uploads: dict[str, tuple[str, bytearray]] = {}  # open upload sessions: id -> (repository, data)
         self.calls: list[tuple[str, str]] = []  # (method, what was asked: repository and ref)
         self.faults: list[_Fault] = []
+        self.answers: dict[str, tuple[str, bytes]] = {}  # a listing path -> (content type, body) served instead
         self.lock = threading.Lock()
         self._sessions = 0
 
@@ -234,9 +240,12 @@ class FakeClient:
 
     # -- listings (tag lists, the referrers API) -------------------------------------------
     def get_body(self, path: str, limit: int, what: str, **kwargs: Any) -> tuple[FakeResponse, bytes]:
-        self.registry.log("GET", path)
+        parts = urlsplit(path)  # a later page's URL is absolute: logged by its path and query
+        self.registry.log("GET", parts.path + (f"?{parts.query}" if parts.query else ""))
         self._raise_fault("GET", path, what)
-        parts = urlsplit(path)
+        if parts.path in self.registry.answers:
+            content_type, data = self.registry.answers[parts.path]
+            return FakeResponse(200, {"Content-Type": content_type}, data, {}, self.base + path), data
         query = parse_qs(parts.query)
         segments = parts.path.split("/")
         if parts.path.endswith("/tags/list"):
@@ -244,6 +253,10 @@ class FakeClient:
             if not any(repo == repository for repo, _ in self.registry.manifests):
                 raise _not_found(what, "NAME_UNKNOWN")
             return self._page("tags", self.registry.tags(repository), query, parts.path, {"name": repository}, "application/json")
+        if "/blobs/" in parts.path:  # carry/reads.py calls RegistryClient.get_blob itself, which comes here
+            repository, digest = parts.path[len("/v2/"):].split("/blobs/")
+            data = self.get_blob(repository, digest, limit, what)
+            return FakeResponse(200, {"Content-Length": str(len(data))}, data, url=self.base + path), data
         if "/referrers/" in parts.path:
             if not self.registry.referrers_api:
                 raise RegistryError(f"{what}: HTTP 404", status=404)

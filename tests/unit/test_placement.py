@@ -7,6 +7,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Iterator, Optional
 
 import pytest
+from support.fakes import FakePool, FakeRegistry
 
 from manifest_spec.errors import RegistryError
 from manifest_spec.events import BlobCopied, Event
@@ -15,7 +16,6 @@ from manifest_spec.oci.manifest import Child, Manifest, blob_digests
 from manifest_spec.oci.reference import Reference
 from manifest_spec.push.placement import Placer
 from manifest_spec.push.scheduler import Scheduler
-from support.fakes import FakePool, FakeRegistry
 
 WAIT = 30
 TARGET = Reference("target.test", "team/app", tag="v1")

@@ -9,10 +9,10 @@ import threading
 from concurrent.futures import Future
 
 import pytest
+from support.fakes import FakeClient, FakePool, FakeRegistry
 
 from manifest_spec.oci.reference import Reference
 from manifest_spec.push.scheduler import Scheduler
-from support.fakes import FakeClient, FakePool, FakeRegistry
 
 A, B = Reference("a.test", "app"), Reference("b.test", "app")
 WAIT = 30  # seconds a stuck test waits before failing; never reached when the code is right

@@ -4,12 +4,12 @@ chunks, verified before it is committed; a broken copy leaves no upload session 
 from __future__ import annotations
 
 import pytest
+from support.fakes import FakeClient, FakeRegistry, digest_of
 
 from manifest_spec.errors import RegistryError, VerificationError
 from manifest_spec.events import BlobCopied, Event
 from manifest_spec.registry import upload
 from manifest_spec.registry.upload import commit_upload, copy_blob, start_upload
-from support.fakes import FakeClient, FakeRegistry, digest_of
 
 DATA = bytes(range(256)) * 40  # 10 240 bytes
 
