@@ -119,7 +119,7 @@ def check_conflicts(specs: Sequence[Spec]) -> None:
     """The same tag from two specs is refused, offline: whichever landed last would win."""
     owner: dict[tuple[str, str, str], Spec] = {}
     for spec in specs:
-        for tag in dict.fromkeys((spec.image.tag, *spec.tags)):
+        for tag in spec.pushed_tags:
             key = (spec.image.api_host.lower(), spec.image.repository, tag)  # host names know no case
             first = owner.setdefault(key, spec)
             if first is not spec:

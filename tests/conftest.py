@@ -1,6 +1,6 @@
-"""Shared fixtures: the real registries every test file takes (a plain one and a second one per
-session; one behind Basic auth and one behind a token server per module, with the module's own
-account or token server), a fresh repository name per test, and no ambient credentials for any test."""
+"""Shared fixtures: the real registries every test file takes (per session a plain one, a second one
+and go-containerregistry's; per module one behind Basic auth and one behind a token server, with the
+module's own account or token server), a fresh repository name per test, and no ambient credentials."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from support.registry import Registry, htpasswd_config, started_registry, unique
 
 if TYPE_CHECKING:  # only for the annotation: the unit tests need not import JWT and X.509 code
     from support.faults import FaultProxy
+    from support.ggcr import GgcrRegistry
     from support.tokenserver import TokenServer
 
 GROUPS = ("unit", "registry", "clients")  # tests/<group>/ -> the marker of the same name (setup.cfg)
@@ -42,6 +43,20 @@ def registry() -> Iterator[Registry]:
 def other_registry() -> Iterator[Registry]:
     """A second plain registry: what is copied across registries (blobs streamed, not mounted)."""
     yield from started_registry()
+
+
+@pytest.fixture(scope="session")
+def ggcr_registry() -> Iterator[GgcrRegistry]:
+    """go-containerregistry's registry on a free loopback port (support/ggcr.py says how it differs)."""
+    from support.ggcr import started_ggcr_registry
+
+    yield from started_ggcr_registry()
+
+
+@pytest.fixture(scope="session")
+def ggcr(ggcr_registry: GgcrRegistry) -> GgcrRegistry:
+    """`ggcr_registry`, by the name its test files use."""
+    return ggcr_registry
 
 
 @pytest.fixture(scope="module")

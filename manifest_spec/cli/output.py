@@ -225,6 +225,8 @@ def report_to_spec(text: str) -> None:
 
 def report_inspect(description: Any, fmt: str, raw: bool) -> None:
     """`inspect`: the exact bytes (--raw), a JSON summary, or a readable listing."""
+    from manifest_spec.oci.index import descriptor_json
+
     manifest = description.manifest
     if raw:
         sys.stdout.buffer.write(manifest.data)
@@ -234,22 +236,15 @@ def report_inspect(description: Any, fmt: str, raw: bool) -> None:
         _write_json(
             {
                 "reference": str(description.reference),
-                "mediaType": manifest.media_type,
-                "digest": manifest.digest,
-                "size": manifest.size,
+                **descriptor_json(manifest),
                 "annotations": dict(description.annotations),
                 "manifests": [
-                    {
-                        "mediaType": e.descriptor.media_type,
-                        "digest": e.descriptor.digest,
-                        "size": e.descriptor.size,
-                        "platform": platform_json(e.descriptor.platform),
-                        "annotations": dict(e.descriptor.annotations),
-                        "layers": [{"mediaType": l.media_type, "digest": l.digest, "size": l.size} for l in e.layers],
-                    }
+                    descriptor_json(e.descriptor, platform=platform_json(e.descriptor.platform),
+                                    annotations=dict(e.descriptor.annotations),
+                                    layers=[descriptor_json(layer) for layer in e.layers])
                     for e in description.entries
                 ],
-                "layers": [{"mediaType": l.media_type, "digest": l.digest, "size": l.size} for l in description.layers],
+                "layers": [descriptor_json(layer) for layer in description.layers],
                 "platform": platform_json(description.platform),
             },
             sys.stdout,
@@ -278,13 +273,12 @@ def report_inspect(description: Any, fmt: str, raw: bool) -> None:
 def report_pulled(reference: Any, descriptor: Any, fmt: str) -> None:
     """`inspect --platform`: the digest a puller gets (all of stdout, as `crane digest`), or one object."""
     if fmt == "json":
+        from manifest_spec.oci.index import descriptor_json
+
         _write_json(
             {
                 "reference": str(reference),
-                "mediaType": descriptor.media_type,
-                "digest": descriptor.digest,
-                "size": descriptor.size,
-                "platform": platform_json(descriptor.platform),
+                **descriptor_json(descriptor, platform=platform_json(descriptor.platform)),
             },
             sys.stdout,
         )

@@ -64,7 +64,7 @@ class Prepared:
     @property
     def tags(self) -> tuple[str, ...]:
         """Every tag the index goes to, in push order: the target's first, each once."""
-        return tuple(dict.fromkeys((self.spec.image.tag, *self.spec.tags)))
+        return self.spec.pushed_tags
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ class Engine:
         except ManifestSpecError as e:
             return e  # before any request for this spec
         target = spec.image
-        for tag in dict.fromkeys((target.tag, *spec.tags)):
+        for tag in spec.pushed_tags:
             self.head(target, tag, f"push {target.with_tag(tag)}")  # needs nothing: in the first round
 
         carrying = self.carrying[id(spec)] = CarryReads(

@@ -13,6 +13,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Hashable, Optional
 
+from manifest_spec.errors import RegistryError
 from manifest_spec.events import Listener
 from manifest_spec.oci.index import Descriptor
 from manifest_spec.oci.manifest import Child
@@ -65,14 +66,32 @@ class Placer:
         same_registry = child.registry == target.registry
 
         def place_blob(client: RegistryClient) -> None:
-            location = None
+            location: Optional[str] = None
             if same_registry:
                 # A blob the target already has answers 201 as well: no HEAD needed before it.
-                location = client.mount_blob(target.repository, digest, child.repository, what)
+                location = mount_or_fallback(client, target.repository, digest, child.repository, what)
                 if location is None:
                     return
-            elif client.blob_exists(target.repository, digest, what):
-                return
+            if location is None or location == REFUSED:
+                if client.blob_exists(target.repository, digest, what):
+                    return
+                location = None
             copy_blob(self.scheduler.client(source), child.repository, client, target.repository, digest, self.listener, location)
 
         return self.scheduler.submit(target, place_blob, ("place-blob", target.api_host, target.repository, digest))
+
+
+REFUSED = "refused"  # a mount refused for scope: no session open, the blob not placed
+
+
+def mount_or_fallback(client: RegistryClient, repository: str, digest: str, source: str, what: str) -> Optional[str]:
+    """mount_blob(); a mount refused 401 insufficient_scope gives REFUSED: the caller HEADs the blob and
+    copies it with separate pull and push tokens, as docker does (moby/moby#20387). Token services that grant only one
+    `scope` of a request (Harbor 1.1: goharbor/harbor#2411; GitLab: estesp/manifest-tool#53) refuse such a mount."""
+    try:
+        return client.mount_blob(repository, digest, source, what)
+    except RegistryError as e:
+        if e.status == 401 and e.code == "INSUFFICIENT_SCOPE":
+            log.debug("%s: mount refused for scope, copying instead: %s", what, e)
+            return REFUSED
+        raise

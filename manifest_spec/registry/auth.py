@@ -186,9 +186,14 @@ class RegistryAuth(requests.auth.AuthBase):
         error = parse_challenges(response.headers.get("WWW-Authenticate", ""))
         insufficient = any(c.params.get("error") == "insufficient_scope" for c in error)
         if insufficient or (self.credentials and method not in ("GET", "HEAD")):
-            lacking = _lacking(scopes_for(response.request), _sent_authorization(response.request))
+            scopes = scopes_for(response.request)
+            lacking = _lacking(scopes, _sent_authorization(response.request))
             todo = "check the account's permissions" if self.credentials else "log in (docker login, --username/--password-stdin)"
+            if len(scopes) > 1:  # some token services grant only one of the scopes asked (goharbor/harbor#2411): not the account's fault
+                todo = f"the token service granted only part of the {len(scopes)} scopes asked in one request, or {todo}"
             detail = f"the token lacks {lacking} — {todo}"
+            code = "INSUFFICIENT_SCOPE" if insufficient else "UNAUTHORIZED"
+            return RegistryError(f"{method} {path}: {self.host} refused access {who}: {detail}", status=401, code=code)
         elif self.credentials:
             detail = "the credentials were not accepted — check the user name and password (or docker login)"
         else:

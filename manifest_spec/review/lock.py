@@ -17,7 +17,7 @@ from manifest_spec.carry.lock import (
 )
 from manifest_spec.carry.submit import Submit
 from manifest_spec.errors import LockError, VerificationError, json_kind
-from manifest_spec.oci.index import Descriptor
+from manifest_spec.oci.index import Descriptor, descriptor_json
 from manifest_spec.oci.platforms import platform_json
 from manifest_spec.oci.reference import DIGEST_RE, Reference
 from manifest_spec.push.engine import Prepared, PushSettings
@@ -55,7 +55,7 @@ def lock_path(spec_path: str) -> str:
 
 
 def _entry_json(d: Descriptor) -> dict[str, Any]:
-    entry: dict[str, Any] = {"digest": d.digest, "mediaType": d.media_type, "size": d.size, "platform": platform_json(d.platform)}
+    entry = descriptor_json(d, platform=platform_json(d.platform))  # a lock's keys are sorted on writing
     if d.annotations:
         entry["annotations"] = dict(d.annotations)
     return entry
@@ -70,10 +70,8 @@ def lock_document(prepared: Prepared, index_type: str) -> dict[str, Any]:
         if only is not None and only.digest == resolved.source.digest:
             entry = _entry_json(only)
         else:  # an index member: record the index itself, then the entries taken from it
-            source = resolved.manifest
-            entry = {"digest": source.digest, "mediaType": source.media_type, "size": source.size,
-                     "platform": platform_json(resolved.member.platform),
-                     "entries": [_entry_json(d) for d in resolved.descriptors]}
+            entry = descriptor_json(resolved.manifest, platform=platform_json(resolved.member.platform),
+                                    entries=[_entry_json(d) for d in resolved.descriptors])
         members.append({"image": str(resolved.member.image), **entry})
     carried = carry_lock_json(prepared.carry)
     return {
@@ -83,7 +81,7 @@ def lock_document(prepared: Prepared, index_type: str) -> dict[str, Any]:
         "target": str(spec.image),
         "tags": list(dict.fromkeys(spec.tags)),
         "type": index_type,
-        "index": {"digest": prepared.index.digest, "mediaType": prepared.index.media_type, "size": prepared.index.size},
+        "index": descriptor_json(prepared.index),
         "members": members,
     }
 

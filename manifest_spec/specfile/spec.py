@@ -62,6 +62,11 @@ class Spec:
     type: Optional[str] = None
     sha256: str = ""
 
+    @property
+    def pushed_tags(self) -> tuple[str, ...]:
+        """Every tag the index goes to, in push order: the target's first, each once."""
+        return tuple(dict.fromkeys((self.image.tag, *self.tags)))
+
 
 def schema_text() -> str:
     """The packaged JSON Schema as written (one copy: schemas/ at the top of the source tree).

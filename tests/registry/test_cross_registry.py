@@ -15,6 +15,7 @@ from typing import Iterator
 
 import pytest
 import requests
+from support.ggcr import registry_on_both as registry  # noqa: F401  (each test on both registries)
 from support.clirun import assert_ok, digest_line, write_spec
 from support.clirun import run_cli as cli
 from support.faults import FaultProxy, upload_session_instead

@@ -9,6 +9,7 @@ from typing import Iterator
 
 import pytest
 
+from support.ggcr import registry_on_both as registry  # noqa: F401  (each test on both registries)
 from support.clirun import assert_clean_failure, assert_ok, digest_line, push_spec, run_cli, tag_digest
 from support.images import get_blob, get_manifest, list_tags, push_blob, push_image
 from support.recorder import RecordingProxy

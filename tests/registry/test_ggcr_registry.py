@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urljoin
 
 import pytest
@@ -16,16 +15,11 @@ import requests
 
 from support.artifacts import SPDX_JSON, push_sbom
 from support.clirun import assert_ok, digest_line, push_spec, served_document
-from support.ggcr import GgcrNotFoundError, GgcrRegistry, started_ggcr_registry
+from support.ggcr import GgcrNotFoundError, GgcrRegistry
 from support.images import OCI_INDEX, OCI_MANIFEST, json_bytes, push_image, sha256_digest
 from support.specs import AMD64, ARM64, repo_spec
 
 EMPTY_CONFIG = "application/vnd.oci.empty.v1+json"
-
-
-@pytest.fixture(scope="module")
-def ggcr() -> Iterator[GgcrRegistry]:
-    yield from started_ggcr_registry()
 
 
 def open_session(ggcr: GgcrRegistry, repo: str) -> str:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from support.ggcr import registry_on_both as registry  # noqa: F401  (each test on both registries)
 from support.clirun import assert_clean_failure, assert_ok, run_cli
 from support.images import (
     DOCKER_LAYER_GZIP,

@@ -6,6 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from support.ggcr import registry_on_both as registry  # noqa: F401  (each test on both registries)
 from support.clirun import assert_clean_failure, assert_ok, digest_line, run_cli, served_document, tag_digest, write_spec
 from support.images import OCI_INDEX, list_tags, push_image, push_index
 from support.registry import Registry

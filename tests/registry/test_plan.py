@@ -9,6 +9,7 @@ from typing import Any, Iterator
 import pytest
 from click.testing import Result
 
+from support.ggcr import registry_on_both as registry  # noqa: F401  (each test on both registries)
 from support.clirun import assert_clean_failure, assert_ok, push_spec, run_cli, tag_digest, write_spec
 from support.images import push_image
 from support.recorder import RecordingProxy

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from support.ggcr import registry_on_both as registry  # noqa: F401  (each test on both registries)
 from support.clirun import (
     assert_clean_failure,
     assert_ok,

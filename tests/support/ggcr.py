@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Iterator
+from typing import IO, Any, Iterator
 
 import pytest
 
@@ -167,7 +167,8 @@ def started_ggcr_registry() -> Iterator[GgcrRegistry]:
         registry.stop()
 
 
-@pytest.fixture(scope="session")
-def ggcr_registry() -> Iterator[GgcrRegistry]:
-    """A started go-containerregistry registry on a free loopback port (session-wide)."""
-    yield from started_ggcr_registry()
+@pytest.fixture(params=["distribution", "ggcr"])
+def registry_on_both(request: pytest.FixtureRequest, registry: Any) -> Any:
+    """The test's registry: CNCF distribution, then go-containerregistry's. A module runs its tests on
+    both by importing this as its ``registry`` (``from support.ggcr import registry_on_both as registry``)."""
+    return registry if request.param == "distribution" else request.getfixturevalue("ggcr_registry")

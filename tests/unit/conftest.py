@@ -16,7 +16,7 @@ WHERE = "belongs in tests/registry or tests/clients, not tests/unit"
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """The registry fixtures are session- and module-wide: started before `offline` below could stop them."""
     parametrized = getattr(getattr(item, "callspec", None), "params", {})  # `registry` as a plain argument is fine
-    started = sorted(n for n in getattr(item, "fixturenames", ()) if n.endswith("registry") and n not in parametrized)
+    started = sorted(n for n in getattr(item, "fixturenames", ()) if (n.endswith("registry") or n == "ggcr") and n not in parametrized)
     if started:
         pytest.fail(f"{item.nodeid} takes {', '.join(started)}: it {WHERE}", pytrace=False)
 
