@@ -247,6 +247,28 @@ def carry_settings(no_referrers: bool, referrers_types: tuple[str, ...]) -> Any:
     return CarrySettings(enabled=not no_referrers, types=frozenset(referrers_types))
 
 
+_INDEX_CHOICES = "manifest_spec.index_choices"
+
+
+def index_options(func: F) -> F:
+    """`--annotation-from-label LABEL` and `--attestations keep|drop`, for every command that builds
+    an index; kept in the context for run_settings, so the commands' own signatures stay as they are."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, label_annotations: tuple[str, ...], attestations: Optional[str], **kwargs: Any) -> Any:
+        if any(not label for label in label_annotations):
+            raise click.BadParameter("a label name must not be empty", param_hint="--annotation-from-label")
+        choices = {"label_annotations": tuple(dict.fromkeys(label_annotations)), "attestations": attestations}
+        click.get_current_context().meta[_INDEX_CHOICES] = choices
+        return func(*args, **kwargs)
+
+    wrapper = click.option("--attestations", type=click.Choice(["keep", "drop"]), default=None,
+                           help="keep (default) or drop the unknown/unknown attestation entries of member indexes; wins over the spec.")(wrapper)
+    wrapper = click.option("--annotation-from-label", "label_annotations", multiple=True, metavar="LABEL",
+                           help="Copy this label of the images' configs into the index annotations (OCI only); repeatable.")(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
 def run_settings(ctx: click.Context, specs: list[Any], **decided: Any) -> Any:
     """The api.Settings of one run: registry options once (--password-stdin reads stdin), flag
     credentials for one registry only (see --auth-registry). Progress is the push commands' own:
@@ -261,7 +283,7 @@ def run_settings(ctx: click.Context, specs: list[Any], **decided: Any) -> Any:
             f"these specs push to {', '.join(registries)}; --username/--password belong to one registry: "
             "name it with --auth-registry, or let the docker config hold the credentials"
         )
-    return api.Settings(jobs=obj["jobs"], client=options, **decided)
+    return api.Settings(jobs=obj["jobs"], client=options, **{**ctx.meta.get(_INDEX_CHOICES, {}), **decided})
 
 
 def load_specs(paths: tuple[str, ...], variables: tuple[str, ...], allow_unknown_platform: bool) -> list[Any]:

@@ -16,6 +16,7 @@ from manifest_spec.cli.common import (
     client_options,
     handle_errors,
     ignore_missing_option,
+    index_options,
     load_specs,
     options,
     output_choice,
@@ -181,6 +182,7 @@ def _run_push(ctx: click.Context, specs: list[Any], ignore_missing: bool, skip_p
 @push_options
 @click.pass_context
 @handle_errors
+@index_options
 def from_spec(ctx: click.Context, spec_files: tuple[str, ...], variables: tuple[str, ...], allow_unknown_platform: bool, locked: bool,
               lock_file: str | None, ignore_missing: bool, skip_platform_check: bool, dry_run: bool, quiet: bool,
               no_referrers: bool, referrers_types: tuple[str, ...], output_format: str) -> None:
@@ -200,6 +202,7 @@ def from_spec(ctx: click.Context, spec_files: tuple[str, ...], variables: tuple[
 @push_options
 @click.pass_context
 @handle_errors
+@index_options
 def from_args(ctx: click.Context, /, lock_file: str | None, ignore_missing: bool, skip_platform_check: bool, dry_run: bool,
               quiet: bool, no_referrers: bool, referrers_types: tuple[str, ...], output_format: str, **arguments: Any) -> None:
     """Push an index of the IMAGEs given (each platform read from its config; an index: all its

@@ -96,7 +96,14 @@ def _push_json(prepared: Any) -> dict[str, Any]:
             for d in member.descriptors
         ],
         "referrers": _carry_json(prepared),
+        **_choice_json(prepared),
     }
+
+
+def _choice_json(prepared: Any) -> dict[str, Any]:
+    from manifest_spec.review.planview import choice_json
+
+    return choice_json(prepared)
 
 
 def _carry_json(prepared: Any) -> Any:
@@ -164,6 +171,10 @@ def report_dry_run(plans: list[Any], fmt: str) -> None:
             bodies.append(body | {"spec": prepared.spec.path} if several else body)
             continue
         _carry_lines(prepared, False, f"{prepared.spec.path}: " if several else "")
+        from manifest_spec.review.planview import choice_lines
+
+        for line in choice_lines(prepared):
+            diagnostic(f"dry run: {prepared.spec.path + ': ' if several else ''}{line}")
         for t in plan.tags:
             now = f" (now {t.current.digest})" if t.current.digest and t.action != "unchanged" else ""
             diagnostic(f"dry run: {t.reference}: {'would ' + t.action if t.action != 'unchanged' else 'unchanged'}{now}")

@@ -15,6 +15,7 @@ from manifest_spec.cli.common import (
     exits,
     handle_errors,
     ignore_missing_option,
+    index_options,
     load_specs,
     output_choice,
     referrers_options,
@@ -46,6 +47,7 @@ _detailed_option = click.option("--detailed-exitcode", is_flag=True, help="Exit 
 @referrers_options
 @click.pass_context
 @handle_errors
+@index_options
 @exits
 def plan(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...], index_type: str | None, locked: bool,
          ignore_missing: bool, skip_platform_check: bool, allow_unknown_platform: bool, output_format: str,
@@ -79,6 +81,7 @@ def _plan(ctx: click.Context, loaded: list[Any], output_format: str, detailed_ex
 @referrers_options
 @click.pass_context
 @handle_errors
+@index_options
 @exits
 def plan_from_args(ctx: click.Context, /, index_type: str | None, lock_file: str | None, ignore_missing: bool,
                    skip_platform_check: bool, output_format: str, detailed_exitcode: bool, no_referrers: bool,
@@ -103,6 +106,7 @@ def plan_from_args(ctx: click.Context, /, index_type: str | None, lock_file: str
 @referrers_options
 @click.pass_context
 @handle_errors
+@index_options
 @exits
 def lock_command(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...], index_type: str | None, check: bool,
                  skip_platform_check: bool, allow_unknown_platform: bool, output_format: str, no_referrers: bool,
@@ -130,6 +134,7 @@ def lock_command(ctx: click.Context, specs: tuple[str, ...], variables: tuple[st
 @referrers_options
 @click.pass_context
 @handle_errors
+@index_options
 @exits
 def lock_from_args(ctx: click.Context, /, index_type: str | None, lock_file: str, check: bool, skip_platform_check: bool,
                    output_format: str, no_referrers: bool, referrers_types: tuple[str, ...], **arguments: Any) -> int:
