@@ -47,6 +47,8 @@ class Settings:
     client: Optional[ClientOptions] = None  # how to reach registries (None: the defaults)
     listener: Optional[Listener] = None
     carry: Optional[CarrySettings] = None  # --no-referrers, --referrers-type (None: carry them all)
+    label_annotations: tuple[str, ...] = ()  # --annotation-from-label: added to each spec's annotationsFromLabels
+    attestations: Optional[str] = None  # --attestations keep|drop: wins over each spec's attestations:
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,7 @@ def check_conflicts(specs: Sequence[Spec]) -> None:
     """The same tag from two specs is refused, offline: whichever landed last would win."""
     owner: dict[tuple[str, str, str], Spec] = {}
     for spec in specs:
-        for tag in dict.fromkeys((spec.image.tag, *spec.tags)):
+        for tag in spec.pushed_tags:
             key = (spec.image.api_host.lower(), spec.image.repository, tag)  # host names know no case
             first = owner.setdefault(key, spec)
             if first is not spec:
@@ -211,6 +213,7 @@ class Run:
     def prepare_each(self, specs: Sequence[Spec], *, locked: Optional[bool] = None) -> list[Outcome[Prepared]]:
         from manifest_spec.push.engine import Outcome
 
+        specs = [with_flags(spec, self.settings) for spec in specs]
         use_lock = self.settings.locked or self.settings.lock_file is not None if locked is None else locked
         if use_lock:  # only a locked run reads lock files
             from manifest_spec.review import lock as locks
@@ -244,6 +247,12 @@ class Run:
                     outcome = Outcome(spec, error=e)
             outcomes.append(outcome)
         return outcomes
+
+
+def with_flags(spec: Spec, settings: Settings) -> Spec:
+    """The spec as the flags amend it: more labels to copy, the attestations choice."""
+    labels = tuple(dict.fromkeys((*spec.label_annotations, *settings.label_annotations)))
+    return replace(spec, label_annotations=labels, attestations=settings.attestations or spec.attestations)
 
 
 def settle(outcomes: Sequence[Outcome[T]], *, single: bool) -> list[T]:
@@ -302,7 +311,7 @@ def check_locks(specs: Sequence[Spec], settings: Settings) -> list[LockCheck]:
 
     with Run(settings) as run:
         running = [
-            run.engine.logic.submit(locks.check_lock, s, _lock_path(s, settings, len(specs)), run.engine.head, settings.type_flag,
+            run.engine.logic.submit(locks.check_lock, with_flags(s, settings), _lock_path(s, settings, len(specs)), run.engine.head, settings.type_flag,
                                     run.scheduler.submit)
             for s in specs
         ]

@@ -13,13 +13,14 @@ import logging
 import threading
 from concurrent.futures import Future
 from typing import Optional
-from urllib.parse import quote, urljoin
+from urllib.parse import quote
 
 from manifest_spec.carry.submit import Submit, later
 from manifest_spec.errors import ManifestSpecError, RegistryError, VerificationError
 from manifest_spec.oci.index import OCI_INDEX, Descriptor, digest_of
 from manifest_spec.oci.reference import Reference
 from manifest_spec.registry.client import MAX_MANIFEST_BYTES, RegistryClient
+from manifest_spec.registry.paging import pages
 
 log = logging.getLogger(__name__)
 
@@ -30,25 +31,18 @@ MAX_TAG_PAGES = 1000  # registries that page tag lists do so by 100 or more: 100
 def repository_tags(client: RegistryClient, repository: str) -> frozenset[str]:
     """Every tag of a repository (all `Link` pages); none when the repository does not exist (yet)."""
     what = f"tags of {client.host}/{repository}"
-    url = f"/v2/{repository}/tags/list"
     tags: set[str] = set()
-    for _ in range(MAX_TAG_PAGES):
-        try:
-            response, data = client.get_body(url, MAX_MANIFEST_BYTES, what)
-        except RegistryError as e:
-            if e.status == 404 and e.code == "NAME_UNKNOWN":
-                return frozenset(tags)
+    try:
+        for _response, data in pages(client, f"/v2/{repository}/tags/list", MAX_MANIFEST_BYTES, what, MAX_TAG_PAGES, "tags"):
+            try:
+                listed = json.loads(data).get("tags") or []
+            except (ValueError, AttributeError) as e:
+                raise VerificationError(f"{what}: not a tag list ({e})") from e
+            tags.update(t for t in listed if isinstance(t, str))
+    except RegistryError as e:
+        if not (e.status == 404 and e.code == "NAME_UNKNOWN"):
             raise
-        try:
-            listed = json.loads(data).get("tags") or []
-        except (ValueError, AttributeError) as e:
-            raise VerificationError(f"{what}: not a tag list ({e})") from e
-        tags.update(t for t in listed if isinstance(t, str))
-        following = response.links.get("next", {}).get("url")
-        if not following:
-            return frozenset(tags)
-        url = urljoin(urljoin(client.base, url), following)
-    raise VerificationError(f"{what}: more than {MAX_TAG_PAGES} pages of tags")
+    return frozenset(tags)
 
 
 class NoRepository(list[Descriptor]):
@@ -162,31 +156,27 @@ def referrers_answer(client: RegistryClient, repository: str, digest: str,
     media_types = [t for t in types if "/" in t]
     # The filter is only a hint (registries MAY ignore it): the answer is filtered here as well.
     query = f"?artifactType={quote(media_types[0], safe='')}" if len(media_types) == 1 and len(types) == 1 else ""
-    url: Optional[str] = f"/v2/{repository}/referrers/{digest}{query}"
+    path = f"/v2/{repository}/referrers/{digest}{query}"
     entries: list[Descriptor] = []
-    for page in range(MAX_PAGES):
-        assert url is not None
-        try:
-            response, data = client.get_body(url, MAX_MANIFEST_BYTES, what, headers={"Accept": OCI_INDEX})
-        except RegistryError as e:
-            if e.status == 404 and e.code == "NAME_UNKNOWN":
-                return NoRepository(entries), (API if page else UNKNOWN)  # no referrers: the repository is not there (yet)
-            if e.status == 404 and page == 0:
-                return None, NO_API  # distribution 2.8.2: a plain 404, no API
-            raise
-        # Decided by content, not Content-Type: go-containerregistry's registry answers the index with
-        # none (Go sniffs text/plain). A 200 that is not an index shows no API here (a catch-all web page).
-        if not is_referrers_index(data):
-            if page == 0:
-                log.debug("%s: answered 200 with %s, not an OCI index", what, response.headers.get("Content-Type") or "a body")
-                return None, UNKNOWN
-            raise VerificationError(f"{what}: page {page + 1} is not an OCI index of referrers")
-        entries += parse_referrers_index(data, OCI_INDEX, what)
-        following = response.links.get("next", {}).get("url")
-        if not following:
-            return entries, API
-        url = urljoin(urljoin(client.base, url), following)
-    raise VerificationError(f"{what}: more than {MAX_PAGES} pages of referrers")
+    page = 0
+    try:
+        for response, data in pages(client, path, MAX_MANIFEST_BYTES, what, MAX_PAGES, "referrers", headers={"Accept": OCI_INDEX}):
+            # Decided by content, not Content-Type: go-containerregistry's registry answers the index with
+            # none (Go sniffs text/plain). A 200 that is not an index shows no API here (a catch-all web page).
+            if not is_referrers_index(data):
+                if page == 0:
+                    log.debug("%s: answered 200 with %s, not an OCI index", what, response.headers.get("Content-Type") or "a body")
+                    return None, UNKNOWN
+                raise VerificationError(f"{what}: page {page + 1} is not an OCI index of referrers")
+            entries += parse_referrers_index(data, OCI_INDEX, what)
+            page += 1
+    except RegistryError as e:
+        if e.status == 404 and e.code == "NAME_UNKNOWN":
+            return NoRepository(entries), (API if page else UNKNOWN)  # no referrers: the repository is not there (yet)
+        if e.status == 404 and page == 0:
+            return None, NO_API  # distribution 2.8.2: a plain 404, no API
+        raise
+    return entries, API
 
 
 def is_referrers_index(data: bytes) -> bool:

@@ -21,7 +21,7 @@ from typing import Any, Optional
 from manifest_spec.carry.lookups import Lookups, parse_referrers_index
 from manifest_spec.carry.submit import Submit, later
 from manifest_spec.errors import RegistryError, VerificationError
-from manifest_spec.oci.index import IMAGE_TYPES, Descriptor
+from manifest_spec.oci.index import IMAGE_TYPES, Descriptor, descriptor_json
 from manifest_spec.oci.manifest import Manifest, blob_digests
 from manifest_spec.oci.reference import Reference
 from manifest_spec.registry.client import RegistryClient
@@ -71,8 +71,7 @@ class Artifact:
 
     def entry_json(self) -> dict[str, Any]:
         """Its entry in a referrers index, shaped as the referrers API answers."""
-        entry: dict[str, Any] = {"mediaType": self.manifest.media_type, "digest": self.digest, "size": self.manifest.size,
-                                 "artifactType": self.artifact_type}
+        entry = descriptor_json(self.manifest, artifactType=self.artifact_type)
         if self.annotations:
             entry["annotations"] = dict(self.annotations)
         return entry

@@ -200,25 +200,72 @@ def output_choice(help_text: str) -> Callable[[F], F]:
 output_option = output_choice("text: manifest-tool's `Digest: sha256:<hex> <size>` line; json: one object.")
 
 
-REFERRER_KINDS = ("signature", "attestation", "sbom", "other")
-referrers_options = [
+def options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    """Several click options as one decorator, in the order given (as if written one above the other)."""
+
+    def apply(func: F) -> F:
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+
+    return apply
+
+
+# The options more than one command takes, each written once.
+var_option = click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set ${NAME} (wins over the environment).")
+unknown_platform_option = click.option("--allow-unknown-platform", is_flag=True,
+                                       help="Accept os/architecture/variant values not known to be real.")
+skip_platform_check_option = click.option("--skip-platform-check", is_flag=True,
+                                          help="Do not compare the spec's platforms with the image configs.")
+ignore_missing_option = click.option("--ignore-missing", is_flag=True, help="Leave out members that do not exist (with a warning).")
+
+
+def type_option(help_text: str) -> Callable[[F], F]:
+    """`--type docker|oci`, with help saying how it reads for this command."""
+    return click.option("--type", "index_type", type=click.Choice(["docker", "oci"]), default=None, help=help_text)
+
+
+referrers_options = options(
     click.option("--no-referrers", is_flag=True, help="Do not carry members' signatures, attestations and SBOMs along."),
     click.option("--referrers-type", "referrers_types", multiple=True, metavar="TYPE",
                  help="Carry only these: signature, attestation, sbom, other, or an artifactType; repeatable."),
-]
+)
 
 
 def carry_settings(no_referrers: bool, referrers_types: tuple[str, ...]) -> Any:
     """`--no-referrers` / `--referrers-type`: a kind word or a media type (`type/subtype`)."""
     from manifest_spec.carry.plan import CarrySettings
+    from manifest_spec.carry.referrers import KINDS
 
     for value in referrers_types:
-        if value not in REFERRER_KINDS and "/" not in value:
-            raise click.BadParameter(f"{value!r} is neither {', '.join(REFERRER_KINDS)} nor an artifactType such as "
+        if value not in KINDS and "/" not in value:
+            raise click.BadParameter(f"{value!r} is neither {', '.join(KINDS)} nor an artifactType such as "
                                      "application/spdx+json", param_hint="--referrers-type")
     if no_referrers and referrers_types:
         raise click.UsageError("--no-referrers carries none; --referrers-type does not go with it")
     return CarrySettings(enabled=not no_referrers, types=frozenset(referrers_types))
+
+
+_INDEX_CHOICES = "manifest_spec.index_choices"
+
+
+def index_options(func: F) -> F:
+    """`--annotation-from-label LABEL` and `--attestations keep|drop`, for every command that builds
+    an index; kept in the context for run_settings, so the commands' own signatures stay as they are."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, label_annotations: tuple[str, ...], attestations: Optional[str], **kwargs: Any) -> Any:
+        if any(not label for label in label_annotations):
+            raise click.BadParameter("a label name must not be empty", param_hint="--annotation-from-label")
+        choices = {"label_annotations": tuple(dict.fromkeys(label_annotations)), "attestations": attestations}
+        click.get_current_context().meta[_INDEX_CHOICES] = choices
+        return func(*args, **kwargs)
+
+    wrapper = click.option("--attestations", type=click.Choice(["keep", "drop"]), default=None,
+                           help="keep (default) or drop the unknown/unknown attestation entries of member indexes; wins over the spec.")(wrapper)
+    wrapper = click.option("--annotation-from-label", "label_annotations", multiple=True, metavar="LABEL",
+                           help="Copy this label of the images' configs into the index annotations (OCI only); repeatable.")(wrapper)
+    return wrapper  # type: ignore[return-value]
 
 
 def run_settings(ctx: click.Context, specs: list[Any], **decided: Any) -> Any:
@@ -235,7 +282,7 @@ def run_settings(ctx: click.Context, specs: list[Any], **decided: Any) -> Any:
             f"these specs push to {', '.join(registries)}; --username/--password belong to one registry: "
             "name it with --auth-registry, or let the docker config hold the credentials"
         )
-    return api.Settings(jobs=obj["jobs"], client=options, **decided)
+    return api.Settings(jobs=obj["jobs"], client=options, **{**ctx.meta.get(_INDEX_CHOICES, {}), **decided})
 
 
 def load_specs(paths: tuple[str, ...], variables: tuple[str, ...], allow_unknown_platform: bool) -> list[Any]:

@@ -11,9 +11,9 @@ from typing import Any
 
 import click
 
-from manifest_spec.cli.common import F
+from manifest_spec.cli.common import options, unknown_platform_option
 
-_options = [
+arguments_options = options(
     click.argument("images", nargs=-1, metavar="[IMAGE]..."),
     click.option("--target", required=True, help="Where to push the index, with its tag."),
     click.option("--images-from", default=None, metavar="FILE",
@@ -23,14 +23,8 @@ _options = [
     click.option("--platforms", multiple=True,
                  help="manifest-tool's form: comma-separated os/arch[/variant] list, e.g. linux/amd64,linux/arm/v7; repeatable."),
     click.option("--template", default=None, help="manifest-tool's form: source image name with OS, ARCH and VARIANT placeholders."),
-    click.option("--allow-unknown-platform", is_flag=True, help="Accept os/architecture/variant values not known to be real."),
-]
-
-
-def arguments_options(func: F) -> F:
-    for option in reversed(_options):
-        func = option(func)
-    return func
+    unknown_platform_option,
+)
 
 
 def arguments_spec(ctx: click.Context, images: tuple[str, ...], target: str, images_from: str | None, tags: tuple[str, ...],

@@ -12,17 +12,23 @@ from manifest_spec import __version__
 from manifest_spec.cli import output
 from manifest_spec.cli.fromargs import arguments_options, arguments_spec
 from manifest_spec.cli.common import (
-    F,
     carry_settings,
     client_options,
     handle_errors,
+    ignore_missing_option,
+    index_options,
     load_specs,
+    options,
     output_choice,
     output_option,
     parse_vars,
     referrers_options,
     run_settings,
+    skip_platform_check_option,
     spec_arguments,
+    type_option,
+    unknown_platform_option,
+    var_option,
 )
 
 MAX_TIMEOUT = 3600.0
@@ -94,9 +100,9 @@ def main(ctx: click.Context, /, debug: bool, **options: Any) -> None:
 
 @main.command()
 @spec_arguments()
-@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set ${NAME} (wins over the environment).")
+@var_option
 @click.option("--output", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--allow-unknown-platform", is_flag=True, help="Accept os/architecture/variant values not known to be real.")
+@unknown_platform_option
 @click.option("--skip-non-specs", is_flag=True,
               help="Skip YAML files without a top-level manifests: key (or a misspelling of it), e.g. a Helm Chart.yaml.")
 @handle_errors
@@ -120,25 +126,18 @@ def schema() -> None:
     output.report_schema(schema_text())
 
 
-_push_options = [
-    click.option("--ignore-missing", is_flag=True, help="Leave out members that do not exist (with a warning)."),
-    click.option("--skip-platform-check", is_flag=True, help="Do not compare the spec's platforms with the image configs."),
+push_options = options(
+    ignore_missing_option,
+    skip_platform_check_option,
     click.option("--dry-run", is_flag=True, help="Resolve, verify and build; print the index JSON and its digest; write nothing."),
     click.option("-q", "--quiet", is_flag=True, help="No progress on the terminal (it is drawn only when stderr is one)."),
-    *referrers_options,
+    referrers_options,
     output_option,
-]
-
-
-def push_options(func: F) -> F:
-    for option in reversed(_push_options):
-        func = option(func)
-    return func
+)
 
 
 @main.group()
-@click.option("--type", "index_type", type=click.Choice(["docker", "oci"]), default=None,
-              help="docker: manifest list (default); oci: OCI image index. Wins over the spec's type.")
+@type_option("docker: manifest list (default); oci: OCI image index. Wins over the spec's type.")
 @click.pass_context
 def push(ctx: click.Context, index_type: str | None) -> None:
     """Push a manifest list / OCI index built from a spec or from arguments."""
@@ -176,13 +175,14 @@ def _run_push(ctx: click.Context, specs: list[Any], ignore_missing: bool, skip_p
 
 @push.command("from-spec")
 @spec_arguments("spec_files")
-@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set ${NAME} (wins over the environment).")
-@click.option("--allow-unknown-platform", is_flag=True, help="Accept os/architecture/variant values not known to be real.")
+@var_option
+@unknown_platform_option
 @click.option("--locked", is_flag=True, help="Push exactly the member digests of each spec's lock file; refuse if spec and lock disagree.")
 @click.option("--lock-file", default=None, metavar="PATH", help="The lock file for --locked (implies it; one SPEC only) [default: SPEC's name + .lock].")
 @push_options
 @click.pass_context
 @handle_errors
+@index_options
 def from_spec(ctx: click.Context, spec_files: tuple[str, ...], variables: tuple[str, ...], allow_unknown_platform: bool, locked: bool,
               lock_file: str | None, ignore_missing: bool, skip_platform_check: bool, dry_run: bool, quiet: bool,
               no_referrers: bool, referrers_types: tuple[str, ...], output_format: str) -> None:
@@ -202,6 +202,7 @@ def from_spec(ctx: click.Context, spec_files: tuple[str, ...], variables: tuple[
 @push_options
 @click.pass_context
 @handle_errors
+@index_options
 def from_args(ctx: click.Context, /, lock_file: str | None, ignore_missing: bool, skip_platform_check: bool, dry_run: bool,
               quiet: bool, no_referrers: bool, referrers_types: tuple[str, ...], output_format: str, **arguments: Any) -> None:
     """Push an index of the IMAGEs given (each platform read from its config; an index: all its

@@ -96,7 +96,14 @@ def _push_json(prepared: Any) -> dict[str, Any]:
             for d in member.descriptors
         ],
         "referrers": _carry_json(prepared),
+        **_choice_json(prepared),
     }
+
+
+def _choice_json(prepared: Any) -> dict[str, Any]:
+    from manifest_spec.review.planview import choice_json
+
+    return choice_json(prepared)
 
 
 def _carry_json(prepared: Any) -> Any:
@@ -164,6 +171,10 @@ def report_dry_run(plans: list[Any], fmt: str) -> None:
             bodies.append(body | {"spec": prepared.spec.path} if several else body)
             continue
         _carry_lines(prepared, False, f"{prepared.spec.path}: " if several else "")
+        from manifest_spec.review.planview import choice_lines
+
+        for line in choice_lines(prepared):
+            diagnostic(f"dry run: {prepared.spec.path + ': ' if several else ''}{line}")
         for t in plan.tags:
             now = f" (now {t.current.digest})" if t.current.digest and t.action != "unchanged" else ""
             diagnostic(f"dry run: {t.reference}: {'would ' + t.action if t.action != 'unchanged' else 'unchanged'}{now}")
@@ -225,6 +236,8 @@ def report_to_spec(text: str) -> None:
 
 def report_inspect(description: Any, fmt: str, raw: bool) -> None:
     """`inspect`: the exact bytes (--raw), a JSON summary, or a readable listing."""
+    from manifest_spec.oci.index import descriptor_json
+
     manifest = description.manifest
     if raw:
         sys.stdout.buffer.write(manifest.data)
@@ -234,22 +247,15 @@ def report_inspect(description: Any, fmt: str, raw: bool) -> None:
         _write_json(
             {
                 "reference": str(description.reference),
-                "mediaType": manifest.media_type,
-                "digest": manifest.digest,
-                "size": manifest.size,
+                **descriptor_json(manifest),
                 "annotations": dict(description.annotations),
                 "manifests": [
-                    {
-                        "mediaType": e.descriptor.media_type,
-                        "digest": e.descriptor.digest,
-                        "size": e.descriptor.size,
-                        "platform": platform_json(e.descriptor.platform),
-                        "annotations": dict(e.descriptor.annotations),
-                        "layers": [{"mediaType": l.media_type, "digest": l.digest, "size": l.size} for l in e.layers],
-                    }
+                    descriptor_json(e.descriptor, platform=platform_json(e.descriptor.platform),
+                                    annotations=dict(e.descriptor.annotations),
+                                    layers=[descriptor_json(layer) for layer in e.layers])
                     for e in description.entries
                 ],
-                "layers": [{"mediaType": l.media_type, "digest": l.digest, "size": l.size} for l in description.layers],
+                "layers": [descriptor_json(layer) for layer in description.layers],
                 "platform": platform_json(description.platform),
             },
             sys.stdout,
@@ -278,13 +284,12 @@ def report_inspect(description: Any, fmt: str, raw: bool) -> None:
 def report_pulled(reference: Any, descriptor: Any, fmt: str) -> None:
     """`inspect --platform`: the digest a puller gets (all of stdout, as `crane digest`), or one object."""
     if fmt == "json":
+        from manifest_spec.oci.index import descriptor_json
+
         _write_json(
             {
                 "reference": str(reference),
-                "mediaType": descriptor.media_type,
-                "digest": descriptor.digest,
-                "size": descriptor.size,
-                "platform": platform_json(descriptor.platform),
+                **descriptor_json(descriptor, platform=platform_json(descriptor.platform)),
             },
             sys.stdout,
         )

@@ -14,42 +14,40 @@ from manifest_spec.cli.common import (
     client_options,
     exits,
     handle_errors,
+    ignore_missing_option,
+    index_options,
     load_specs,
     output_choice,
     referrers_options,
     run_settings,
+    skip_platform_check_option,
     spec_arguments,
+    type_option,
+    unknown_platform_option,
+    var_option,
 )
 
-_var_option = click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set ${NAME} (wins over the environment).")
-_type_option = click.option("--type", "index_type", type=click.Choice(["docker", "oci"]), default=None,
-                            help="docker or oci, as `push --type` (wins over the spec's type).")
-_unknown_option = click.option("--allow-unknown-platform", is_flag=True, help="Accept os/architecture/variant values not known to be real.")
+_type_option = type_option("docker or oci, as `push --type` (wins over the spec's type).")
 _plan_output_option = click.option(
     "--output", "output_format", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True,
     help="text for people, markdown for a pull-request comment, json for machines.")
-_skip_option = click.option("--skip-platform-check", is_flag=True, help="Do not compare the spec's platforms with the image configs.")
-
-
-def _referrers_options(func: Any) -> Any:
-    for option in reversed(referrers_options):
-        func = option(func)
-    return func
+_detailed_option = click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when a tag would change, 0 when none would (1: error).")
 
 
 @click.command()
 @spec_arguments()
-@_var_option
+@var_option
 @_type_option
 @click.option("--locked", is_flag=True, help="Plan what `push from-spec --locked` would push: each SPEC's lock file.")
-@click.option("--ignore-missing", is_flag=True, help="Leave out members that do not exist (with a warning).")
-@_skip_option
-@_unknown_option
+@ignore_missing_option
+@skip_platform_check_option
+@unknown_platform_option
 @_plan_output_option
-@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when a tag would change, 0 when none would (1: error).")
-@_referrers_options
+@_detailed_option
+@referrers_options
 @click.pass_context
 @handle_errors
+@index_options
 @exits
 def plan(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...], index_type: str | None, locked: bool,
          ignore_missing: bool, skip_platform_check: bool, allow_unknown_platform: bool, output_format: str,
@@ -76,13 +74,14 @@ def _plan(ctx: click.Context, loaded: list[Any], output_format: str, detailed_ex
 @arguments_options
 @_type_option
 @click.option("--lock-file", default=None, metavar="PATH", help="Plan what `push from-args --lock-file PATH` would push.")
-@click.option("--ignore-missing", is_flag=True, help="Leave out members that do not exist (with a warning).")
-@_skip_option
+@ignore_missing_option
+@skip_platform_check_option
 @_plan_output_option
-@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when a tag would change, 0 when none would (1: error).")
-@_referrers_options
+@_detailed_option
+@referrers_options
 @click.pass_context
 @handle_errors
+@index_options
 @exits
 def plan_from_args(ctx: click.Context, /, index_type: str | None, lock_file: str | None, ignore_missing: bool,
                    skip_platform_check: bool, output_format: str, detailed_exitcode: bool, no_referrers: bool,
@@ -98,15 +97,16 @@ def plan_from_args(ctx: click.Context, /, index_type: str | None, lock_file: str
 
 @click.command("lock")
 @spec_arguments()
-@_var_option
+@var_option
 @_type_option
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 naming what drifted when a SPEC or a member tag moved since its lock.")
-@_skip_option
-@_unknown_option
+@skip_platform_check_option
+@unknown_platform_option
 @output_choice("text: one line per lock file written (or checked); json: the same as one object.")
-@_referrers_options
+@referrers_options
 @click.pass_context
 @handle_errors
+@index_options
 @exits
 def lock_command(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...], index_type: str | None, check: bool,
                  skip_platform_check: bool, allow_unknown_platform: bool, output_format: str, no_referrers: bool,
@@ -129,11 +129,12 @@ def lock_command(ctx: click.Context, specs: tuple[str, ...], variables: tuple[st
 @_type_option
 @click.option("--lock-file", required=True, metavar="PATH", help="The lock file to write (or check); arguments have no file to put it beside.")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 naming what drifted when the arguments or a member moved since the lock.")
-@_skip_option
+@skip_platform_check_option
 @output_choice("text: one line for the lock file written (or checked); json: the same as one object.")
-@_referrers_options
+@referrers_options
 @click.pass_context
 @handle_errors
+@index_options
 @exits
 def lock_from_args(ctx: click.Context, /, index_type: str | None, lock_file: str, check: bool, skip_platform_check: bool,
                    output_format: str, no_referrers: bool, referrers_types: tuple[str, ...], **arguments: Any) -> int:

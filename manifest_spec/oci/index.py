@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Mapping, Protocol, Sequence, Union
 
 from manifest_spec.errors import ManifestSpecError
 from manifest_spec.oci.platforms import Platform
@@ -25,6 +25,22 @@ MANIFEST_ACCEPT: tuple[str, ...] = (OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER
 DIGEST_GRAMMAR_RE = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 
 _Json = Union[str, int, list[Any], dict[str, Any]]  # what an index holds once decoded
+
+
+class Described(Protocol):
+    """Anything a descriptor can be made of: a Descriptor, a Manifest, a BuiltIndex, a layer."""
+
+    @property
+    def media_type(self) -> str: ...
+    @property
+    def digest(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+
+
+def descriptor_json(what: Described, **more: Any) -> dict[str, Any]:
+    """`{"mediaType", "digest", "size"}` (the order of the OCI and Docker descriptors), then `more`."""
+    return {"mediaType": what.media_type, "digest": what.digest, "size": what.size, **more}
 
 
 @dataclass(frozen=True)
@@ -226,7 +242,7 @@ def _platform_from_json(value: Any, where: str) -> Platform:
 def _oci_descriptor(desc: Descriptor) -> dict[str, _Json]:
     # image-spec v1.1 specs-go Descriptor: mediaType, digest, size, urls, annotations, data,
     # platform, artifactType. digest and size have no omitempty; `data` is never set here.
-    out: dict[str, _Json] = {"mediaType": desc.media_type, "digest": desc.digest, "size": desc.size}
+    out: dict[str, _Json] = descriptor_json(desc)
     if desc.urls:
         out["urls"] = list(desc.urls)
     if desc.annotations:

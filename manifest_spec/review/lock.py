@@ -17,7 +17,7 @@ from manifest_spec.carry.lock import (
 )
 from manifest_spec.carry.submit import Submit
 from manifest_spec.errors import LockError, VerificationError, json_kind
-from manifest_spec.oci.index import Descriptor
+from manifest_spec.oci.index import Descriptor, descriptor_json
 from manifest_spec.oci.platforms import platform_json
 from manifest_spec.oci.reference import DIGEST_RE, Reference
 from manifest_spec.push.engine import Prepared, PushSettings
@@ -44,6 +44,8 @@ class Lock:
     index_digest: str
     members: tuple[LockedMember, ...]
     carry: Optional[LockedCarry] = None  # the signatures, attestations, SBOMs reviewed to travel along
+    label_annotations: tuple[str, ...] = ()  # the labels copied into index annotations (spec and flag)
+    attestations: str = "keep"
 
 
 def lock_path(spec_path: str) -> str:
@@ -55,7 +57,7 @@ def lock_path(spec_path: str) -> str:
 
 
 def _entry_json(d: Descriptor) -> dict[str, Any]:
-    entry: dict[str, Any] = {"digest": d.digest, "mediaType": d.media_type, "size": d.size, "platform": platform_json(d.platform)}
+    entry = descriptor_json(d, platform=platform_json(d.platform))  # a lock's keys are sorted on writing
     if d.annotations:
         entry["annotations"] = dict(d.annotations)
     return entry
@@ -70,20 +72,21 @@ def lock_document(prepared: Prepared, index_type: str) -> dict[str, Any]:
         if only is not None and only.digest == resolved.source.digest:
             entry = _entry_json(only)
         else:  # an index member: record the index itself, then the entries taken from it
-            source = resolved.manifest
-            entry = {"digest": source.digest, "mediaType": source.media_type, "size": source.size,
-                     "platform": platform_json(resolved.member.platform),
-                     "entries": [_entry_json(d) for d in resolved.descriptors]}
+            entry = descriptor_json(resolved.manifest, platform=platform_json(resolved.member.platform),
+                                    entries=[_entry_json(d) for d in resolved.descriptors])
         members.append({"image": str(resolved.member.image), **entry})
     carried = carry_lock_json(prepared.carry)
     return {
         **({"referrers": carried} if carried is not None else {}),
+        # Only when used: a lock of a spec without them stays byte for byte what it was.
+        **({"annotationsFromLabels": dict(prepared.from_labels)} if spec.label_annotations else {}),
+        **({"attestations": spec.attestations} if spec.attestations == "drop" else {}),
         "lockVersion": LOCK_VERSION,
         "spec": {"file": os.path.basename(spec.path), "sha256": spec.sha256},
         "target": str(spec.image),
         "tags": list(dict.fromkeys(spec.tags)),
         "type": index_type,
-        "index": {"digest": prepared.index.digest, "mediaType": prepared.index.media_type, "size": prepared.index.size},
+        "index": descriptor_json(prepared.index),
         "members": members,
     }
 
@@ -145,6 +148,8 @@ def read_lock(path: str, spec_path: str) -> Lock:
         index_digest=field("index.digest", str),
         members=tuple(LockedMember(m["image"], m["digest"]) for m in members),
         carry=read_carry_lock(data.get("referrers") if isinstance(data, dict) else None, path),
+        label_annotations=tuple(field("annotationsFromLabels", dict)) if "annotationsFromLabels" in data else (),
+        attestations=field("attestations", str) if "attestations" in data else "keep",
     )
 
 
@@ -159,6 +164,10 @@ def disagreements(spec: Spec, lock: Lock, index_type: Optional[str] = None) -> l
         found.append(f"the tags are {list(spec.tags)}, locked {list(lock.tags)}")
     if index_type is not None and index_type != lock.index_type:
         found.append(f"--type {index_type}, but the lock was made for {lock.index_type}")
+    if sorted(spec.label_annotations) != sorted(lock.label_annotations):
+        found.append(f"annotations from labels {list(spec.label_annotations)}, locked {list(lock.label_annotations)}")
+    if (spec.attestations or "keep") != lock.attestations:
+        found.append(f"attestation entries: {spec.attestations or 'keep'}, locked {lock.attestations}")
     images = [str(m.image) for m in spec.members]
     locked = [m.image for m in lock.members]
     if len(images) != len(locked):
