@@ -24,6 +24,9 @@ from manifest_spec.carry.referrers import (
     classify,
     referrers_tag,
 )
+from manifest_spec.carry.settings import (
+    CarrySettings as CarrySettings,  # its home before issue 18, for importers
+)
 from manifest_spec.carry.submit import Submit, later
 from manifest_spec.errors import VerificationError
 from manifest_spec.oci.index import OCI_INDEX, digest_of
@@ -34,14 +37,6 @@ from manifest_spec.registry.upload import commit_upload, start_upload
 
 log = logging.getLogger(__name__)
 REFERRERS, COSIGN = "referrers", "cosign"
-
-
-@dataclass(frozen=True)
-class CarrySettings:
-    """`--no-referrers` (enabled=False) and `--referrers-type` (types; empty: all)."""
-
-    enabled: bool = True
-    types: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

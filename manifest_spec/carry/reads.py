@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Optional
 
 from manifest_spec.carry.lookups import Lookups, parse_referrers_index
-from manifest_spec.carry.plan import CarryPlan, CarrySettings, TargetState, plan_carry
+from manifest_spec.carry.plan import CarryPlan, TargetState, plan_carry
 from manifest_spec.carry.referrers import (
     Discovery,
     Reading,
@@ -30,6 +30,7 @@ from manifest_spec.carry.referrers import (
     referrers_tag,
     start_discovery,
 )
+from manifest_spec.carry.settings import CarrySettings
 from manifest_spec.carry.submit import Submit, later
 from manifest_spec.errors import VerificationError
 from manifest_spec.oci.index import IMAGE_TYPES, Descriptor

@@ -7,12 +7,11 @@ import logging
 from typing import Optional
 from urllib.parse import urljoin, urlsplit
 
-import requests
-
 from manifest_spec.errors import RegistryError, VerificationError
 from manifest_spec.events import BlobCopied, Listener
 from manifest_spec.registry.client import RegistryClient
 from manifest_spec.registry.deadline import extend_for_body
+from manifest_spec.registry.httpclient import Response
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +129,7 @@ def is_upload_url(location: str) -> bool:
     return "/v2/" in path and UPLOADS_PATH in path and not path.endswith(UPLOADS_PATH)
 
 
-def session_location(target: RegistryClient, response: requests.Response, previous: str, what: str) -> str:
+def session_location(target: RegistryClient, response: Response, previous: str, what: str) -> str:
     """The session URL an answer names; a missing Location keeps `previous` (ggcr's PATCH repeats it,
     the spec lets a registry omit nothing, some proxies strip it). One that is no upload URL is refused."""
     named = response.headers.get("Location")
@@ -146,7 +145,7 @@ def session_location(target: RegistryClient, response: requests.Response, previo
     return location
 
 
-def unexpected(target: RegistryClient, response: requests.Response, what: str, expected: str) -> RegistryError:
+def unexpected(target: RegistryClient, response: Response, what: str, expected: str) -> RegistryError:
     """A write answered in a way the upload protocol does not allow: an error saying what was expected.
     An error status keeps fail()'s wording (and a 503 stays worth another try)."""
     if response.status_code >= 400:
