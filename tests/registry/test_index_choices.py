@@ -24,6 +24,7 @@ from support.clirun import (
 )
 from support.images import PushedIndex, list_tags, push_image, push_index
 from support.registry import Registry
+from support.specs import repo_spec, spec
 
 DESCRIPTION = "org.opencontainers.image.description"
 SOURCE = "org.opencontainers.image.source"
@@ -35,8 +36,7 @@ def _labelled(registry: Registry, repo: str, amd64: dict[str, str], arm64: dict[
 
 
 def _spec(registry: Registry, repo: str, **keys: object) -> dict[str, object]:
-    return {"image": f"{registry.host}/{repo}:v1", "type": "oci", **keys,
-            "manifests": [{"image": f"{registry.host}/{repo}:amd64"}, {"image": f"{registry.host}/{repo}:arm64"}]}
+    return repo_spec(registry.host, repo, "v1", [("amd64", None), ("arm64", None)], type="oci", **keys)
 
 
 # -- labels → annotations ----------------------------------------------------------------------
@@ -129,8 +129,8 @@ def _buildx_index(registry: Registry, repo: str) -> PushedIndex:
 def test_attestation_entries_are_kept_by_default_with_what_travels_with_them(registry: Registry, repo_name: str,
                                                                               tmp_path: Path) -> None:
     built = _buildx_index(registry, f"{repo_name}-ci")
-    spec = {"image": f"{registry.host}/{repo_name}:v1", "type": "oci", "manifests": [{"image": f"{registry.host}/{repo_name}-ci:1.0"}]}
-    assert_ok(push_spec(tmp_path, spec))
+    the_spec = spec(f"{registry.host}/{repo_name}:v1", (f"{registry.host}/{repo_name}-ci:1.0", None), type="oci")
+    assert_ok(push_spec(tmp_path, the_spec))
     entries = [e["digest"] for e in served_document(registry.url, repo_name, "v1")["manifests"]]
     attestations = [a.digest for a in built.attestations]
     assert entries == [e.digest for e in built.entries] + attestations
@@ -142,10 +142,8 @@ def test_attestation_entries_are_kept_by_default_with_what_travels_with_them(reg
 def test_dropped_attestation_entries_are_neither_in_the_index_nor_carried(registry: Registry, repo_name: str,
                                                                           tmp_path: Path) -> None:
     built = _buildx_index(registry, f"{repo_name}-ci")
-    spec = {"image": f"{registry.host}/{repo_name}:v1", "type": "oci", "attestations": "drop",
-            "manifests": [{"image": f"{registry.host}/{repo_name}-ci:1.0"},
-                          ]}
-    path = str(write_spec(tmp_path, spec))
+    the_spec = spec(f"{registry.host}/{repo_name}:v1", (f"{registry.host}/{repo_name}-ci:1.0", None), type="oci", attestations="drop")
+    path = str(write_spec(tmp_path, the_spec))
     plan = run_cli("plan", path)
     assert_ok(plan)
     assert "2 attestation entries of member indexes dropped (attestations: drop)" in plan.stdout
