@@ -181,6 +181,7 @@ class FakeClient:
         self.base = registry.base
         self.attempts = attempts
         self.body_retries = min(attempts, 2)
+        self.timeout = 60.0  # the retry window of a just-seen 404's re-reads (carry/confirm.py)
 
     # -- manifests and blobs --------------------------------------------------------------
     def get_manifest(self, repository: str, ref: str, what: str) -> Manifest:
