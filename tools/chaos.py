@@ -2,7 +2,7 @@
 
     .venv/bin/python tools/chaos.py --minutes 30          # new seeds until the time is up
     .venv/bin/python tools/chaos.py --seed 1234           # replay one seed
-    .venv/bin/python tools/chaos.py --seed 1234 --shrink  # and find the fewest fault kinds that still fail
+    .venv/bin/python tools/chaos.py --seed 1234 --shrink  # and shrink it to the fewest faults that still fail
 
 Every violation is printed with its seed as it is found; the end prints the summary the README
 keeps (schedules per scenario, exits, faults injected by kind, violations). tests/support/chaos.py
@@ -29,7 +29,7 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=1.0)
     parser.add_argument("--seed", type=int, help="replay this seed only")
     parser.add_argument("--first", type=int, default=1000, help="first seed of a campaign")
-    parser.add_argument("--shrink", action="store_true", help="with --seed: the fewest fault kinds that still fail")
+    parser.add_argument("--shrink", action="store_true", help="shrink each failing schedule to the fewest faults that still fail")
     args = parser.parse_args()
     scenarios: Counter[str] = Counter()
     exits: Counter[int] = Counter()
@@ -62,7 +62,8 @@ def _campaign(args: argparse.Namespace, registries: Registries, work: Path, scen
             violations.append((current, outcome.scenario, outcome.violations))
             print(f"VIOLATION seed {current}: {outcome.violations}", flush=True)
             if args.shrink:
-                print(f"seed {current} still fails with fault kinds {shrink(registries, current, work)}")
+                smallest = shrink(registries, current, work)
+                print(f"seed {current} shrunk to {len(smallest)} fault(s): {smallest}", flush=True)
 
 
 def _summary(scenarios: Counter[str], exits: Counter[int], faults: Counter[str], violations: list[tuple[int, str, list[str]]],

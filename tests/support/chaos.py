@@ -39,8 +39,13 @@ _decided = threading.local()  # the fault decided for the request this proxy thr
 
 
 def request_key(method: str, path: str, blank: str) -> tuple[str, str]:
-    """A request's identity: its path without query, upload session id or the run's own name part."""
-    return method, _UPLOAD_ID.sub("/blobs/uploads/ID", path.split("?")[0]).replace(blank, "")
+    """A request's identity, the same whatever order concurrent requests arrive in: its path without the
+    upload session's id or the run's own name part, with the query fields that name content (a mount's
+    digest and source, a commit's digest) and not the registry's session state. Left alike: the PATCHes
+    of two uploads into one repository at once (nothing in their URL tells them apart)."""
+    bare, _, query = path.partition("?")
+    named = sorted(field for field in query.split("&") if field.split("=")[0] in ("mount", "from", "digest"))
+    return method, (_UPLOAD_ID.sub("/blobs/uploads/ID", bare) + ("?" + "&".join(named) if named else "")).replace(blank, "")
 
 
 def decide(seed: int, key: tuple[str, str], occurrence: int, rate: float, kinds: tuple[str, ...],
@@ -92,15 +97,21 @@ class ChaosProxy(FaultProxy):
     kinds: tuple[str, ...] = KINDS
     challenge: str = 'Basic realm="chaos"'  # what a "401" fault asks for
     blank: str = "\0"  # the run's part of repository names, left out of decisions (same seed, same faults)
+    label: str = "target"  # which proxy of a schedule (target, other, tokens): part of a fault's name
+    excluded: frozenset[str] = frozenset()  # kinds decided but not injected (the request passes)
+    suppressed: frozenset[tuple[str, str, str, int]] = frozenset()  # single faults not injected (shrinking)
     injected: Counter[str] = field(default_factory=Counter)
+    log: list[tuple[str, str, str, int, str]] = field(default_factory=list)  # (label, method, path, occurrence, kind)
     occurrences: Counter[tuple[str, str]] = field(default_factory=Counter)
 
-    def reset_schedule(self, seed: int, kinds: tuple[str, ...], blank: str, rate: float) -> None:
+    def reset_schedule(self, seed: int, blank: str, rate: float, excluded: frozenset[str],
+                       suppressed: frozenset[tuple[str, str, str, int]]) -> None:
         """A long-lived proxy (in front of a token server a registry's config names) takes a new schedule."""
         with self._lock:
-            self.seed, self.kinds, self.blank, self.rate = seed, kinds, blank, rate
+            self.seed, self.blank, self.rate, self.excluded, self.suppressed = seed, blank, rate, excluded, suppressed
             self.occurrences.clear()
             self.injected.clear()
+            self.log.clear()
             self.seen.clear()
 
     def decide_next(self, method: str, path: str) -> Optional[str]:
@@ -109,8 +120,11 @@ class ChaosProxy(FaultProxy):
             key = request_key(method, path, self.blank)
             self.occurrences[key] += 1
             kind = decide(self.seed, key, self.occurrences[key], self.rate, self.kinds, hot_kinds(method, path))
-            if kind is not None:
-                self.injected[kind] += 1
+            # Excluded or suppressed after deciding, so every other request keeps its decision (shrinking is monotone).
+            if kind is None or kind in self.excluded or (self.label, *key, self.occurrences[key]) in self.suppressed:
+                return None
+            self.injected[kind] += 1
+            self.log.append((self.label, *key, self.occurrences[key], kind))
             return kind
 
     def _rule_for(self, method: str, path: str) -> Optional[_Rule]:

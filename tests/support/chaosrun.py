@@ -33,7 +33,7 @@ import bcrypt
 import requests
 from click.testing import CliRunner
 from support.artifacts import cosign_tag, push_sbom, push_signature
-from support.chaos import KINDS, ChaosProxy
+from support.chaos import ChaosProxy
 from support.images import ACCEPT_ALL, push_image
 from support.registry import Registry
 from support.tokenserver import TokenServer
@@ -63,7 +63,7 @@ def started(directory: Path) -> Iterator[Registries]:
     htpasswd.write_text(f"{USER}:{bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()}\n")
     basic_config = {"auth": {"htpasswd": {"realm": "chaos", "path": str(htpasswd)}}}
     with Registry() as plain, Registry(basic_config) as basic, Registry() as other, \
-            TokenServer(directory / "tokens", users={USER: PASSWORD}) as tokens, ChaosProxy(tokens.host, rate=0.0) as front, \
+            TokenServer(directory / "tokens", users={USER: PASSWORD}) as tokens, ChaosProxy(tokens.host, rate=0.0, label="tokens") as front, \
             Registry(tokens.registry_config(realm=f"http://{front.host}/token")) as token:
         front.challenge = f'Bearer realm="http://{front.host}/token",service="{tokens.service}"'
         yield Registries(plain, basic, other, token, tokens, front)
@@ -80,6 +80,7 @@ class Outcome:
     violations: list[str]
     line: str = ""
     killed: bool = False
+    faults: list[tuple[str, str, str, int, str]] = field(default_factory=list)  # every fault injected, in order
 
 
 @dataclass
@@ -251,20 +252,23 @@ def _check(world: World, code: int, out: str, err: str, exception: Optional[Base
     return bad
 
 
-def run_schedule(registries: Registries, seed: int, workdir: Path, kinds: tuple[str, ...] = KINDS) -> Outcome:
+Fault = tuple[str, str, str, int, str]  # (proxy, method, path, occurrence, kind)
+
+
+def run_schedule(registries: Registries, seed: int, workdir: Path, suppressed: frozenset[tuple[str, str, str, int]] = frozenset()) -> Outcome:
     """Build the seed's scenario, push once through the chaos proxies, check, then re-run without faults."""
     choice = choose(seed, registries)
     # A 401 with a fresh challenge only where there are credentials to answer it; a 307 to another host
     # name only without them (credentials never follow a redirect elsewhere, so it could not succeed).
-    kinds = tuple(k for k in kinds if k != ("401" if choice.auth == "none" else "307"))
+    excluded = frozenset({"401" if choice.auth == "none" else "307"})
     run = "r" + uuid.uuid4().hex[:8]  # fresh repositories each time, so a seed replays in a used registry
     target = _target(registries, choice)
     front = registries.token_front
     if front is not None:
-        front.reset_schedule(seed + 2_000_003, kinds, run, 0.0)
+        front.reset_schedule(seed + 2_000_003, run, 0.0, excluded, suppressed)
     other = registries.other or registries.plain
-    with ChaosProxy(target.host, seed=seed, kinds=kinds, blank=run) as proxy, \
-            ChaosProxy(other.host, seed=seed + 1_000_003, kinds=kinds, blank=run) as far:
+    with ChaosProxy(target.host, seed=seed, blank=run, excluded=excluded, suppressed=suppressed) as proxy, \
+            ChaosProxy(other.host, seed=seed + 1_000_003, blank=run, label="other", excluded=excluded, suppressed=suppressed) as far:
         if choice.auth == "token" and front is not None:
             proxy.challenge = front.challenge  # a fresh challenge names the registry's own realm
         world = build(registries, {"target": proxy.host, "other": far.host}, seed, choice, run)
@@ -299,10 +303,11 @@ def run_schedule(registries: Registries, seed: int, workdir: Path, kinds: tuple[
             violations.append(f"wall {wall:.1f} s over the bound {bound:g} s")
         violations += _converges(push, choice, [proxy, far])
         injected = proxy.injected + far.injected + (front.injected if front is not None else Counter())
+        faults = proxy.log + far.log + (front.log if front is not None else [])
     if os.environ.get("CHAOS_DEBUG") == "1":
         print(err)
     lines = err.strip().splitlines()
-    return Outcome(seed, choice.scenario, code, wall, bound, injected, violations, lines[-1] if lines else "", killed)
+    return Outcome(seed, choice.scenario, code, wall, bound, injected, violations, lines[-1] if lines else "", killed, faults)
 
 
 def _stdin(choice: Choice) -> Optional[str]:
@@ -322,11 +327,15 @@ def _converges(push: list[str], choice: Choice, proxies: list[ChaosProxy]) -> li
     return [f"a second clean run wrote {writes[:3]} (exit {third[0]})"] if third[0] != 0 or writes else []
 
 
-def shrink(registries: Registries, seed: int, workdir: Path) -> tuple[str, ...]:
-    """The fewest fault kinds that still break a promise for this seed (drop one kind at a time)."""
-    kinds = KINDS
-    for kind in KINDS:
-        fewer = tuple(k for k in kinds if k != kind)
-        if run_schedule(registries, seed, workdir, fewer).violations:
-            kinds = fewer
-    return kinds
+def shrink(registries: Registries, seed: int, workdir: Path) -> list[Fault]:
+    """The fewest faults of this seed's schedule that still break a promise: each injected fault is
+    left out in turn (every other request keeps its decision) and stays out if the run still fails."""
+    first = run_schedule(registries, seed, workdir)
+    if not first.violations:
+        return []
+    suppressed: frozenset[tuple[str, str, str, int]] = frozenset()
+    for fault in first.faults:
+        trial = suppressed | {fault[:4]}
+        if run_schedule(registries, seed, workdir, trial).violations:
+            suppressed = trial
+    return [fault for fault in first.faults if fault[:4] not in suppressed]
