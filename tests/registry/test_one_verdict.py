@@ -7,6 +7,7 @@ SilentServer): loopback only, as the project's rules say.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -49,3 +50,17 @@ def test_a_token_server_that_never_answers_fails_every_waiter_once(tmp_path: Pat
     assert accepted <= 5, f"{accepted} token requests: one exchange is at most its 5 tries"
     assert wall < 15, f"{wall:.1f} s"  # the issue's figure; the README's bound for this push is:
     assert wall <= worst_case(2, rounds=5)
+
+
+def test_after_an_error_the_next_command_in_the_process_logs_again(registry: Registry, repo_name: str) -> None:
+    """An error mutes the log lines that would follow it (the last line stays the error); the next
+    command run in the same process (the API, a test) hears its own --debug lines again."""
+    push_image(registry.url, repo_name, "amd64")
+    failed = cli("--debug", "inspect", f"{registry.host}/{repo_name}:missing")
+    assert failed.exit_code == 1 and failed.stderr.strip().splitlines()[-1].startswith("error: ")
+    muted = [type(f).__name__ for h in logging.getLogger().handlers for f in h.filters]
+    assert not logging.getLogger("manifest_spec").isEnabledFor(logging.DEBUG) and "_AfterVerdict" in muted
+    again = cli("--debug", "inspect", f"{registry.host}/{repo_name}:amd64")
+    assert again.exit_code == 0, again.stderr
+    assert logging.getLogger("manifest_spec").isEnabledFor(logging.DEBUG)
+    assert "_AfterVerdict" not in [type(f).__name__ for h in logging.getLogger().handlers for f in h.filters]
