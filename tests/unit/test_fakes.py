@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import inspect
 
-from manifest_spec.registry.client import ClientOptions, RegistryClient
 from support.fakes import FakeClient, FakeRegistry
+
+from manifest_spec.registry.client import ClientOptions, RegistryClient
 
 
 def test_every_faked_method_is_the_clients_with_the_same_parameters() -> None:
