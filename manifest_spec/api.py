@@ -2,7 +2,7 @@
 
 Every function takes spec paths (or loaded specs) and a `Settings`, returns typed results, and
 raises the errors.py errors the CLI maps to exit codes. Several specs are one run: all are
-validated first, all resolved and verified before the first write of any, all pushed at once
+validated first, all resolved and verified before any manifest or tag is written, all pushed at once
 over shared connections, token caches and member reads.
 """
 
@@ -16,18 +16,20 @@ from manifest_spec.errors import BatchError, ConflictError, ManifestSpecError, P
 from manifest_spec.specfile.spec import Spec, load_spec, parse_spec
 
 if TYPE_CHECKING:  # the HTTP side is imported when a run starts: `validate` stays offline and quick
-    from manifest_spec.carry.plan import CarrySettings
+    from manifest_spec.carry.settings import CarrySettings
     from manifest_spec.events import Listener
     from manifest_spec.oci.index import BuiltIndex
     from manifest_spec.push.engine import Outcome, Prepared, PushResult, PushSettings
     from manifest_spec.registry.client import ClientOptions
     from manifest_spec.review.plan import SpecPlan
 
-# Why 32: the widest round of a large spec fits in one wave — 10 platforms with a config and a
-# layer each are 20 mounts, their tag HEADs and member GETs 14 — and an unanswered wave costs a
-# whole round trip. Registries limit request counts (Docker Hub) rather than concurrency; lower
-# it (--jobs) for one that throttles connections.
-DEFAULT_JOBS = 32
+# Why 64: the widest round of a large spec fits in one wave, and an unanswered wave costs a whole
+# round trip. 10 platforms from other repositories make round 2 51 requests: 10 config GETs, 10
+# child HEADs, 20 mounts (a first push mounts beside the reads) and 11 reads for the carry (a tag
+# list per repository, the referrers-API probe); 32 measured 6 round trips there, 64 measured 5.
+# Registries limit request counts (Docker Hub) rather than concurrency; lower it (--jobs) for
+# one that throttles connections.
+DEFAULT_JOBS = 64
 
 T = TypeVar("T")
 
@@ -155,7 +157,7 @@ def check_tag_writes(prepared: Sequence[Prepared]) -> None:
 
 
 def push_settings(spec: Spec, settings: Settings) -> PushSettings:
-    from manifest_spec.carry.plan import CarrySettings
+    from manifest_spec.carry.settings import CarrySettings
     from manifest_spec.push.engine import PushSettings
 
     return PushSettings(
@@ -204,13 +206,14 @@ class Run:
         running = [self.engine.logic.submit(one, p) for p in prepared]
         return [f.result() for f in running]
 
-    def prepare(self, specs: Sequence[Spec], *, locked: Optional[bool] = None) -> list[Prepared]:
-        """Resolve and verify every spec (read-only); any failure raises, naming each failing spec."""
-        prepared = settle(self.prepare_each(specs, locked=locked), single=len(specs) == 1)
+    def prepare(self, specs: Sequence[Spec], *, locked: Optional[bool] = None, pushing: bool = False) -> list[Prepared]:
+        """Resolve and verify every spec; any failure raises, naming each failing spec. Read-only, but
+        for the blob mounts of a first push (`pushing`: see Engine.prepare)."""
+        prepared = settle(self.prepare_each(specs, locked=locked, pushing=pushing), single=len(specs) == 1)
         check_tag_writes(prepared)
         return prepared
 
-    def prepare_each(self, specs: Sequence[Spec], *, locked: Optional[bool] = None) -> list[Outcome[Prepared]]:
+    def prepare_each(self, specs: Sequence[Spec], *, locked: Optional[bool] = None, pushing: bool = False) -> list[Outcome[Prepared]]:
         from manifest_spec.push.engine import Outcome
 
         specs = [with_flags(spec, self.settings) for spec in specs]
@@ -233,7 +236,7 @@ class Run:
                 errors[i] = e
                 jobs.append(None)
         ready = [(i, job) for i, job in enumerate(jobs) if job is not None]
-        prepared = dict(zip((i for i, _ in ready), self.engine.prepare([job for _, job in ready])))
+        prepared = dict(zip((i for i, _ in ready), self.engine.prepare([job for _, job in ready], pushing=pushing)))
         outcomes: list[Outcome[Prepared]] = []
         for i, spec in enumerate(specs):
             if i in errors:
@@ -266,9 +269,9 @@ def settle(outcomes: Sequence[Outcome[T]], *, single: bool) -> list[T]:
 
 
 def push(specs: Sequence[Spec], settings: Settings) -> list[Outcome[PushResult]]:
-    """Resolve and verify all (nothing written if any fails), then push all; each spec's outcome."""
+    """Resolve and verify all (no manifest or tag written if any fails), then push all; each spec's outcome."""
     with Run(settings) as run:
-        prepared = run.prepare(specs)
+        prepared = run.prepare(specs, pushing=True)
         return run.engine.push(prepared)
 
 

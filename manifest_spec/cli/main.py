@@ -83,7 +83,7 @@ class _Commands(click.Group):
 @click.option("--certs-dir", default=None, metavar="DIR", help="Where <host:port>/*.crt CAs and *.cert/*.key client pairs are [default: /etc/docker/certs.d].")
 @click.option("--timeout", type=_Seconds(min=1, max=MAX_TIMEOUT), default=60.0, show_default=True,
               help=f"Seconds a registry request may take (plus as much again per MiB moved), 1 to {MAX_TIMEOUT:g}.")
-@click.option("--jobs", type=click.IntRange(min=1, max=256), default=32, show_default=True, metavar="N",
+@click.option("--jobs", type=click.IntRange(min=1, max=256), default=64, show_default=True, metavar="N",
               help="Requests in flight at once per registry host; a round of a push that does not fit costs another round trip.")
 @click.pass_context
 def main(ctx: click.Context, /, debug: bool, **options: Any) -> None:
@@ -155,7 +155,7 @@ def _run_push(ctx: click.Context, specs: list[Any], ignore_missing: bool, skip_p
                                 check_platform=not skip_platform_check, locked=locked, lock_file=lock_file, listener=listener,
                                 carry=carry)
         with api.Run(settings) as run:
-            prepared = run.prepare(specs)
+            prepared = run.prepare(specs, pushing=not dry_run)
             for item in prepared:
                 for warning in item.resolution.skipped:
                     output.diagnostic(f"warning: {warning}")

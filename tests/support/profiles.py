@@ -55,6 +55,23 @@ def refuse_large_patches(proxy: FaultProxy, limit: int = GHCR_PATCH_LIMIT) -> li
     return refused
 
 
+def record_patch_sizes(proxy: FaultProxy) -> list[int]:
+    """The body size of every PATCH the proxy forwards, in order (stacks like the other wrappers)."""
+    sizes: list[int] = []
+    base = _handler_base(proxy)
+
+    class Recording(base):  # type: ignore[misc, valid-type]
+        def forward(self) -> None:
+            if self.command == "PATCH":
+                sizes.append(int(self.headers.get("Content-Length") or 0))
+            return base.forward(self)  # type: ignore[no-any-return]
+
+        do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = forward
+
+    proxy._loop.server.RequestHandlerClass = Recording  # type: ignore[union-attr]
+    return sizes
+
+
 @dataclass
 class UploadLedger:
     """Upload sessions seen through a proxy: opened by a 202 Location, closed by a 2xx PUT or a DELETE."""
