@@ -1,7 +1,8 @@
-"""Shared fixtures: the real registries every test file takes — per session a plain one, a second
-one, go-containerregistry's and one serving HTTPS; per module one behind Basic auth and one behind a
-token server, with the module's own account or token server — a fresh repository name per test, and
-no ambient credentials."""
+"""Shared fixtures, the only place a registry is started for tests: per session a plain registry,
+a second one, go-containerregistry's, one serving HTTPS and one requiring client certificates; per
+module one behind Basic auth and one behind a token server, with the module's own account
+(`basic_account`) or token server (`tokens`). Also a fresh repository name per test, and no ambient
+credentials for any test."""
 
 from __future__ import annotations
 
@@ -77,6 +78,14 @@ def tls_registry(pki: PKI) -> Iterator[Registry]:
     for registry in started_registry(tls_registry_config(pki)):
         assert registry.url.startswith("https://")
         yield registry
+
+
+@pytest.fixture(scope="session")
+def mtls_registry(pki: PKI) -> Iterator[Registry]:
+    """A registry serving HTTPS that answers only clients presenting `pki`'s client certificate."""
+    from support.tls import MTLSRegistry
+
+    yield from started_registry(MTLSRegistry(pki))
 
 
 @pytest.fixture(scope="module")
