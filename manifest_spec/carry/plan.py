@@ -78,6 +78,7 @@ class CarryPlan:
     unchanged: tuple[str, ...]  # tags that already hold what they should
     state: TargetState = TargetState(False)  # what the plan was made from (push --locked plans again from it)
     types: frozenset[str] = frozenset()  # the --referrers-type filter it was discovered with
+    warnings: tuple[str, ...] = ()  # what discovery could not tell (shown by push, dry-run and plan)
 
     @property
     def artifacts(self) -> tuple[Artifact, ...]:
@@ -101,7 +102,8 @@ class CarryPlan:
         return ", ".join(parts) or "no signatures, attestations or SBOMs"
 
 
-def plan_carry(target: Reference, subjects: list[Subject], state: TargetState, types: frozenset[str] = frozenset()) -> CarryPlan:
+def plan_carry(target: Reference, subjects: list[Subject], state: TargetState, types: frozenset[str] = frozenset(),
+               warnings: tuple[str, ...] = ()) -> CarryPlan:
     """Pure: which manifests go in by digest, and which tags get which bytes."""
     children: dict[str, Child] = {}
     writes: list[TagWrite] = []
@@ -115,7 +117,8 @@ def plan_carry(target: Reference, subjects: list[Subject], state: TargetState, t
             _add(merge_referrers_index(tag, state.referrer_tags.get(subject.digest), subject.referrers), tag, writes, unchanged)
         for artifact in subject.cosign:
             _add(merge_cosign_tag(artifact, state.cosign_tags.get(artifact.tag)), artifact.tag, writes, unchanged)
-    return CarryPlan(target, tuple(subjects), state.api, tuple(children.values()), tuple(writes), tuple(unchanged), state, types)
+    return CarryPlan(target, tuple(subjects), state.api, tuple(children.values()), tuple(writes), tuple(unchanged), state, types,
+                     warnings)
 
 
 def _add(write: Optional[TagWrite], tag: str, writes: list[TagWrite], unchanged: list[str]) -> None:

@@ -95,7 +95,7 @@ class CarryReads:
         in_target = [self._read_target(p, r) for p, r in zip(pending, readings)]  # ... and in the target
         fetching = [fetch_listed(submit, r) for r in readings]  # round 3 ...
         self._tell([entry.digest for f in fetching for entry, _, _ in f.listed])
-        api = all(p.target_api.result() is not None for p in pending)
+        api = all(self.lookups.has_api(target, p.target_api.result()) for p in pending)
         indexes = {} if api else {
             f.reading.discovery.source.digest: (index.result() if index is not None else None)
             for f, (index, _) in zip(fetching, in_target) if f.listed
@@ -118,7 +118,7 @@ class CarryReads:
                 current = found.result() if found is not None else None
                 cosign[artifact.tag] = None if current is None else (current, configs[artifact.tag].result() if artifact.tag in configs else b"")
         state = TargetState(api, {d: m for d, m in indexes.items() if d in with_referrers}, cosign)
-        return plan_carry(target, subjects, state, types)
+        return plan_carry(target, subjects, state, types, tuple(self.lookups.warnings))
 
     def _tell(self, digests: list[str]) -> None:
         for digest in digests:

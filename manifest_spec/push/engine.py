@@ -169,7 +169,8 @@ class Engine:
             if self.child_head(target, child) is not None:
                 # Its signatures' first round (tag lists, the referrers API) goes out beside the configs.
                 self.carry_reads(spec, settings).start(Reference(child.registry, child.repository, digest=child.manifest.digest))
-                if pushing:
+                # Not for a Docker list naming an OCI manifest: it is refused before anything is written.
+                if pushing and not (settings.index_type != "oci" and child.manifest.media_type == OCI_MANIFEST):
                     self.placer.mount_if_first_push(target, child, tag_heads)
 
         counter = _Counter(len(spec.members))
