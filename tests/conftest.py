@@ -24,6 +24,19 @@ if TYPE_CHECKING:  # only for the annotation: the unit tests need not import JWT
 GROUPS = ("unit", "registry", "clients")  # tests/<group>/ -> the marker of the same name (setup.cfg)
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> Optional[bool]:
+    """`-m unit` (or `-m registry`, `-m clients`) alone: the other folders hold none of those tests,
+    so they are not even imported (the unit run skips the registry and client tests' imports)."""
+    wanted = config.getoption("markexpr")
+    if wanted not in GROUPS:
+        return None
+    try:
+        group = collection_path.resolve().relative_to(Path(__file__).resolve().parent).parts[0]
+    except (ValueError, IndexError):
+        return None
+    return True if group in GROUPS and group != wanted else None
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test by its folder, so `pytest -m unit` runs the offline tests alone."""
     tests = Path(__file__).resolve().parent
