@@ -30,12 +30,16 @@ _RELOCK = "run `manifest-spec lock {spec}` and review the diff"
 
 @dataclass(frozen=True)
 class LockedMember:
+    """One member as a lock file pins it."""
+
     image: str  # the member reference after ${VAR} substitution, as the spec names it
     digest: str
 
 
 @dataclass(frozen=True)
 class Lock:
+    """A lock file, read: the spec it belongs to and the index it pins."""
+
     path: str
     spec_sha256: str
     target: str
@@ -79,7 +83,7 @@ def lock_document(prepared: Prepared, index_type: str) -> dict[str, Any]:
     return {
         **({"referrers": carried} if carried is not None else {}),
         # Only when used: a lock of a spec without them stays byte for byte what it was.
-        **({"annotationsFromLabels": dict(prepared.from_labels)} if spec.label_annotations else {}),
+        **({"annotationsFromLabels": _label_values(prepared)} if spec.label_annotations else {}),
         **({"attestations": spec.attestations} if spec.attestations == "drop" else {}),
         "lockVersion": LOCK_VERSION,
         "spec": {"file": os.path.basename(spec.path), "sha256": spec.sha256},
@@ -89,6 +93,12 @@ def lock_document(prepared: Prepared, index_type: str) -> dict[str, Any]:
         "index": descriptor_json(prepared.index),
         "members": members,
     }
+
+
+def _label_values(prepared: Prepared) -> dict[str, str]:
+    """Each label asked for, with the value the index got: from the images, or the spec's own."""
+    given = {**dict(prepared.spec.annotations), **dict(prepared.from_labels)}
+    return {key: given[key] for key in prepared.spec.label_annotations if key in given}
 
 
 def render_lock(document: dict[str, Any]) -> str:
