@@ -150,15 +150,15 @@ class _Watchdog:
                 # becomes None): the socket noted when the request went out is the one to shut.
                 attempts = getattr(conn, "deadline_attempts", None)
                 sock = getattr(conn, "sock", None) or getattr(conn, "deadline_sock", None)
-            if sock is None:
-                continue
+            if sock is None or sock.fileno() < 0:
+                continue  # already closed (a reset try dropped it): nothing waits on it, nothing expired
+            if attempts is not None:
+                attempts.expired = True  # before the shutdown: the woken reader reads it at once
             try:
                 # socket.socket's shutdown, not SSLSocket's: wake the blocked reader, leave TLS state alone.
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
             except OSError:
-                continue  # already closed (a reset try dropped it): nothing waits on it, nothing expired
-            if attempts is not None:
-                attempts.expired = True
+                pass  # closed meanwhile: nothing is waiting on it
 
 
 WATCHDOG = _Watchdog()

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from support.specs import repo_spec
 from support.clirun import assert_clean_failure, write_spec
 from support.clirun import run_cli as cli
 from support.faults import SilentServer
@@ -25,10 +26,7 @@ ARCHES = ("amd64", "arm64", "ppc64le", "s390x")
 
 
 def _spec(host: str, repo: str) -> dict[str, Any]:
-    return {
-        "image": f"{host}/{repo}:v1",
-        "manifests": [{"image": f"{host}/{repo}:{arch}", "platform": {"os": "linux", "architecture": arch}} for arch in ARCHES],
-    }
+    return repo_spec(host, repo, "v1", [(arch, arch) for arch in ARCHES])
 
 
 def test_a_token_server_that_never_answers_fails_every_waiter_once(tmp_path: Path, repo_name: str) -> None:

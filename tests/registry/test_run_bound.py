@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from support.specs import repo_spec, spec
 from support.clirun import assert_clean_failure, run_cli, write_spec
 from support.faults import FaultProxy, Reply, drip, error, reset_connections, truncate
 from support.artifacts import push_signature
@@ -74,7 +75,7 @@ def test_every_fault_kind_ends_within_the_bound(
         else:
             assert fault is not None
             proxy.inject("GET", member, fault)
-        the_spec = {"image": f"{proxy.host}/{repo_name}:v1", "manifests": [{"image": f"{proxy.host}/{repo_name}:amd64", "platform": AMD64}]}
+        the_spec = repo_spec(proxy.host, repo_name, "v1", [("amd64", AMD64)])
         started = time.monotonic()
         result = run_cli("--timeout", str(TIMEOUT), "push", "from-spec", str(write_spec(tmp_path, the_spec)))
         wall = time.monotonic() - started
@@ -94,8 +95,7 @@ def test_a_just_seen_tag_list_that_stays_404_ends_within_the_bound(registry: Reg
     push_signature(registry.url, source, image)
     with FaultProxy(registry.host) as proxy:
         proxy.inject("GET", rf"^/v2/{source}/tags/list", error(404, "NAME_UNKNOWN", "repository name not known to registry"), forward=False)
-        the_spec = {"image": f"{proxy.host}/{repo_name}:v1", "type": "oci",
-                    "manifests": [{"image": f"{proxy.host}/{source}:amd64", "platform": AMD64}]}
+        the_spec = spec(f"{proxy.host}/{repo_name}:v1", (f"{proxy.host}/{source}:amd64", AMD64), type="oci")
         started = time.monotonic()
         result = run_cli("--timeout", "1", "push", "from-spec", str(write_spec(tmp_path, the_spec)))
         wall = time.monotonic() - started

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.specs import repo_spec, spec
 from support.artifacts import PushedArtifact, cosign_tag, push_attestation, push_sbom, push_signature, referrers_tag_entries
 from support.clirun import assert_clean_failure, assert_ok, digest_line, push_spec, tag_digest
 from support.faults import FaultProxy, Reply, error, truncate
@@ -40,8 +41,8 @@ def signed(registry: Registry, repo: str) -> tuple[PushedImage, dict[str, Pushed
     }
 
 
-def spec(host: str, source_repo: str, target_repo: str) -> dict[str, Any]:
-    return {"image": f"{host}/{target_repo}:v1", "type": "oci", "manifests": [{"image": f"{host}/{source_repo}:amd64", "platform": AMD64}]}
+def carrying(host: str, source_repo: str, target_repo: str) -> dict[str, Any]:
+    return spec(f"{host}/{target_repo}:v1", (f"{host}/{source_repo}:amd64", AMD64), type="oci")
 
 
 def assert_all_carried(registry: Registry, repo: str, image: PushedImage, artifacts: dict[str, PushedArtifact]) -> None:
@@ -59,7 +60,7 @@ def test_a_passing_404_on_the_source_tag_list_is_read_again(registry: Registry, 
     image, artifacts = signed(registry, source)
     with FaultProxy(registry.host) as proxy:
         proxy.inject("GET", rf"^/v2/{source}/tags/list", NAME_UNKNOWN, times=times, forward=False)
-        result = push_spec(tmp_path, spec(proxy.host, source, repo_name))
+        result = push_spec(tmp_path, carrying(proxy.host, source, repo_name))
         assert_ok(result)
         assert proxy.requests("GET").count(f"/v2/{source}/tags/list") == times + 1
     assert "carried 2 signatures, 1 attestation, 1 SBOM" in result.stderr
@@ -71,7 +72,7 @@ def test_a_source_tag_list_that_stays_404_is_an_error_not_nothing_to_carry(regis
     signed(registry, source)
     with FaultProxy(registry.host) as proxy:
         proxy.inject("GET", rf"^/v2/{source}/tags/list", NAME_UNKNOWN, forward=False)
-        result = push_spec(tmp_path, spec(proxy.host, source, repo_name))
+        result = push_spec(tmp_path, carrying(proxy.host, source, repo_name))
         line = assert_clean_failure(result, f"tags of {proxy.host}/{source}", "404 (not found) 4 times",
                                     f"this run has just read manifests from {source}")
         assert proxy.requests("PUT") == []
@@ -86,7 +87,7 @@ def test_a_passing_404_on_a_listed_source_tag_is_read_again(registry: Registry, 
     image, artifacts = signed(registry, source)
     with FaultProxy(registry.host) as proxy:
         proxy.inject("GET", rf"^/v2/{source}/manifests/{cosign_tag(image.digest, which)}$", MANIFEST_UNKNOWN, times=1, forward=False)
-        result = push_spec(tmp_path, spec(proxy.host, source, repo_name))
+        result = push_spec(tmp_path, carrying(proxy.host, source, repo_name))
         assert_ok(result)
     assert "carried 2 signatures, 1 attestation, 1 SBOM" in result.stderr
     assert_all_carried(registry, repo_name, image, artifacts)
@@ -98,7 +99,7 @@ def test_a_listed_signature_tag_that_stays_404_is_an_error(registry: Registry, r
     tag = cosign_tag(image.digest, "sig")
     with FaultProxy(registry.host) as proxy:
         proxy.inject("GET", rf"^/v2/{source}/manifests/{tag}$", MANIFEST_UNKNOWN, forward=False)
-        result = push_spec(tmp_path, spec(proxy.host, source, repo_name))
+        result = push_spec(tmp_path, carrying(proxy.host, source, repo_name))
         assert_clean_failure(result, f"cosign tag {proxy.host}/{source}:{tag}", "the repository's tag list has just shown it")
         assert proxy.requests("PUT") == []
 
@@ -115,7 +116,7 @@ def test_a_passing_404_on_the_targets_own_tag_does_not_overwrite_it(registry: Re
     tag = cosign_tag(image.digest, which)
     with FaultProxy(registry.host) as proxy:
         proxy.inject("GET", rf"^/v2/{repo_name}/manifests/{tag}$", MANIFEST_UNKNOWN, times=1, forward=False)
-        result = push_spec(tmp_path, spec(proxy.host, source, repo_name))
+        result = push_spec(tmp_path, carrying(proxy.host, source, repo_name))
         assert_ok(result)
     listed = [e["digest"] for e in referrers_tag_entries(registry.url, repo_name, image.digest) or []]
     assert listed[0] == theirs.digest, "their SBOM entry was lost"
@@ -135,7 +136,7 @@ def test_a_target_tag_listed_but_staying_404_is_an_error_and_nothing_is_overwrit
     before = tag_digest(registry.url, repo_name, tag)
     with FaultProxy(registry.host) as proxy:
         proxy.inject("GET", rf"^/v2/{repo_name}/manifests/{tag}$", MANIFEST_UNKNOWN, forward=False)
-        result = push_spec(tmp_path, spec(proxy.host, source, repo_name))
+        result = push_spec(tmp_path, carrying(proxy.host, source, repo_name))
         assert_clean_failure(result, f"target tag {proxy.host}/{repo_name}:{tag}", "the repository's tag list has just shown it")
         assert proxy.requests("PUT") == []
     assert tag_digest(registry.url, repo_name, tag) == before
@@ -149,8 +150,7 @@ def test_an_index_put_whose_answer_is_cut_short_is_confirmed_by_a_head(registry:
 
     with FaultProxy(registry.host) as proxy:
         proxy.inject("PUT", r"/manifests/v1$", cut, times=1)
-        the_spec = {"image": f"{proxy.host}/{repo_name}:v1",
-                    "manifests": [{"image": f"{proxy.host}/{repo_name}:amd64", "platform": AMD64}]}
+        the_spec = repo_spec(proxy.host, repo_name, "v1", [("amd64", AMD64)])
         result = push_spec(tmp_path, the_spec)
         assert_ok(result)
         assert proxy.requests("PUT").count(f"/v2/{repo_name}/manifests/v1") == 1
@@ -163,8 +163,7 @@ def test_a_refused_index_put_says_what_was_expected(registry: Registry, repo_nam
     push_image(registry.url, repo_name, "amd64")
     with FaultProxy(registry.host) as proxy:
         proxy.inject("PUT", r"/manifests/v1$", error(405, "UNSUPPORTED", "The operation is unsupported."), forward=False)
-        the_spec = {"image": f"{proxy.host}/{repo_name}:v1",
-                    "manifests": [{"image": f"{proxy.host}/{repo_name}:amd64", "platform": AMD64}]}
+        the_spec = repo_spec(proxy.host, repo_name, "v1", [("amd64", AMD64)])
         assert_clean_failure(push_spec(tmp_path, the_spec), "answered HTTP 405 UNSUPPORTED: The operation is unsupported; expected 201 Created")
     assert tag_digest(registry.url, repo_name, "v1") is None
 
@@ -182,8 +181,7 @@ def test_a_mount_answered_202_with_the_blobs_own_location_is_an_error_and_nothin
             return Reply(202, (("Location", f"/v2/{repo_name}/blobs/{bystander.layer_digests[0]}"),), b"")
 
         proxy.inject("POST", r"/blobs/uploads/\?mount=", lying, forward=False)
-        the_spec = {"image": f"{proxy.host}/{repo_name}:v1",
-                    "manifests": [{"image": f"{proxy.host}/{source}:amd64", "platform": AMD64}]}
+        the_spec = spec(f"{proxy.host}/{repo_name}:v1", (f"{proxy.host}/{source}:amd64", AMD64))
         result = push_spec(tmp_path, the_spec)
         assert_clean_failure(result, "answered the mount with 202 Accepted", "not an upload session URL", "expected 201 Created")
         assert proxy.requests("PATCH") == [] and proxy.requests("DELETE") == []

@@ -32,6 +32,7 @@ import bcrypt
 
 import requests
 from click.testing import CliRunner
+from support.specs import spec
 from support.artifacts import cosign_tag, push_sbom, push_signature
 from support.chaos import ChaosProxy
 from support.images import ACCEPT_ALL, push_image
@@ -164,18 +165,19 @@ def build(registries: Registries, hosts: dict[str, str], seed: int, choice: Choi
     source_registry = registries.other if choice.scenario == "cross" and registries.other is not None else target
     source_host = hosts["other"] if choice.scenario == "cross" else hosts["target"]
     source = repo if choice.scenario in ("members", "batch", "locked") else f"{repo}-src"
-    members, image = [], None
+    members: list[tuple[str, str]] = []
+    image = None
     for arch in ("amd64", "arm64"):
         image = push_image(source_registry.url, source, arch, architecture=arch, oci=choice.oci, seed=f"c{seed}{arch}", session=session)
-        members.append({"image": f"{source_host}/{source}:{arch}", "platform": {"os": "linux", "architecture": arch}})
+        members.append((f"{source_host}/{source}:{arch}", arch))
     world = World(target.url, session, repo, [])
     push_image(target.url, repo, "bystander", architecture="amd64", oci=choice.oci, seed=f"c{seed}amd64", session=session)
     kind = "oci" if choice.oci else "docker"
-    world.specs.append({"image": f"{hosts['target']}/{repo}:v1", "tags": ["latest"], "type": kind, "manifests": members})
+    world.specs.append(spec(f"{hosts['target']}/{repo}:v1", *members, tags=["latest"], type=kind))
     world.tags += [(repo, "v1"), (repo, "latest")]
     world.primary.append((repo, "v1"))
     if choice.scenario == "batch":
-        world.specs.append({"image": f"{hosts['target']}/{repo}-b:v2", "type": kind, "manifests": members[:1]})
+        world.specs.append(spec(f"{hosts['target']}/{repo}-b:v2", *members[:1], type=kind))
         world.tags.append((f"{repo}-b", "v2"))
         world.primary.append((f"{repo}-b", "v2"))
     if choice.scenario == "carry" and image is not None:
