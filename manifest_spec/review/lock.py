@@ -20,7 +20,7 @@ from manifest_spec.errors import LockError, VerificationError, json_kind
 from manifest_spec.oci.index import Descriptor, descriptor_json
 from manifest_spec.oci.platforms import platform_json
 from manifest_spec.oci.reference import DIGEST_RE, Reference
-from manifest_spec.push.engine import Prepared, PushSettings
+from manifest_spec.push.engine import Prepared
 from manifest_spec.specfile.document import STDIN, STDIN_NAME
 from manifest_spec.specfile.spec import Spec
 
@@ -202,9 +202,10 @@ def check_lock(spec: Spec, path: str, head: Head, index_type: Optional[str] = No
     return found + member_drift(spec, lock, head) + (carry_drift(lock.carry, submit) if submit is not None else [])
 
 
-def locked_spec(spec: Spec, lock: Lock, settings: PushSettings, *, type_flag: Optional[str] = None) -> tuple[Spec, PushSettings]:
+def pinned_spec(spec: Spec, lock: Lock, type_flag: Optional[str] = None) -> Spec:
     """The spec with every member pinned to its locked digest (offline; refused when spec and lock disagree).
-    Pinning by digest makes resolution GET exactly the locked manifests (verified by hash), whatever the tags say now."""
+    Pinning by digest makes resolution GET exactly the locked manifests (verified by hash), whatever the tags
+    say now. What the lock fixes beside the digests (type, carried kinds): api.Settings.push_settings."""
     found = disagreements(spec, lock, type_flag)
     if found:
         raise LockError(f"{spec.path} and {lock.path} disagree: {'; '.join(found)}; {_RELOCK.format(spec=spec.path)}")
@@ -214,10 +215,7 @@ def locked_spec(spec: Spec, lock: Lock, settings: PushSettings, *, type_flag: Op
     members = tuple(
         replace(member, image=member.image.with_digest(locked.digest)) for member, locked in zip(spec.members, lock.members)
     )
-    settings = replace(settings, index_type=lock.index_type, ignore_missing=False)
-    if lock.carry is not None and settings.carry.enabled:  # discover as the lock did, then keep what it names
-        settings = replace(settings, carry=replace(settings.carry, types=lock.carry.types))
-    return replace(spec, members=members), settings
+    return replace(spec, members=members)
 
 
 def apply_lock(prepared: Prepared, lock: Lock) -> Prepared:
