@@ -53,6 +53,13 @@ class Settings:
     client: Optional[ClientOptions] = None  # how to reach registries (None: the defaults)
     listener: Optional[Listener] = None  # progress and warnings (manifest_spec.events)
     carry: Optional[CarrySettings] = None  # --no-referrers, --referrers-type (None: carry them all)
+    label_annotations: tuple[str, ...] = ()  # --annotation-from-label: added to each spec's annotationsFromLabels
+    attestations: Optional[str] = None  # --attestations keep|drop: wins over each spec's attestations:
+
+    def with_flags(self, spec: Spec) -> Spec:
+        """The spec as the flags amend it: more labels to copy, the attestations choice."""
+        labels = tuple(dict.fromkeys((*spec.label_annotations, *self.label_annotations)))
+        return replace(spec, label_annotations=labels, attestations=self.attestations or spec.attestations)
 
     def client_options(self) -> ClientOptions:
         """How to reach registries; one connection per request in flight (a smaller pool would only queue)."""
@@ -170,6 +177,7 @@ def _run(settings: Settings) -> Run:
 def _prepare(run: Run, specs: Sequence[Spec], settings: Settings, *, locked: Optional[bool] = None) -> list[Prepared]:
     """Resolve and verify every spec (read-only); with `locked` (default: the settings'), each
     pinned to its lock file's digests, and the index built checked against the lock."""
+    specs = [settings.with_flags(spec) for spec in specs]
     if not (settings.locked or settings.lock_file is not None if locked is None else locked):
         prepared = run.prepare(specs, [(spec, settings.push_settings(spec)) for spec in specs])
     else:
@@ -250,7 +258,8 @@ def check_locks(specs: Sequence[Spec], settings: Settings) -> list[LockCheck]:
     paths = [settings.lock_path(s, len(specs)) for s in specs]
     with _run(settings) as run:
         engine = run.engine
-        running = [engine.logic.submit(locks.check_lock, s, path, engine.head, settings.type_flag, run.scheduler.submit)
+        running = [engine.logic.submit(locks.check_lock, settings.with_flags(s), path, engine.head, settings.type_flag,
+                                       run.scheduler.submit)
                    for s, path in zip(specs, paths)]
         return [LockCheck(s.path, path, f.result()) for s, path, f in zip(specs, paths, running)]
 

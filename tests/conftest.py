@@ -1,17 +1,22 @@
-"""Shared fixtures: one real registry per test session, a fresh repository name per test, and
-no ambient credentials for any test."""
+"""Shared fixtures: the real registries every test file takes (per session a plain one, a second one
+and go-containerregistry's; per module one behind Basic auth and one behind a token server, with the
+module's own account or token server), a fresh repository name per test, and no ambient credentials."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator, Optional
 
 import pytest
 
 from manifest_spec.registry.credentials import forget_helper_answers
 from manifest_spec.scrub import forget as forget_secrets
-from support.ggcr import ggcr_registry  # noqa: F401  (the second registry, session-wide)
-from support.registry import Registry, RegistryNotFoundError, unique_repo_name
+from support.registry import Registry, htpasswd_config, started_registry, unique_repo_name
+
+if TYPE_CHECKING:  # only for the annotation: the unit tests need not import JWT and X.509 code
+    from support.faults import FaultProxy
+    from support.ggcr import GgcrRegistry
+    from support.tokenserver import TokenServer
 
 GROUPS = ("unit", "registry", "clients")  # tests/<group>/ -> the marker of the same name (setup.cfg)
 
@@ -25,17 +30,62 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(getattr(pytest.mark, group))
 
 
+# -- the registries: every test file takes these, with its own account or token server -----------
+
+
 @pytest.fixture(scope="session")
 def registry() -> Iterator[Registry]:
     """A started ``docker-registry`` on a free loopback port (fails, never skips, if missing)."""
-    try:
-        reg = Registry().start()
-    except RegistryNotFoundError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield reg
-    finally:
-        reg.stop()
+    yield from started_registry()
+
+
+@pytest.fixture(scope="session")
+def other_registry() -> Iterator[Registry]:
+    """A second plain registry: what is copied across registries (blobs streamed, not mounted)."""
+    yield from started_registry()
+
+
+@pytest.fixture(scope="session")
+def ggcr_registry() -> Iterator[GgcrRegistry]:
+    """go-containerregistry's registry on a free loopback port (support/ggcr.py says how it differs)."""
+    from support.ggcr import started_ggcr_registry
+
+    yield from started_ggcr_registry()
+
+
+@pytest.fixture(scope="session")
+def ggcr(ggcr_registry: GgcrRegistry) -> GgcrRegistry:
+    """`ggcr_registry`, by the name its test files use."""
+    return ggcr_registry
+
+
+@pytest.fixture(scope="module")
+def basic_registry(basic_account: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """A registry behind Basic auth (htpasswd) for the (user, password) of the module's `basic_account` fixture."""
+    yield from started_registry(htpasswd_config(tmp_path_factory.mktemp("htpasswd"), *basic_account))
+
+
+@pytest.fixture(scope="module")
+def token_realm() -> Optional[str]:
+    """Where `token_registry` sends clients for tokens; None: straight to `tokens`. A module overrides
+    it to put a fault proxy in front of its token server."""
+    return None
+
+
+@pytest.fixture(scope="module")
+def token_front(tokens: TokenServer) -> Iterator[FaultProxy]:
+    """A fault proxy in front of the module's token server; a module taking it overrides `token_realm`
+    with the proxy's /token, so the registry sends clients through it."""
+    from support.faults import FaultProxy
+
+    with FaultProxy(tokens.host) as front:
+        yield front
+
+
+@pytest.fixture(scope="module")
+def token_registry(tokens: TokenServer, token_realm: Optional[str]) -> Iterator[Registry]:
+    """A registry trusting the module's `tokens` fixture (a TokenServer with its own users and policy)."""
+    yield from started_registry(tokens.registry_config(realm=token_realm))
 
 
 @pytest.fixture(autouse=True)

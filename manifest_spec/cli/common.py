@@ -256,6 +256,28 @@ def carry_settings(no_referrers: bool, referrers_types: tuple[str, ...]) -> Any:
     return CarrySettings(enabled=not no_referrers, types=frozenset(referrers_types))
 
 
+_INDEX_CHOICES = "manifest_spec.index_choices"
+
+
+def index_options(func: F) -> F:
+    """`--annotation-from-label LABEL` and `--attestations keep|drop`, for every command that builds
+    an index; kept in the context for run_settings, so the commands' own signatures stay as they are."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, label_annotations: tuple[str, ...], attestations: Optional[str], **kwargs: Any) -> Any:
+        if any(not label for label in label_annotations):
+            raise click.BadParameter("a label name must not be empty", param_hint="--annotation-from-label")
+        choices = {"label_annotations": tuple(dict.fromkeys(label_annotations)), "attestations": attestations}
+        click.get_current_context().meta[_INDEX_CHOICES] = choices
+        return func(*args, **kwargs)
+
+    wrapper = click.option("--attestations", type=click.Choice(["keep", "drop"]), default=None,
+                           help="keep (default) or drop the unknown/unknown attestation entries of member indexes; wins over the spec.")(wrapper)
+    wrapper = click.option("--annotation-from-label", "label_annotations", multiple=True, metavar="LABEL",
+                           help="Copy this label of the images' configs into the index annotations (OCI only); repeatable.")(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
 def registry_settings(ctx: click.Context, registry: str, settings: Any = None, **decided: Any) -> Any:
     """`settings` (None: api.Settings()) completed by the global flags: registry options (--password-stdin
     reads stdin; flag credentials belong to `registry`, see --auth-registry) and --jobs; and `decided`."""
@@ -268,7 +290,7 @@ def registry_settings(ctx: click.Context, registry: str, settings: Any = None, *
 def run_settings(ctx: click.Context, specs: list[Any], settings: Any = None, **decided: Any) -> Any:
     """The api.Settings of one run (the one its specs were loaded with, completed): flag credentials
     for one registry only. Progress is the push commands' own: they pass `listener=` and close it."""
-    settings = registry_settings(ctx, specs[0].image.registry, settings, **decided)
+    settings = registry_settings(ctx, specs[0].image.registry, settings, **{**ctx.meta.get(_INDEX_CHOICES, {}), **decided})
     registries = sorted({spec.image.registry for spec in specs})
     if settings.client.credentials and len(registries) > 1 and not ctx.find_root().obj["auth_registry"]:
         raise click.UsageError(

@@ -15,6 +15,7 @@ from manifest_spec.scrub import redact
 
 def push_json(prepared: Any) -> dict[str, Any]:
     from manifest_spec.carry.view import carry_json
+    from manifest_spec.review.planview import choice_json
 
     index = prepared.index
     return {
@@ -29,6 +30,7 @@ def push_json(prepared: Any) -> dict[str, Any]:
             for d in member.descriptors
         ],
         "referrers": carry_json(prepared.carry),
+        **choice_json(prepared),
     }
 
 

@@ -15,6 +15,7 @@ from manifest_spec.cli.common import (
     carry_settings,
     handle_errors,
     ignore_missing_option,
+    index_options,
     load_specs,
     options,
     output_choice,
@@ -176,6 +177,7 @@ def _run_push(ctx: click.Context, specs: list[Any], settings: Any, *, dry_run: b
 @push_options
 @click.pass_context
 @handle_errors
+@index_options
 def from_spec(ctx: click.Context, spec_files: tuple[str, ...], variables: tuple[str, ...], allow_unknown_platform: bool, locked: bool,
               lock_file: str | None, ignore_missing: bool, skip_platform_check: bool, dry_run: bool, quiet: bool,
               no_referrers: bool, referrers_types: tuple[str, ...], output_format: str) -> None:
@@ -205,6 +207,7 @@ def _push_settings(ctx: click.Context, settings: Any, ignore_missing: bool, skip
 @push_options
 @click.pass_context
 @handle_errors
+@index_options
 def from_args(ctx: click.Context, /, lock_file: str | None, ignore_missing: bool, skip_platform_check: bool, dry_run: bool,
               quiet: bool, no_referrers: bool, referrers_types: tuple[str, ...], output_format: str, **arguments: Any) -> None:
     """Push an index of the IMAGEs given (each platform read from its config; an index: all its

@@ -108,6 +108,10 @@ class Reporter:
             prepared = plan.prepared
             index = prepared.index
             carry_lines(prepared, False, f"{prepared.spec.path}: " if several else "")
+            from manifest_spec.review.planview import choice_lines
+
+            for line in choice_lines(prepared):
+                diagnostic(f"dry run: {prepared.spec.path + ': ' if several else ''}{line}")
             for t in plan.tags:
                 now = f" (now {t.current.digest})" if t.current.digest and t.action != "unchanged" else ""
                 diagnostic(f"dry run: {t.reference}: {'would ' + t.action if t.action != 'unchanged' else 'unchanged'}{now}")

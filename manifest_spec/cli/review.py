@@ -11,6 +11,7 @@ from manifest_spec.cli.common import (
     exits,
     handle_errors,
     ignore_missing_option,
+    index_options,
     load_specs,
     output_choice,
     referrers_options,
@@ -44,6 +45,7 @@ _detailed_option = click.option("--detailed-exitcode", is_flag=True, help="Exit 
 @referrers_options
 @click.pass_context
 @handle_errors
+@index_options
 @exits
 def plan(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...], index_type: str | None, locked: bool,
          ignore_missing: bool, skip_platform_check: bool, allow_unknown_platform: bool, output_format: str,
@@ -77,6 +79,7 @@ def _plan(ctx: click.Context, loaded: list[Any], settings: Any, output_format: s
 @referrers_options
 @click.pass_context
 @handle_errors
+@index_options
 @exits
 def plan_from_args(ctx: click.Context, /, index_type: str | None, lock_file: str | None, ignore_missing: bool,
                    skip_platform_check: bool, output_format: str, detailed_exitcode: bool, no_referrers: bool,
@@ -101,6 +104,7 @@ def plan_from_args(ctx: click.Context, /, index_type: str | None, lock_file: str
 @referrers_options
 @click.pass_context
 @handle_errors
+@index_options
 @exits
 def lock_command(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...], index_type: str | None, check: bool,
                  skip_platform_check: bool, allow_unknown_platform: bool, output_format: str, no_referrers: bool,
@@ -128,6 +132,7 @@ def lock_command(ctx: click.Context, specs: tuple[str, ...], variables: tuple[st
 @referrers_options
 @click.pass_context
 @handle_errors
+@index_options
 @exits
 def lock_from_args(ctx: click.Context, /, index_type: str | None, lock_file: str, check: bool, skip_platform_check: bool,
                    output_format: str, no_referrers: bool, referrers_types: tuple[str, ...], **arguments: Any) -> int:

@@ -60,6 +60,7 @@ class Prepared:
     resolution: Resolution
     index: BuiltIndex
     carry: Optional[CarryPlan] = None  # what travels with members from elsewhere (None: nothing, or off)
+    from_labels: tuple[tuple[str, str], ...] = ()  # index annotations copied from the members' labels
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -168,7 +169,7 @@ class Engine:
         def work(position: int) -> Optional[ResolvedMember]:
             resolved = resolve_member(
                 position, spec.members[position], self.scheduler, check_platform=settings.check_platform,
-                ignore_missing=settings.ignore_missing, child_seen=child_seen,
+                ignore_missing=settings.ignore_missing, child_seen=child_seen, drop_attestations=spec.attestations == "drop",
             )
             self.emit(MembersResolved(spec.path, counter.step(), counter.total))
             return resolved
@@ -265,8 +266,34 @@ def build_prepared(spec: Spec, settings: PushSettings, resolution: Resolution) -
                     f"{member_name(member.position, member.member)} is an OCI image; a Docker manifest list "
                     "must not point at OCI manifests (Nexus and Quay reject it): push with --type oci or set `type: oci`"
                 )
-    index = build_index(resolution.descriptors, oci=oci, annotations=dict(spec.annotations) if oci else None)
-    return Prepared(spec, resolution, index)
+    from_labels = labels_to_annotations(spec, resolution) if oci else ()
+    annotations = {**dict(from_labels), **dict(spec.annotations)}  # the spec's own value wins
+    index = build_index(resolution.descriptors, oci=oci, annotations=annotations if oci else None)
+    return Prepared(spec, resolution, index, from_labels=from_labels)
+
+
+def labels_to_annotations(spec: Spec, resolution: Resolution) -> tuple[tuple[str, str], ...]:
+    """annotationsFromLabels: each label's one value across every image entry; a label the spec
+    gives a value for is not read (the spec wins); images that disagree, or lack it, are an error."""
+    given, found = dict(spec.annotations), []
+    entries = [labelled for member in resolution.members for labelled in member.labels]
+    for key in spec.label_annotations:
+        if key in given:
+            continue
+        values: dict[Optional[str], list[str]] = {}
+        for what, labels in entries:
+            values.setdefault(dict(labels).get(key), []).append(what)
+        value = next(iter(values))
+        if len(values) == 1 and value is not None:
+            found.append((key, value))
+            continue
+        said = "; ".join(f"{', '.join(names)} {'has no such label' if value is None else f'says {value!r}'}"
+                         for value, names in values.items())
+        raise VerificationError(
+            f"label {key}: the images disagree ({said}); make them agree, or give the value under "
+            "annotations: (--annotations) to settle it"
+        )
+    return tuple(found)
 
 
 def _settle(future: Future[T]) -> tuple[Optional[T], Optional[ManifestSpecError]]:

@@ -41,6 +41,8 @@ class ResolvedMember:
     descriptors: tuple[Descriptor, ...]
     children: tuple[Child, ...]
     manifest: Manifest  # the member's own manifest (an image, or the index its entries came from)
+    labels: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()  # (what, config labels) of each image entry
+    dropped: tuple[Descriptor, ...] = ()  # attestation entries of a member index left out (attestations: drop)
 
 
 @dataclass(frozen=True)
@@ -80,9 +82,10 @@ def resolve_member(
     check_platform: bool = True,
     ignore_missing: bool = False,
     child_seen: Optional[ChildSeen] = None,
+    drop_attestations: bool = False,
 ) -> Optional[ResolvedMember]:
     """Read and verify one member; None when it is missing and --ignore-missing leaves it out."""
-    resolver = _MemberResolver(position, member, scheduler, check_platform, child_seen)
+    resolver = _MemberResolver(position, member, scheduler, check_platform, child_seen, drop_attestations)
     try:
         return resolver.resolve()
     except RegistryError as e:
@@ -107,7 +110,8 @@ def collect(members: tuple[Member, ...], results: list[Optional[ResolvedMember]]
 
 class _MemberResolver:
     def __init__(
-        self, position: int, member: Member, scheduler: Scheduler, check_platform: bool, child_seen: Optional[ChildSeen]
+        self, position: int, member: Member, scheduler: Scheduler, check_platform: bool, child_seen: Optional[ChildSeen],
+        drop_attestations: bool = False,
     ) -> None:
         self.position = position
         self.member = member
@@ -119,6 +123,9 @@ class _MemberResolver:
         self.registry = member.image.registry
         self.name = member_name(position, member)
         self.at_top = True  # a not-found answer here means the member itself is missing
+        self.drop_attestations = drop_attestations
+        self.labels: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+        self.dropped: tuple[Descriptor, ...] = ()
 
     def resolve(self) -> ResolvedMember:
         top = fetch_manifest(self.scheduler, self.where, self.member.image.ref, self.name).result()
@@ -130,7 +137,7 @@ class _MemberResolver:
             descriptor = replace(descriptor, annotations=self.member.annotations)
             descriptors, children = (descriptor,), (child,)
         source = self.member.image.with_digest(top.digest)
-        return ResolvedMember(self.position, self.member, source, descriptors, children, top)
+        return ResolvedMember(self.position, self.member, source, descriptors, children, top, tuple(self.labels), self.dropped)
 
     def child(self, manifest: Manifest) -> Child:
         child = Child(manifest, self.repository, blob_digests(manifest.json()), self.registry)
@@ -144,9 +151,9 @@ class _MemberResolver:
         """An image manifest: read its config, settle its platform, list its blobs."""
         fetched = self.config(manifest, what)
         child = self.child(manifest)  # before the config is read: the engine may look for it in the target meanwhile
-        raw = fetched.result()
-        actual = _config_platform(raw, f"{what} config")
-        platform = self.settle_platform(wanted, actual, what, claimed_by)
+        config = _config_json(fetched.result(), f"{what} config")
+        self.labels.append((what, config_labels(config)))
+        platform = self.settle_platform(wanted, platform_from_config(config), what, claimed_by)
         descriptor = Descriptor(manifest.media_type, manifest.digest, manifest.size, platform)
         return descriptor, child
 
@@ -211,6 +218,9 @@ class _MemberResolver:
                 )
             (chosen,) = matches
             entries = [chosen] + [e for e in entries if is_attestation(e) and dict(e.annotations).get(REFERENCE_DIGEST) == chosen.digest]
+        if self.drop_attestations:  # neither in the index nor read, nor copied, nor their referrers carried
+            self.dropped = tuple(e for e in entries if is_attestation(e))
+            entries = [e for e in entries if not is_attestation(e)]
         descriptors, children = [], []
         names = [f"{self.name} entry {entry.digest[:19]}" for entry in entries]
         for entry, what in zip(entries, names):
@@ -261,11 +271,20 @@ def _check_config_platform(actual: Platform, what: str, rule: str) -> None:
         )
 
 
-def _config_platform(raw: bytes, what: str) -> Optional[Platform]:
+def _config_json(raw: bytes, what: str) -> Any:
     try:
-        return platform_from_config(json.loads(raw))
+        return json.loads(raw)
     except ValueError as e:
         raise VerificationError(f"{what}: not valid JSON ({e})") from e
+
+
+def config_labels(config: Any) -> tuple[tuple[str, str], ...]:
+    """An image config's labels (`config.Labels`, as docker build writes them), text values only."""
+    inner = config.get("config") if isinstance(config, dict) else None
+    labels = inner.get("Labels") if isinstance(inner, dict) else None
+    if not isinstance(labels, dict):
+        return ()
+    return tuple(sorted((k, v) for k, v in labels.items() if isinstance(k, str) and isinstance(v, str)))
 
 
 def _check_duplicates(members: tuple[ResolvedMember, ...]) -> None:

@@ -44,6 +44,8 @@ class Lock:
     index_digest: str
     members: tuple[LockedMember, ...]
     carry: Optional[LockedCarry] = None  # the signatures, attestations, SBOMs reviewed to travel along
+    label_annotations: tuple[str, ...] = ()  # the labels copied into index annotations (spec and flag)
+    attestations: str = "keep"
 
 
 def lock_path(spec_path: str) -> str:
@@ -76,6 +78,9 @@ def lock_document(prepared: Prepared, index_type: str) -> dict[str, Any]:
     carried = carry_lock_json(prepared.carry)
     return {
         **({"referrers": carried} if carried is not None else {}),
+        # Only when used: a lock of a spec without them stays byte for byte what it was.
+        **({"annotationsFromLabels": dict(prepared.from_labels)} if spec.label_annotations else {}),
+        **({"attestations": spec.attestations} if spec.attestations == "drop" else {}),
         "lockVersion": LOCK_VERSION,
         "spec": {"file": os.path.basename(spec.path), "sha256": spec.sha256},
         "target": str(spec.image),
@@ -143,6 +148,8 @@ def read_lock(path: str, spec_path: str) -> Lock:
         index_digest=field("index.digest", str),
         members=tuple(LockedMember(m["image"], m["digest"]) for m in members),
         carry=read_carry_lock(data.get("referrers") if isinstance(data, dict) else None, path),
+        label_annotations=tuple(field("annotationsFromLabels", dict)) if "annotationsFromLabels" in data else (),
+        attestations=field("attestations", str) if "attestations" in data else "keep",
     )
 
 
@@ -157,6 +164,10 @@ def disagreements(spec: Spec, lock: Lock, index_type: Optional[str] = None) -> l
         found.append(f"the tags are {list(spec.tags)}, locked {list(lock.tags)}")
     if index_type is not None and index_type != lock.index_type:
         found.append(f"--type {index_type}, but the lock was made for {lock.index_type}")
+    if sorted(spec.label_annotations) != sorted(lock.label_annotations):
+        found.append(f"annotations from labels {list(spec.label_annotations)}, locked {list(lock.label_annotations)}")
+    if (spec.attestations or "keep") != lock.attestations:
+        found.append(f"attestation entries: {spec.attestations or 'keep'}, locked {lock.attestations}")
     images = [str(m.image) for m in spec.members]
     locked = [m.image for m in lock.members]
     if len(images) != len(locked):

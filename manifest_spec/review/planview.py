@@ -56,6 +56,23 @@ def _now(tag: TagPlan) -> str:
     return short(tag.current.digest)
 
 
+def choice_lines(prepared: Any) -> list[str]:
+    """What annotationsFromLabels and `attestations: drop` did to the index, one line each."""
+    lines = [f"annotation {key}={value!r} from the images' labels" for key, value in prepared.from_labels]
+    dropped = [d for member in prepared.resolution.members for d in member.dropped]
+    if dropped:
+        lines.append(f"{len(dropped)} attestation entr{'y' if len(dropped) == 1 else 'ies'} of member indexes dropped "
+                     f"(attestations: drop): {', '.join(short(d.digest) for d in dropped)}")
+    return lines
+
+
+def choice_json(prepared: Any) -> dict[str, Any]:
+    """The same for JSON: keys only when used, so other output stays as it was."""
+    dropped = [d.digest for member in prepared.resolution.members for d in member.dropped]
+    return {**({"annotationsFromLabels": dict(prepared.from_labels)} if prepared.from_labels else {}),
+            **({"attestationsDropped": dropped} if dropped else {})}
+
+
 def render_text(plans: list[SpecPlan]) -> str:
     lines: list[str] = []
     for plan in plans:
@@ -63,6 +80,7 @@ def render_text(plans: list[SpecPlan]) -> str:
         lines.append(f"{spec.image.name} from {spec.path}: {_index_line(plan)}")
         for warning in plan.prepared.resolution.skipped:
             lines.append(f"  warning: {warning}")
+        lines += [f"  {line}" for line in choice_lines(plan.prepared)]
         width = max(len(t.tag) for t in plan.tags)
         for tag in plan.tags:
             after = short(plan.prepared.index.digest)
@@ -90,6 +108,7 @@ def render_markdown(plans: list[SpecPlan]) -> str:
         lines.append("")
         for warning in plan.prepared.resolution.skipped:
             lines.append(f"> warning: {warning}")
+        lines += [f"- {line}" for line in choice_lines(plan.prepared)] + ([""] if choice_lines(plan.prepared) else [])
         lines += ["| tag | action | now | after |", "|---|---|---|---|"]
         for tag in plan.tags:
             lines.append(f"| `{tag.tag}` | {_MD_ACTION[tag.action]} | {_md_code(_now(tag))} | `{short(plan.prepared.index.digest)}` |")
@@ -129,6 +148,7 @@ def plan_json(plans: list[SpecPlan]) -> dict[str, Any]:
                 "warnings": list(plan.prepared.resolution.skipped),
                 "tags": [tag_json(tag) for tag in plan.tags],
                 "referrers": carry_json(plan.prepared.carry),
+                **choice_json(plan.prepared),
             }
             for plan in plans
         ],

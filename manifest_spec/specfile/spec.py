@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import jsonschema
 
 TYPE_NAMES = ("docker", "oci")
+ATTESTATION_CHOICES = ("keep", "drop")
 MAX_MEMBERS = 500  # the largest real indexes (Windows os.versions x architectures, with attestations) hold a few hundred
 # Member.config_platform: what the platform read from an image config must be. A spec's own
 # members take it as it is (an attestation manifest named by inspect --to-spec is unknown/unknown);
@@ -61,6 +62,8 @@ class Spec:
     annotations: tuple[tuple[str, str], ...] = ()
     type: Optional[str] = None
     sha256: str = ""
+    label_annotations: tuple[str, ...] = ()  # annotationsFromLabels: config labels copied into index annotations
+    attestations: Optional[str] = None  # ATTESTATION_CHOICES; None: as the flag says, else keep
 
     @property
     def pushed_tags(self) -> tuple[str, ...]:
@@ -133,6 +136,8 @@ def check_type(spec: Spec, index_type: str) -> None:
     if index_type == "docker":
         if spec.annotations:
             problems.append(Problem(spec.path, 0, 0, "annotations", _OCI_ONLY))
+        if spec.label_annotations:
+            problems.append(Problem(spec.path, 0, 0, "annotationsFromLabels", _OCI_ONLY))
         for i, member in enumerate(spec.members):
             if member.annotations:
                 problems.append(Problem(spec.path, member.line, 0, f"manifests[{i}].annotations", _OCI_ONLY))
@@ -175,8 +180,9 @@ class _Checker:
         self.check_duplicates(members)
         index_type = data.get("type") if data.get("type") in TYPE_NAMES else None
         if index_type == "docker":
-            if data.get("annotations"):
-                self.add(("annotations",), _OCI_ONLY, key=True)
+            for key in ("annotations", "annotationsFromLabels"):
+                if data.get(key):
+                    self.add((key,), _OCI_ONLY, key=True)
             for i, entry in entries:
                 if entry.get("annotations"):
                     self.add(("manifests", i, "annotations"), _OCI_ONLY, key=True)
@@ -190,6 +196,8 @@ class _Checker:
             annotations=_pairs(data.get("annotations")),
             type=index_type,
             sha256=sha256,
+            label_annotations=_texts(data.get("annotationsFromLabels")),
+            attestations=data.get("attestations") if data.get("attestations") in ATTESTATION_CHOICES else None,
         )
 
     def schema_error(self, error: jsonschema.ValidationError) -> None:
@@ -325,3 +333,8 @@ def _pairs(value: Any) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, dict):
         return ()
     return tuple(sorted((k, v) for k, v in value.items() if isinstance(v, str)))
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    """A list of strings, each once, in the order written."""
+    return tuple(dict.fromkeys(v for v in value if isinstance(v, str))) if isinstance(value, list) else ()

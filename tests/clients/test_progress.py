@@ -14,13 +14,13 @@ import subprocess
 import sys
 import termios
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from support.clirun import write_spec
 from support.images import push_image
 from support.registry import Registry
+from support.specs import spec
 
 from manifest_spec.events import BlobCopied, MembersResolved, TagWritten
 from manifest_spec.cli.progress import listener_for
@@ -30,23 +30,11 @@ LAYER = 3 * 1000 * 1000  # big enough to read as MB, small enough to stay quick
 COLOUR = re.compile(r"\x1b\[[0-9;]*3[0-9]m|\x1b\[38;")  # an SGR foreground colour
 
 
-@pytest.fixture(scope="module")
-def other_registry() -> Iterator[Registry]:
-    """A second registry, so the members' blobs are streamed across (BlobCopied events)."""
-    with Registry() as other:
-        yield other
-
-
 def _spec(registry: Registry, other: Registry, repo: str, tmp_path: Path) -> Path:
     for arch in ("amd64", "arm64"):
         push_image(registry.url, repo, arch, architecture=arch, layer_size=LAYER, gzip_layer=False, seed=arch)
-    return write_spec(tmp_path, {
-        "image": f"{other.host}/{repo}:v1",
-        "tags": ["latest"],
-        "manifests": [
-            {"image": f"{registry.host}/{repo}:{arch}", "platform": {"os": "linux", "architecture": arch}} for arch in ("amd64", "arm64")
-        ],
-    }, "app.yaml")
+    members = [(f"{registry.host}/{repo}:{arch}", arch) for arch in ("amd64", "arm64")]
+    return write_spec(tmp_path, spec(f"{other.host}/{repo}:v1", *members, tags=["latest"]), "app.yaml")
 
 
 def _environment(**extra: str) -> dict[str, str]:
@@ -128,14 +116,9 @@ def test_a_dry_run_on_a_terminal_draws_nothing(registry: Registry, other_registr
 
 def test_a_failing_push_ends_its_bars_before_the_error_line(registry: Registry, other_registry: Registry, repo_name: str, tmp_path: Path) -> None:
     push_image(registry.url, repo_name, "amd64", seed="present")
-    spec = write_spec(tmp_path, {
-        "image": f"{other_registry.host}/{repo_name}:v1",
-        "manifests": [
-            {"image": f"{registry.host}/{repo_name}:{tag}", "platform": {"os": "linux", "architecture": arch}}
-            for tag, arch in (("amd64", "amd64"), ("missing", "arm64"))
-        ],
-    }, "app.yaml")
-    code, _, terminal = _push_on_a_terminal(spec, env=_environment(NO_COLOR="1"))
+    members = [(f"{registry.host}/{repo_name}:{tag}", arch) for tag, arch in (("amd64", "amd64"), ("missing", "arm64"))]
+    path = write_spec(tmp_path, spec(f"{other_registry.host}/{repo_name}:v1", *members), "app.yaml")
+    code, _, terminal = _push_on_a_terminal(path, env=_environment(NO_COLOR="1"))
 
     assert code != 0 and "Traceback" not in terminal, terminal
     drawn, _, error = terminal.rpartition("error: ")

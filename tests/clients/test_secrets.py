@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Iterator, Optional
 from urllib.parse import quote
 
-import bcrypt
 import pytest
 import requests
 from support.clirun import write_spec
 from support.images import push_image
 from support.registry import Registry
 from support.tokenserver import TokenServer, grants
+from support.specs import spec
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 USER, PASSWORD = "grace", "Gr4ce:s3cret/with+symbols=="
@@ -57,7 +57,7 @@ def password_forms(user: str, password: str) -> list[str]:
 
 
 def spec_path(tmp_path: Path, host: str, source_repo: str, target: str, name: str) -> str:
-    the_spec = {"image": f"{host}/{target}", "manifests": [{"image": f"{host}/{source_repo}:amd64", "platform": {"os": "linux", "architecture": "amd64"}}]}
+    the_spec = spec(f"{host}/{target}", (f"{host}/{source_repo}:amd64", "amd64"))
     return str(write_spec(tmp_path, the_spec, name=name))
 
 
@@ -65,14 +65,18 @@ def spec_path(tmp_path: Path, host: str, source_repo: str, target: str, name: st
 
 
 @pytest.fixture(scope="module")
-def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    htpasswd = tmp_path_factory.mktemp("htpasswd") / "htpasswd"
-    htpasswd.write_text(f"{USER}:{bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()}\n")
-    with Registry({"auth": {"htpasswd": {"realm": "secrets", "path": str(htpasswd)}}}) as registry:
-        session = requests.Session()
-        session.auth = (USER, PASSWORD)
-        push_image(registry.url, "secret/src", "amd64", session=session)
-        yield registry
+def basic_account() -> tuple[str, str]:
+    """The one account of `basic_registry` (conftest)."""
+    return USER, PASSWORD
+
+
+@pytest.fixture(scope="module")
+def basic_registry(basic_registry: Registry) -> Registry:
+    """conftest's, with secret/src:amd64 pushed into it."""
+    session = requests.Session()
+    session.auth = (USER, PASSWORD)
+    push_image(basic_registry.url, "secret/src", "amd64", session=session)
+    return basic_registry
 
 
 @pytest.mark.parametrize("how", ["stdin", "flag"])
@@ -108,10 +112,10 @@ def tokens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenServer]:
 
 
 @pytest.fixture(scope="module")
-def token_registry(tokens: TokenServer) -> Iterator[Registry]:
-    with Registry(tokens.registry_config()) as registry:
-        push_image(registry.url, "secret/src", "amd64", session=tokens.bearer_session([("secret/src", "pull,push")]))
-        yield registry
+def token_registry(tokens: TokenServer, token_registry: Registry) -> Registry:
+    """conftest's, with secret/src:amd64 pushed into it."""
+    push_image(token_registry.url, "secret/src", "amd64", session=tokens.bearer_session([("secret/src", "pull,push")]))
+    return token_registry
 
 
 def token_secrets(tokens: TokenServer, issued_before: int) -> list[str]:

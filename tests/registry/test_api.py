@@ -11,7 +11,7 @@ import pytest
 from support.clirun import tag_digest, write_spec
 from support.images import push_image
 from support.registry import Registry
-from support.review import AMD64, ARM64, make_spec
+from support.specs import AMD64, ARM64, repo_spec
 
 from manifest_spec import api
 from manifest_spec.errors import ManifestSpecError, SpecError
@@ -21,7 +21,7 @@ from manifest_spec.errors import ManifestSpecError, SpecError
 def spec_file(registry: Registry, repo_name: str, tmp_path: Path) -> str:
     push_image(registry.url, repo_name, "amd64")
     push_image(registry.url, repo_name, "arm64", architecture="arm64")
-    spec = make_spec(registry.host, repo_name, "1.0", [("amd64", AMD64), ("arm64", ARM64)], tags=["latest"])
+    spec = repo_spec(registry.host, repo_name, "1.0", [("amd64", AMD64), ("arm64", ARM64)], tags=["latest"])
     return str(write_spec(tmp_path, spec, "app.yaml"))
 
 
@@ -64,7 +64,7 @@ def test_validate_returns_every_problem_and_load_raises_the_cli_error(tmp_path: 
 
 def test_a_missing_member_raises_before_anything_is_written(registry: Registry, repo_name: str, tmp_path: Path) -> None:
     push_image(registry.url, repo_name, "amd64")
-    spec = make_spec(registry.host, repo_name, "1.0", [("amd64", AMD64), ("gone", ARM64)])
+    spec = repo_spec(registry.host, repo_name, "1.0", [("amd64", AMD64), ("gone", ARM64)])
     specs = api.load([str(write_spec(tmp_path, spec))], settings())
     with pytest.raises(ManifestSpecError) as raised:
         api.push(specs, settings())

@@ -15,7 +15,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-import bcrypt
 import pytest
 import requests
 from support.clirun import assert_clean_failure, assert_ok, digest_line, write_spec
@@ -31,6 +30,7 @@ from support.tokenserver import (
     grants,
     record_authorization,
 )
+from support.specs import spec
 
 from manifest_spec.registry import auth as auth_module
 from manifest_spec.registry.auth import Challenge, parse_challenges, scopes_for
@@ -43,10 +43,6 @@ BOB, BOB_PW = "bob", "bob-pw-2"
 REFRESH = "refresh-" + secrets.token_hex(8)
 POLICY = grants({None: [("*", "pull")], ALICE: [("team/*", "pull,push"), ("*", "pull")], BOB: [("*", "pull")]})
 BASIC_USER, BASIC_PW = "carol", "carol:secret-1"
-
-
-def spec(target: str, *members: tuple[str, str]) -> dict[str, Any]:
-    return {"image": target, "manifests": [{"image": image, "platform": {"os": "linux", "architecture": arch}} for image, arch in members]}
 
 
 @pytest.fixture
@@ -103,12 +99,6 @@ def tokens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenServer]:
     )
     with server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def token_registry(tokens: TokenServer) -> Iterator[Registry]:
-    with Registry(tokens.registry_config()) as registry:
-        yield registry
 
 
 @pytest.fixture(autouse=True)
@@ -340,12 +330,9 @@ def test_an_identity_token_falls_back_to_get_when_the_realm_has_no_oauth(
 
 
 @pytest.fixture(scope="module")
-def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    directory = tmp_path_factory.mktemp("htpasswd")
-    htpasswd = directory / "htpasswd"  # written before the start: a missing file gets a random user
-    htpasswd.write_text(f"{BASIC_USER}:{bcrypt.hashpw(BASIC_PW.encode(), bcrypt.gensalt(4)).decode()}\n")
-    with Registry({"auth": {"htpasswd": {"realm": "manifest-spec-test", "path": str(htpasswd)}}}) as registry:
-        yield registry
+def basic_account() -> tuple[str, str]:
+    """The one account of `basic_registry` (conftest)."""
+    return BASIC_USER, BASIC_PW
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from support.faults import FaultProxy, corrupt_body, serve
 from support.images import DOCKER_MANIFEST, PushedImage, push_image
 from support.registry import Registry
 from support.tokenserver import TokenServer
+from support.specs import repo_spec, spec
 
 from manifest_spec.registry import credentials
 from manifest_spec.cli.main import main
@@ -44,7 +45,7 @@ def image(registry: Registry, repo_name: str) -> PushedImage:
 
 
 def one_member(host: str, repo: str, ref: str = ":amd64") -> dict[str, Any]:
-    return {"image": f"{host}/{repo}:v1", "manifests": [{"image": f"{host}/{repo}{ref}", "platform": {"os": "linux", "architecture": "amd64"}}]}
+    return spec(f"{host}/{repo}:v1", (f"{host}/{repo}{ref}", "amd64"))
 
 
 def push(tmp_path: Path, the_spec: Any, *flags: str, env: dict[str, str] | None = None) -> Any:
@@ -127,8 +128,7 @@ def docker_config(tmp_path: Path, config: Any) -> dict[str, str]:
 def three_members(registry: Registry, repo: str) -> dict[str, Any]:
     for arch in ("amd64", "arm64", "s390x"):
         push_image(registry.url, repo, arch, architecture=arch)
-    return {"image": f"{registry.host}/{repo}:v1",
-            "manifests": [{"image": f"{registry.host}/{repo}:{a}", "platform": {"os": "linux", "architecture": a}} for a in ("amd64", "arm64", "s390x")]}
+    return repo_spec(registry.host, repo, "v1", [(a, a) for a in ("amd64", "arm64", "s390x")])
 
 
 @pytest.mark.parametrize("kind", ["fails", "hangs"])
@@ -251,14 +251,21 @@ def test_sha512_digests_are_accepted_and_verified(registry: Registry, image: Pus
 
 
 @pytest.fixture(scope="module")
-def token_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TokenServer, FaultProxy, Registry]]:
-    with TokenServer(tmp_path_factory.mktemp("tokens"), users={USER: PASSWORD}) as tokens, FaultProxy(tokens.host) as front:
-        with Registry(tokens.registry_config(realm=f"http://{front.host}/token")) as registry:
-            yield tokens, front, registry
+def tokens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenServer]:
+    with TokenServer(tmp_path_factory.mktemp("tokens"), users={USER: PASSWORD}) as server:
+        yield server
 
 
-def test_a_token_with_a_newline_is_refused_without_showing_it(token_setup: Any, repo_name: str, tmp_path: Path) -> None:
-    tokens, front, registry = token_setup
+@pytest.fixture(scope="module")
+def token_realm(token_front: FaultProxy) -> str:
+    """`token_registry` (conftest) sends clients through `token_front` for their tokens."""
+    return f"http://{token_front.host}/token"
+
+
+def test_a_token_with_a_newline_is_refused_without_showing_it(
+    tokens: TokenServer, token_front: FaultProxy, token_registry: Registry, repo_name: str, tmp_path: Path
+) -> None:
+    front, registry = token_front, token_registry
     push_image(registry.url, repo_name, "amd64", session=tokens.bearer_session([(repo_name, "pull,push")]))
     token = tokens.mint(USER, [(repo_name, "pull,push")])
     head, tail = token[: len(token) // 2], token[len(token) // 2 :]

@@ -11,7 +11,7 @@ from support.clirun import assert_ok, run_cli, tag_digest, write_spec
 from support.faults import FaultProxy, error, upload_session_instead
 from support.images import push_image
 from support.registry import Registry
-from support.review import AMD64, ARM64, make_spec
+from support.specs import AMD64, ARM64, repo_spec, spec
 
 
 @pytest.fixture
@@ -27,8 +27,8 @@ def images(registry: Registry, repo_name: str) -> None:
 
 
 def two_specs(tmp_path: Path, host: str, repo: str) -> list[str]:
-    first = make_spec(host, repo, "one", [("amd64", AMD64)], tags=["one-latest"])
-    second = make_spec(host, repo, "two", [("amd64", AMD64), ("arm64", ARM64)])
+    first = repo_spec(host, repo, "one", [("amd64", AMD64)], tags=["one-latest"])
+    second = repo_spec(host, repo, "two", [("amd64", AMD64), ("arm64", ARM64)])
     return [str(write_spec(tmp_path, first, "one.yaml")), str(write_spec(tmp_path, second, "two.yaml"))]
 
 
@@ -74,7 +74,7 @@ def test_one_invalid_spec_writes_nothing_and_every_problem_is_listed(proxy: Faul
 
 def test_a_member_that_fails_in_one_spec_writes_nothing_for_any(proxy: FaultProxy, images: None, repo_name: str, tmp_path: Path) -> None:
     specs = two_specs(tmp_path, proxy.host, repo_name)
-    missing = write_spec(tmp_path, make_spec(proxy.host, repo_name, "three", [("s390x", None)]), "three.yaml")
+    missing = write_spec(tmp_path, repo_spec(proxy.host, repo_name, "three", [("s390x", None)]), "three.yaml")
     result = run_cli("push", "from-spec", *specs, str(missing))
     assert result.exit_code == 1, result.output
     assert writes(proxy) == []
@@ -86,8 +86,8 @@ def test_a_member_that_fails_in_one_spec_writes_nothing_for_any(proxy: FaultProx
 
 
 def test_two_specs_writing_one_tag_are_refused_naming_both(proxy: FaultProxy, images: None, repo_name: str, tmp_path: Path) -> None:
-    first = write_spec(tmp_path, make_spec(proxy.host, repo_name, "v1", [("amd64", AMD64)], tags=["latest"]), "first.yaml")
-    second = write_spec(tmp_path, make_spec(proxy.host, repo_name, "v2", [("arm64", ARM64)], tags=["latest"]), "second.yaml")
+    first = write_spec(tmp_path, repo_spec(proxy.host, repo_name, "v1", [("amd64", AMD64)], tags=["latest"]), "first.yaml")
+    second = write_spec(tmp_path, repo_spec(proxy.host, repo_name, "v2", [("arm64", ARM64)], tags=["latest"]), "second.yaml")
     result = run_cli("push", "from-spec", str(first), str(second))
     assert result.exit_code == 1, result.output
     assert proxy.seen == []
@@ -139,7 +139,7 @@ def test_the_engine_reports_progress_as_events(registry: Registry, proxy: FaultP
     image = push_image(registry.url, source, "amd64")
     push_image(registry.url, source, "arm64", architecture="arm64")
     proxy.inject("POST", r"\?.*mount=", upload_session_instead(registry.url, proxy.host, target), forward=False)
-    spec_path = write_spec(tmp_path, make_spec(proxy.host, source, "v1", [("amd64", AMD64), ("arm64", ARM64)], tags=["latest"]))
+    spec_path = write_spec(tmp_path, repo_spec(proxy.host, source, "v1", [("amd64", AMD64), ("arm64", ARM64)], tags=["latest"]))
     spec_path.write_text(spec_path.read_text().replace(f"{source}:v1", f"{target}:v1"))
     seen: list[object] = []
     settings = api.Settings(client=ClientOptions(plain_http=True), listener=seen.append)
@@ -166,11 +166,10 @@ def test_a_failing_tag_head_stops_the_push_before_any_write(proxy: FaultProxy, r
 
     source = f"{repo_name}/src"
     push_image(proxy_url(proxy), source, "amd64")
-    spec = make_spec(proxy.host, source, "v1", [("amd64", AMD64)], tags=["latest"])
-    spec["image"] = f"{proxy.host}/{repo_name}/app:v1"  # the child must be mounted: a write, were it not stopped
+    the_spec = spec(f"{proxy.host}/{repo_name}/app:v1", (f"{proxy.host}/{source}:amd64", AMD64), tags=["latest"])  # mounted: a write
     proxy.inject("HEAD", r"/manifests/latest$", error(403, "DENIED", "requested access to the resource is denied"), forward=False)
     proxy.forget()
-    assert_clean_failure(run_cli("push", "from-spec", str(write_spec(tmp_path, spec))), "403", ":latest")
+    assert_clean_failure(run_cli("push", "from-spec", str(write_spec(tmp_path, the_spec))), "403", ":latest")
     assert writes(proxy) == []
 
 
@@ -181,7 +180,7 @@ def proxy_url(proxy: FaultProxy) -> str:
 def test_a_tag_conflict_is_caught_whatever_the_case_of_the_host(tmp_path: Path) -> None:
     # Host names know no case: both would write one tag. Refused offline, before any request.
     specs = [
-        str(write_spec(tmp_path, make_spec(host, "team/app", "v1", [("amd64", AMD64)], tags=["latest"]), f"{n}.yaml"))
+        str(write_spec(tmp_path, repo_spec(host, "team/app", "v1", [("amd64", AMD64)], tags=["latest"]), f"{n}.yaml"))
         for n, host in enumerate(("localhost:1", "LOCALHOST:1"))
     ]
     result = run_cli("push", "from-spec", *specs)
@@ -195,9 +194,9 @@ def test_a_copy_that_cannot_read_its_source_leaves_no_upload_session_open(regist
     image = push_image(registry.url, f"{repo_name}/ci", "amd64")
     layer = image.layer_digests[0]
     assert requests.delete(f"{registry.url}/v2/{repo_name}/ci/blobs/{layer}", timeout=10).status_code == 202
-    spec = {"image": f"{proxy.host}/{repo_name}/app:v1", "manifests": [{"image": f"{proxy.host}/{repo_name}/ci:amd64", "platform": AMD64}]}
+    the_spec = spec(f"{proxy.host}/{repo_name}/app:v1", (f"{proxy.host}/{repo_name}/ci:amd64", AMD64))
 
-    result = run_cli("push", "from-spec", "--no-referrers", str(write_spec(tmp_path, spec)))
+    result = run_cli("push", "from-spec", "--no-referrers", str(write_spec(tmp_path, the_spec)))
 
     assert result.exit_code == 1 and layer in result.stderr
     # The mount was refused (202: the source lost the blob), its session cancelled, never left dangling.

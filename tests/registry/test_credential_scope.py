@@ -10,6 +10,7 @@ from support.clirun import run_cli, write_spec
 from support.faults import FaultProxy, Reply
 from support.registry import Registry
 from support.tokenserver import record_authorization
+from support.specs import repo_spec
 
 from manifest_spec.cli.main import main
 from manifest_spec.cli.output import redact
@@ -50,8 +51,8 @@ def test_username_without_a_password_is_a_usage_error(registry: Registry) -> Non
 
 
 def test_plan_over_specs_on_two_registries_will_not_share_flag_credentials(registry: Registry, tmp_path: Path) -> None:
-    one = write_spec(tmp_path, {"image": f"{registry.host}/a/b:1", "manifests": [{"image": f"{registry.host}/a/b:amd64"}]}, "one.yaml")
-    two = write_spec(tmp_path, {"image": "127.0.0.2:5000/a/b:1", "manifests": [{"image": "127.0.0.2:5000/a/b:amd64"}]}, "two.yaml")
+    one = write_spec(tmp_path, repo_spec(registry.host, "a/b", "1", [("amd64", None)]), "one.yaml")
+    two = write_spec(tmp_path, repo_spec("127.0.0.2:5000", "a/b", "1", [("amd64", None)]), "two.yaml")
     result = run_with_password("plan", str(one), str(two))
     assert result.exit_code == 2
     assert "--auth-registry" in result.stderr
@@ -67,7 +68,7 @@ def test_error_lines_never_carry_credential_shaped_text() -> None:
 
 
 def test_validate_is_untouched_by_credentials_flags(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, {"image": "r.example.com/a/b:1", "manifests": [{"image": "r.example.com/a/b:x"}]})
+    spec = write_spec(tmp_path, repo_spec("r.example.com", "a/b", "1", [("x", None)]))
     assert run_cli("validate", str(spec)).exit_code == 0
 
 
@@ -88,7 +89,7 @@ def test_a_lock_that_cannot_be_written_is_one_clear_error(registry: Registry, tm
     from support.images import push_image
 
     push_image(registry.url, "t/lockdir", "amd64")
-    spec = write_spec(tmp_path, {"image": f"{registry.host}/t/lockdir:1", "manifests": [{"image": f"{registry.host}/t/lockdir:amd64"}]}, "app.yaml")
+    spec = write_spec(tmp_path, repo_spec(registry.host, "t/lockdir", "1", [("amd64", None)]), "app.yaml")
     (tmp_path / "app.lock").mkdir()  # a directory where the lock should go
     result = run_cli("lock", str(spec))
     assert result.exit_code == 1

@@ -13,15 +13,15 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Optional
 
-import bcrypt
 import pytest
 import requests
 from support.clirun import assert_clean_failure, assert_ok, digest_line, write_spec
 from support.clirun import run_cli as cli
 from support.images import PushedImage, get_manifest, push_image
 from support.registry import Registry
+from support.specs import spec
 
 from manifest_spec.registry import credentials as credentials_module
 from manifest_spec.registry.credentials import Credentials, CredentialsError, find_credentials
@@ -221,12 +221,9 @@ def test_credentials_never_print_their_secrets() -> None:
 
 
 @pytest.fixture(scope="module")
-def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    directory = tmp_path_factory.mktemp("htpasswd")
-    htpasswd = directory / "htpasswd"
-    htpasswd.write_text(f"{USER}:{bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()}\n")
-    with Registry({"auth": {"htpasswd": {"realm": "manifest-spec-test", "path": str(htpasswd)}}}) as registry:
-        yield registry
+def basic_account() -> tuple[str, str]:
+    """The one account of `basic_registry` (conftest)."""
+    return USER, PASSWORD
 
 
 @pytest.fixture(scope="module")
@@ -304,10 +301,7 @@ def test_each_credential_source_works(
 def test_push_with_docker_config_credentials(basic_registry: Registry, image: PushedImage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_config(tmp_path / "docker", {"auths": {basic_registry.host: {"auth": b64(f"{USER}:{PASSWORD}")}}})
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
-    the_spec = {
-        "image": f"{basic_registry.host}/creds/list:v1",
-        "manifests": [{"image": f"{basic_registry.host}/creds/app:amd64", "platform": {"os": "linux", "architecture": "amd64"}}],
-    }
+    the_spec = spec(f"{basic_registry.host}/creds/list:v1", (f"{basic_registry.host}/creds/app:amd64", "amd64"))
     result = cli("push", "from-spec", str(write_spec(tmp_path, the_spec)))
     assert_ok(result)
     session = requests.Session()

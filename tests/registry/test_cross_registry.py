@@ -11,15 +11,14 @@ import base64
 import json
 import math
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
-import bcrypt
 import pytest
 import requests
 from support.ggcr import registry_on_both as registry  # noqa: F401  (each test on both registries)
 from support.clirun import assert_ok, digest_line, write_spec
 from support.clirun import run_cli as cli
-from support.faults import FaultProxy, Reply, upload_session_instead
+from support.faults import FaultProxy, upload_session_instead
 from support.images import (
     get_blob,
     get_manifest,
@@ -29,15 +28,12 @@ from support.images import (
 )
 from support.registry import Registry, unique_repo_name
 from support.tokenserver import TokenServer, grants, record_authorization
+from support.specs import spec
 
 from manifest_spec.registry.upload import CHUNK_BYTES
 
 SRC_USER, SRC_PW = "source-user", "source:pw-1"
 ALICE, ALICE_PW = "alice", "alice:target-pw"
-
-
-def platform_spec(target: str, *members: tuple[str, str]) -> dict[str, Any]:
-    return {"image": target, "manifests": [{"image": image, "platform": {"os": "linux", "architecture": arch}} for image, arch in members]}
 
 
 def basic(user: str, password: str) -> str:
@@ -48,11 +44,9 @@ def basic(user: str, password: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def source_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    htpasswd = tmp_path_factory.mktemp("htpasswd") / "htpasswd"
-    htpasswd.write_text(f"{SRC_USER}:{bcrypt.hashpw(SRC_PW.encode(), bcrypt.gensalt(4)).decode()}\n")
-    with Registry({"auth": {"htpasswd": {"realm": "source", "path": str(htpasswd)}}}) as registry:
-        yield registry
+def basic_account() -> tuple[str, str]:
+    """The one account of `basic_registry` (conftest): the source side."""
+    return SRC_USER, SRC_PW
 
 
 @pytest.fixture(scope="module")
@@ -62,23 +56,17 @@ def tokens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenServer]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def target_registry(tokens: TokenServer) -> Iterator[Registry]:
-    with Registry(tokens.registry_config()) as registry:
-        yield registry
-
-
 def test_cross_registry_push_with_different_auth_on_each_side(
-    source_registry: Registry, tokens: TokenServer, target_registry: Registry, repo_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    basic_registry: Registry, tokens: TokenServer, token_registry: Registry, repo_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     writer = requests.Session()
     writer.auth = (SRC_USER, SRC_PW)
-    amd64 = push_image(source_registry.url, repo_name, "amd64", session=writer)
-    arm64 = push_image(source_registry.url, repo_name, "arm64", architecture="arm64", session=writer)
+    amd64 = push_image(basic_registry.url, repo_name, "amd64", session=writer)
+    arm64 = push_image(basic_registry.url, repo_name, "arm64", architecture="arm64", session=writer)
     target_repo = unique_repo_name("cross", prefix="team")
     tokens.reset_records()
 
-    with FaultProxy(source_registry.host) as source_proxy, FaultProxy(target_registry.host) as target_proxy:
+    with FaultProxy(basic_registry.host) as source_proxy, FaultProxy(token_registry.host) as target_proxy:
         source_seen = record_authorization(source_proxy)
         target_seen = record_authorization(target_proxy)
         # The source's credentials come from the docker config, the target's from the flags.
@@ -86,7 +74,7 @@ def test_cross_registry_push_with_different_auth_on_each_side(
         docker.mkdir()
         (docker / "config.json").write_text(json.dumps({"auths": {source_proxy.host: {"auth": base64.b64encode(f"{SRC_USER}:{SRC_PW}".encode()).decode()}}}))
         monkeypatch.setenv("DOCKER_CONFIG", str(docker))
-        the_spec = platform_spec(
+        the_spec = spec(
             f"{target_proxy.host}/{target_repo}:v1", (f"{source_proxy.host}/{repo_name}:amd64", "amd64"), (f"{source_proxy.host}/{repo_name}:arm64", "arm64")
         )
         result = cli("--username", ALICE, "--password-stdin", "push", "from-spec", str(write_spec(tmp_path, the_spec)), input=ALICE_PW)
@@ -103,11 +91,11 @@ def test_cross_registry_push_with_different_auth_on_each_side(
         assert not [p for p in target_proxy.requests("POST") if "mount" in p]
 
     reader = tokens.bearer_session([(target_repo, "pull")])
-    assert get_manifest(target_registry.url, target_repo, "v1", session=reader)[2] == digest_line(result)[0]
+    assert get_manifest(token_registry.url, target_repo, "v1", session=reader)[2] == digest_line(result)[0]
     for image in (amd64, arm64):
-        assert get_manifest(target_registry.url, target_repo, image.digest, session=reader)[0] == image.manifest_bytes
+        assert get_manifest(token_registry.url, target_repo, image.digest, session=reader)[0] == image.manifest_bytes
         for blob in (image.config_digest, *image.layer_digests):
-            assert sha256_digest(get_blob(target_registry.url, target_repo, blob, session=reader)) == blob
+            assert sha256_digest(get_blob(token_registry.url, target_repo, blob, session=reader)) == blob
 
 
 # -- a registry that refuses mounts ------------------------------------------------------------
@@ -119,7 +107,7 @@ def test_a_refused_mount_on_the_same_registry_falls_back_to_copying(registry: Re
     with FaultProxy(registry.host) as proxy:
 
         proxy.inject("POST", r"\?.*mount=", upload_session_instead(registry.url, proxy.host, target), forward=False)
-        the_spec = platform_spec(f"{proxy.host}/{target}:v1", (f"{proxy.host}/{source}:amd64", "amd64"))
+        the_spec = spec(f"{proxy.host}/{target}:v1", (f"{proxy.host}/{source}:amd64", "amd64"))
         result = cli("push", "from-spec", str(write_spec(tmp_path, the_spec)))
         assert_ok(result)
         blobs = [image.config_digest, *image.layer_digests]
@@ -136,19 +124,13 @@ def test_a_refused_mount_on_the_same_registry_falls_back_to_copying(registry: Re
 # -- size, and what is already there -----------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def other_registry() -> Iterator[Registry]:
-    with Registry() as other:
-        yield other
-
-
 def test_a_30_mb_layer_is_streamed_in_chunks_and_verified(registry: Registry, other_registry: Registry, repo_name: str, tmp_path: Path) -> None:
     image = push_image(registry.url, repo_name, "amd64", layer_size=30 * 1024 * 1024, gzip_layer=False)
     layer = image.layer_digests[0]
     size = int(requests.head(f"{registry.url}/v2/{repo_name}/blobs/{layer}", timeout=10).headers["Content-Length"])
     assert size > 30 * 1024 * 1024
     with FaultProxy(other_registry.host) as target_proxy:
-        the_spec = platform_spec(f"{target_proxy.host}/{repo_name}:v1", (f"{registry.host}/{repo_name}:amd64", "amd64"))
+        the_spec = spec(f"{target_proxy.host}/{repo_name}:v1", (f"{registry.host}/{repo_name}:amd64", "amd64"))
         result = cli("push", "from-spec", str(write_spec(tmp_path, the_spec)))
         assert_ok(result)
         assert len(target_proxy.requests("PATCH")) == math.ceil(size / CHUNK_BYTES) + 1  # the layer in chunks, the config
@@ -164,7 +146,7 @@ def test_blobs_already_in_the_target_are_not_copied_again(registry: Registry, ot
         push_blob(other_registry.url, repo_name, get_blob(registry.url, repo_name, blob))
 
     with FaultProxy(registry.host) as source_proxy, FaultProxy(other_registry.host) as target_proxy:
-        the_spec = platform_spec(f"{target_proxy.host}/{repo_name}:v1", (f"{source_proxy.host}/{repo_name}:amd64", "amd64"))
+        the_spec = spec(f"{target_proxy.host}/{repo_name}:v1", (f"{source_proxy.host}/{repo_name}:amd64", "amd64"))
         assert_ok(cli("push", "from-spec", str(write_spec(tmp_path, the_spec))))
         assert sorted(p.rsplit("/", 1)[1] for p in target_proxy.requests("HEAD") if "/blobs/" in p) == sorted(blobs)
         assert target_proxy.requests("POST") == [] and target_proxy.requests("PATCH") == []

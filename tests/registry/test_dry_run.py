@@ -14,7 +14,7 @@ from support.clirun import assert_clean_failure, assert_ok, digest_line, push_sp
 from support.images import get_blob, get_manifest, list_tags, push_blob, push_image
 from support.recorder import RecordingProxy
 from support.registry import Registry
-from support.review import AMD64, ARM64, make_spec
+from support.specs import AMD64, ARM64, repo_spec
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def test_from_spec_dry_run_prints_the_exact_index_and_writes_nothing(
     push_image(registry.url, repo_name, "arm64", architecture="arm64")
     push_image(registry.url, f"{repo_name}/other", "s390x", architecture="s390x")  # another repo: a push would mount it
     tags_before = sorted(list_tags(registry.url, repo_name))
-    spec = make_spec(proxy.host, repo_name, "v1", [("amd64", AMD64), ("arm64", ARM64)], tags=["latest"])
+    spec = repo_spec(proxy.host, repo_name, "v1", [("amd64", AMD64), ("arm64", ARM64)], tags=["latest"])
     spec["manifests"].append({"image": f"{proxy.host}/{repo_name}/other:s390x", "platform": {"os": "linux", "architecture": "s390x"}})
 
     result = push_spec(tmp_path, spec, "--dry-run")
@@ -64,10 +64,10 @@ def test_from_spec_dry_run_prints_the_exact_index_and_writes_nothing(
 def test_dry_run_leaves_an_existing_tag_as_it_was(registry: Registry, repo_name: str, tmp_path: Path, proxy: RecordingProxy) -> None:
     push_image(registry.url, repo_name, "amd64")
     push_image(registry.url, repo_name, "arm64", architecture="arm64")
-    assert_ok(push_spec(tmp_path, make_spec(registry.host, repo_name, "v1", [("amd64", AMD64)])))
+    assert_ok(push_spec(tmp_path, repo_spec(registry.host, repo_name, "v1", [("amd64", AMD64)])))
     old = tag_digest(registry.url, repo_name, "v1")
 
-    result = push_spec(tmp_path, make_spec(proxy.host, repo_name, "v1", [("amd64", AMD64), ("arm64", ARM64)]), "--dry-run")
+    result = push_spec(tmp_path, repo_spec(proxy.host, repo_name, "v1", [("amd64", AMD64), ("arm64", ARM64)]), "--dry-run")
 
     assert_ok(result)
     _, digest, _ = _dry_run_output(result.stdout)
@@ -103,7 +103,7 @@ def test_from_args_dry_run_json_is_the_full_result_and_writes_nothing(
 
 def test_dry_run_still_verifies_members(registry: Registry, repo_name: str, tmp_path: Path, proxy: RecordingProxy) -> None:
     push_image(registry.url, repo_name, "amd64")
-    spec = make_spec(proxy.host, repo_name, "v1", [("amd64", ARM64)])  # the image is amd64, the spec says arm64
+    spec = repo_spec(proxy.host, repo_name, "v1", [("amd64", ARM64)])  # the image is amd64, the spec says arm64
 
     assert_clean_failure(push_spec(tmp_path, spec, "--dry-run"), "exec format error")
     assert proxy.writes() == []

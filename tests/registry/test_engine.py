@@ -18,6 +18,7 @@ from support.clirun import tag_digest
 from support.faults import FaultProxy, Timing, sequential_depth
 from support.registry import Registry
 from support.scenarios import EXTRA_TAGS, batch, scenario_a, scenario_c
+from support.specs import repo_spec
 
 DELAY = 0.15
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,7 +107,7 @@ def test_an_index_member_reads_its_entries_and_configs_together(registry: Regist
         repo = f"{repo_name}-{n}"
         images = [push_image(registry.url, repo, None, architecture=arch, variant=variant or None, seed=arch + variant) for arch, variant in PLATFORMS[:6]]
         push_index(registry.url, repo, "multi", images, oci=False, attestations=True)
-        spec = write(tmp_path / f"index-{n}.yaml", {"image": f"{slow.host}/{repo}:v1", "type": "oci", "manifests": [{"image": f"{slow.host}/{repo}:multi"}]})
+        spec = write(tmp_path / f"index-{n}.yaml", repo_spec(slow.host, repo, "v1", [("multi", None)], type="oci"))
         slow.forget()  # the set-up above went to the registry directly; only the push counts
         push(spec)
 

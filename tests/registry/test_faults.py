@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-import bcrypt
 import pytest
 import requests
 from click.testing import CliRunner, Result
@@ -22,6 +21,7 @@ from support.faults import FaultProxy, SilentServer, drip, error, redirect, rese
 from support.images import PushedImage, get_blob, push_blob, push_image
 from support.registry import Registry, free_port
 from support.tokenserver import TokenServer, record_authorization
+from support.specs import spec
 
 from manifest_spec.registry import transport
 from manifest_spec.cli.main import main
@@ -49,10 +49,7 @@ def image(registry: Registry, repo_name: str) -> PushedImage:
 
 
 def spec_for(host: str, source: str, target: Optional[str] = None, tag: str = "v1", source_host: Optional[str] = None) -> dict[str, Any]:
-    return {
-        "image": f"{host}/{target or source}:{tag}",
-        "manifests": [{"image": f"{source_host or host}/{source}:amd64", "platform": {"os": "linux", "architecture": "amd64"}}],
-    }
+    return spec(f"{host}/{target or source}:{tag}", (f"{source_host or host}/{source}:amd64", "amd64"))
 
 
 def push(tmp_path: Path, the_spec: dict[str, Any], *flags: str, login: bool = False) -> Result:
@@ -114,11 +111,9 @@ def test_a_write_redirected_in_a_loop_stops(registry: Registry, proxy: FaultProx
 
 
 @pytest.fixture(scope="module")
-def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    htpasswd = tmp_path_factory.mktemp("htpasswd") / "htpasswd"
-    htpasswd.write_text(f"{USER}:{bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()}\n")
-    with Registry({"auth": {"htpasswd": {"realm": "faults", "path": str(htpasswd)}}}) as registry:
-        yield registry
+def basic_account() -> tuple[str, str]:
+    """The one account of `basic_registry` (conftest)."""
+    return USER, PASSWORD
 
 
 def test_a_308_to_another_host_gets_no_credentials_and_its_401_is_blamed_on_it(
@@ -210,12 +205,6 @@ def test_https_to_another_registry_speaking_http_says_use_plain_http(
 # -- 3. retries cover what breaks in real networks ----------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def source_registry() -> Iterator[Registry]:
-    with Registry() as other:
-        yield other
-
-
 @pytest.mark.parametrize(
     ("method", "pattern", "how"),
     [("POST", r"/blobs/uploads/$", "503"), ("POST", r"/blobs/uploads/$", "reset"),
@@ -223,13 +212,13 @@ def source_registry() -> Iterator[Registry]:
     ids=["upload-post-503", "upload-post-reset", "patch-503", "patch-reset"],
 )
 def test_a_broken_upload_session_is_started_again(
-    registry: Registry, source_registry: Registry, proxy: FaultProxy, repo_name: str, tmp_path: Path, method: str, pattern: str, how: str
+    registry: Registry, other_registry: Registry, proxy: FaultProxy, repo_name: str, tmp_path: Path, method: str, pattern: str, how: str
 ) -> None:
-    source = push_image(source_registry.url, repo_name, "amd64")
+    source = push_image(other_registry.url, repo_name, "amd64")
     resets = reset_connections(proxy, method, pattern, times=1 if how == "reset" else 0)
     if how == "503":
         proxy.inject(method, pattern, UNAVAILABLE, times=1, forward=False)
-    result = push(tmp_path, spec_for(proxy.host, repo_name, source_host=source_registry.host))
+    result = push(tmp_path, spec_for(proxy.host, repo_name, source_host=other_registry.host))
     assert_ok(result)
     blobs = 1 + len(source.layer_digests)
     unseen = len(resets) if method == "POST" else 0  # a reset request never reaches the proxy's record
@@ -271,15 +260,15 @@ def test_a_broken_mount_post_is_sent_again(
 
 
 def test_an_upload_that_keeps_failing_stops_within_the_budget(
-    registry: Registry, source_registry: Registry, proxy: FaultProxy, repo_name: str, tmp_path: Path, no_backoff: None
+    registry: Registry, other_registry: Registry, proxy: FaultProxy, repo_name: str, tmp_path: Path, no_backoff: None
 ) -> None:
-    source = push_image(source_registry.url, repo_name, "amd64")
+    source = push_image(other_registry.url, repo_name, "amd64")
     # The target has the config already: one blob to copy, so the count is one blob's sessions
     # (several blobs are in flight together, and the run stops at the first that fails).
-    push_blob(registry.url, repo_name, get_blob(source_registry.url, repo_name, source.config_digest))
+    push_blob(registry.url, repo_name, get_blob(other_registry.url, repo_name, source.config_digest))
     assert len(source.layer_digests) == 1
     proxy.inject("POST", r"/blobs/uploads/$", UNAVAILABLE, forward=False)
-    result = push(tmp_path, spec_for(proxy.host, repo_name, source_host=source_registry.host))
+    result = push(tmp_path, spec_for(proxy.host, repo_name, source_host=other_registry.host))
     assert_clean_failure(result, "copy blob", "HTTP 503")
     assert len(proxy.requests("POST")) == 5  # the first session and 4 more, then stop
     assert tag_digest(registry.url, repo_name, "v1") is None
@@ -305,15 +294,9 @@ def tokens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenServer]:
 
 
 @pytest.fixture(scope="module")
-def token_front(tokens: TokenServer) -> Iterator[FaultProxy]:
-    with FaultProxy(tokens.host) as front:
-        yield front
-
-
-@pytest.fixture(scope="module")
-def token_registry(tokens: TokenServer, token_front: FaultProxy) -> Iterator[Registry]:
-    with Registry(tokens.registry_config(realm=f"http://{token_front.host}/token")) as registry:
-        yield registry
+def token_realm(token_front: FaultProxy) -> str:
+    """`token_registry` (conftest) sends clients through `token_front` for their tokens."""
+    return f"http://{token_front.host}/token"
 
 
 @pytest.fixture

@@ -11,28 +11,19 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import requests
 
 from support.artifacts import SPDX_JSON, push_attestation, push_sbom, push_signature
 from support.clirun import assert_ok, digest_line, push_spec, run_cli, write_spec
-from support.ggcr import GgcrRegistry, started_ggcr_registry
+from support.ggcr import GgcrRegistry
 from support.images import OCI_INDEX, get_manifest, push_image
 from support.registry import Registry, unique_repo_name
-
-AMD64 = {"os": "linux", "architecture": "amd64"}
-
-
-@pytest.fixture(scope="module")
-def ggcr() -> Iterator[GgcrRegistry]:
-    yield from started_ggcr_registry()
-
+from support.specs import AMD64, spec
 
 def spec_for(source_host: str, source_repo: str, target_host: str, target_repo: str) -> dict[str, object]:
-    return {"image": f"{target_host}/{target_repo}:v1", "type": "oci",
-            "manifests": [{"image": f"{source_host}/{source_repo}:amd64", "platform": AMD64}]}
+    return spec(f"{target_host}/{target_repo}:v1", (f"{source_host}/{source_repo}:amd64", AMD64), type="oci")
 
 
 def referrers(ggcr: GgcrRegistry, repo: str, digest: str) -> list[str]:

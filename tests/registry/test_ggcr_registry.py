@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urljoin
 
 import pytest
@@ -16,16 +15,11 @@ import requests
 
 from support.artifacts import SPDX_JSON, push_sbom
 from support.clirun import assert_ok, digest_line, push_spec, served_document
-from support.ggcr import GgcrNotFoundError, GgcrRegistry, started_ggcr_registry
+from support.ggcr import GgcrNotFoundError, GgcrRegistry
 from support.images import OCI_INDEX, OCI_MANIFEST, json_bytes, push_image, sha256_digest
+from support.specs import AMD64, ARM64, repo_spec
 
 EMPTY_CONFIG = "application/vnd.oci.empty.v1+json"
-AMD64 = {"os": "linux", "architecture": "amd64"}
-
-
-@pytest.fixture(scope="module")
-def ggcr() -> Iterator[GgcrRegistry]:
-    yield from started_ggcr_registry()
 
 
 def open_session(ggcr: GgcrRegistry, repo: str) -> str:
@@ -125,10 +119,7 @@ def test_an_index_with_a_missing_child_is_404(ggcr: GgcrRegistry) -> None:
 def test_manifest_spec_pushes_an_index_of_same_repository_members(ggcr: GgcrRegistry, tmp_path: Path) -> None:
     amd64 = push_image(ggcr.url, "t/same", "amd64", oci=True)
     arm64 = push_image(ggcr.url, "t/same", "arm64", architecture="arm64", oci=True)
-    spec = {"image": f"{ggcr.host}/t/same:v1", "type": "oci", "manifests": [
-        {"image": f"{ggcr.host}/t/same:amd64", "platform": AMD64},
-        {"image": f"{ggcr.host}/t/same:arm64", "platform": {"os": "linux", "architecture": "arm64"}}]}
-    result = push_spec(tmp_path, spec)
+    result = push_spec(tmp_path, repo_spec(ggcr.host, "t/same", "v1", [("amd64", AMD64), ("arm64", ARM64)], type="oci"))
     assert_ok(result)
     digest, _ = digest_line(result)
     document = served_document(ggcr.url, "t/same", "v1")

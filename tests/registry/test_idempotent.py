@@ -12,7 +12,7 @@ from support.clirun import assert_ok, digest_line, push_spec, tag_digest
 from support.images import push_image
 from support.recorder import RecordingProxy
 from support.registry import Registry
-from support.review import AMD64, ARM64, make_spec
+from support.specs import AMD64, ARM64, repo_spec
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def proxy(registry: Registry) -> Iterator[RecordingProxy]:
 def test_second_identical_push_sends_zero_write_requests(registry: Registry, repo_name: str, tmp_path: Path, proxy: RecordingProxy) -> None:
     push_image(registry.url, repo_name, "amd64")
     push_image(registry.url, f"{repo_name}/arm", "arm64", architecture="arm64")  # another repo: mounted the first time
-    spec = make_spec(proxy.host, repo_name, "v1", [("amd64", AMD64)], tags=["latest"])
+    spec = repo_spec(proxy.host, repo_name, "v1", [("amd64", AMD64)], tags=["latest"])
     spec["manifests"].append({"image": f"{proxy.host}/{repo_name}/arm:arm64", "platform": ARM64})
 
     first = push_spec(tmp_path, spec)
@@ -50,7 +50,7 @@ def test_second_identical_push_sends_zero_write_requests(registry: Registry, rep
 
 def test_text_output_keeps_the_digest_line_and_notes_unchanged_tags_on_stderr(registry: Registry, repo_name: str, tmp_path: Path) -> None:
     push_image(registry.url, repo_name, "amd64")
-    spec = make_spec(registry.host, repo_name, "v1", [("amd64", AMD64)])
+    spec = repo_spec(registry.host, repo_name, "v1", [("amd64", AMD64)])
     first = push_spec(tmp_path, spec)
     assert_ok(first)
     assert first.stderr == ""  # a first push says nothing more than manifest-tool does
@@ -65,13 +65,13 @@ def test_text_output_keeps_the_digest_line_and_notes_unchanged_tags_on_stderr(re
 def test_only_the_tags_that_differ_are_written(registry: Registry, repo_name: str, tmp_path: Path, proxy: RecordingProxy) -> None:
     push_image(registry.url, repo_name, "amd64")
     push_image(registry.url, repo_name, "arm64", architecture="arm64")
-    assert_ok(push_spec(tmp_path, make_spec(registry.host, repo_name, "old", [("amd64", AMD64)])))
+    assert_ok(push_spec(tmp_path, repo_spec(registry.host, repo_name, "old", [("amd64", AMD64)])))
     old = tag_digest(registry.url, repo_name, "old")
-    assert_ok(push_spec(tmp_path, make_spec(registry.host, repo_name, "v1", [("amd64", AMD64), ("arm64", ARM64)])))
+    assert_ok(push_spec(tmp_path, repo_spec(registry.host, repo_name, "v1", [("amd64", AMD64), ("arm64", ARM64)])))
     proxy.clear()
 
     result = push_spec(
-        tmp_path, make_spec(proxy.host, repo_name, "v1", [("amd64", AMD64), ("arm64", ARM64)], tags=["old", "new"]), "--output", "json"
+        tmp_path, repo_spec(proxy.host, repo_name, "v1", [("amd64", AMD64), ("arm64", ARM64)], tags=["old", "new"]), "--output", "json"
     )
 
     assert_ok(result)

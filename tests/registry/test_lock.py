@@ -10,7 +10,7 @@ from support.ggcr import registry_on_both as registry  # noqa: F401  (each test 
 from support.clirun import assert_clean_failure, assert_ok, digest_line, run_cli, served_document, tag_digest, write_spec
 from support.images import OCI_INDEX, list_tags, push_image, push_index
 from support.registry import Registry
-from support.review import AMD64, ARM64, make_spec
+from support.specs import AMD64, ARM64, repo_spec
 
 VARIABLE_SPEC = """\
 image: ${{REGISTRY}}/{repo}:${{VERSION:-1.0}}
@@ -91,7 +91,7 @@ def test_lock_push_locked_then_member_moves(registry: Registry, repo_name: str, 
 
 def test_locked_push_fetches_the_locked_digest_whatever_the_tag_holds_now(registry: Registry, repo_name: str, tmp_path: Path) -> None:
     amd64 = push_image(registry.url, repo_name, "amd64")
-    path = write_spec(tmp_path, make_spec(registry.host, repo_name, "v1", [("amd64", AMD64)]), "one.yaml")
+    path = write_spec(tmp_path, repo_spec(registry.host, repo_name, "v1", [("amd64", AMD64)]), "one.yaml")
     assert_ok(run_cli("lock", str(path)))
     push_image(registry.url, repo_name, "amd64", architecture="arm64", seed="other")  # the tag now holds an arm64 image
 
@@ -104,9 +104,9 @@ def test_locked_push_fetches_the_locked_digest_whatever_the_tag_holds_now(regist
 def test_spec_changed_since_the_lock(registry: Registry, repo_name: str, tmp_path: Path) -> None:
     push_image(registry.url, repo_name, "amd64")
     push_image(registry.url, repo_name, "arm64", architecture="arm64")
-    path = write_spec(tmp_path, make_spec(registry.host, repo_name, "v1", [("amd64", AMD64)]), "app.yaml")
+    path = write_spec(tmp_path, repo_spec(registry.host, repo_name, "v1", [("amd64", AMD64)]), "app.yaml")
     assert_ok(run_cli("lock", str(path)))
-    write_spec(tmp_path, make_spec(registry.host, repo_name, "v1", [("amd64", AMD64), ("arm64", ARM64)]), "app.yaml")
+    write_spec(tmp_path, repo_spec(registry.host, repo_name, "v1", [("amd64", AMD64), ("arm64", ARM64)]), "app.yaml")
 
     check = run_cli("lock", "--check", str(path), "--output", "json")
     assert check.exit_code == 1
@@ -121,7 +121,7 @@ def test_spec_changed_since_the_lock(registry: Registry, repo_name: str, tmp_pat
 
 def test_missing_lock_file(registry: Registry, repo_name: str, tmp_path: Path) -> None:
     push_image(registry.url, repo_name, "amd64")
-    path = write_spec(tmp_path, make_spec(registry.host, repo_name, "v1", [("amd64", AMD64)]), "app.yaml")
+    path = write_spec(tmp_path, repo_spec(registry.host, repo_name, "v1", [("amd64", AMD64)]), "app.yaml")
 
     assert_clean_failure(run_cli("push", "from-spec", str(path), "--locked"), "no lock file", "app.lock")
     check = run_cli("lock", "--check", str(path))
@@ -134,7 +134,7 @@ def test_index_member_locks_the_index_and_its_entries(registry: Registry, repo_n
     amd64 = push_image(registry.url, repo_name, None, oci=True)
     arm64 = push_image(registry.url, repo_name, None, architecture="arm64", oci=True)
     built = push_index(registry.url, repo_name, "multi", [amd64, arm64])
-    path = write_spec(tmp_path, make_spec(registry.host, repo_name, "v1", [("multi", None)], type="oci"), "app.yaml")
+    path = write_spec(tmp_path, repo_spec(registry.host, repo_name, "v1", [("multi", None)], type="oci"), "app.yaml")
 
     assert_ok(run_cli("lock", str(path)))
 
@@ -150,7 +150,7 @@ def test_locked_push_refuses_a_lock_that_contradicts_a_pinned_member(registry: R
     """The spec (what was reviewed) pins a digest; a lock naming another must not be published."""
     pinned = push_image(registry.url, repo_name, "amd64")
     other = push_image(registry.url, repo_name, "amd64-rebuilt", seed=9)
-    path = write_spec(tmp_path, make_spec(registry.host, repo_name, "v1", [(f"@{pinned.digest}", AMD64)]), "app.yaml")
+    path = write_spec(tmp_path, repo_spec(registry.host, repo_name, "v1", [(f"@{pinned.digest}", AMD64)]), "app.yaml")
     assert_ok(run_cli("lock", str(path)))
     lock_file = tmp_path / "app.lock"
     lock = json.loads(lock_file.read_text())

@@ -14,7 +14,7 @@ from support.clirun import assert_clean_failure, assert_ok, push_spec, run_cli, 
 from support.images import push_image
 from support.recorder import RecordingProxy
 from support.registry import Registry
-from support.review import AMD64, ARM64, S390X, make_spec
+from support.specs import AMD64, ARM64, S390X, repo_spec
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def platforms_of(tag: dict[str, Any]) -> dict[str, tuple[str, Any, Any]]:
 def test_create_when_the_tags_do_not_exist(registry: Registry, repo_name: str, tmp_path: Path, proxy: RecordingProxy) -> None:
     amd64 = push_image(registry.url, repo_name, "amd64")
     arm64 = push_image(registry.url, repo_name, "arm64", architecture="arm64")
-    spec = make_spec(proxy.host, repo_name, "v1", [("amd64", AMD64), ("arm64", ARM64)], tags=["latest"])
+    spec = repo_spec(proxy.host, repo_name, "v1", [("amd64", AMD64), ("arm64", ARM64)], tags=["latest"])
 
     result, body = plan_json(tmp_path, spec, "--detailed-exitcode")
 
@@ -57,7 +57,7 @@ def test_create_when_the_tags_do_not_exist(registry: Registry, repo_name: str, t
 
 def test_unchanged_after_the_push_and_exit_0(registry: Registry, repo_name: str, tmp_path: Path) -> None:
     push_image(registry.url, repo_name, "amd64")
-    spec = make_spec(registry.host, repo_name, "v1", [("amd64", AMD64)], tags=["latest"])
+    spec = repo_spec(registry.host, repo_name, "v1", [("amd64", AMD64)], tags=["latest"])
     assert_ok(push_spec(tmp_path, spec))
 
     result, body = plan_json(tmp_path, spec, "--detailed-exitcode")
@@ -74,10 +74,10 @@ def test_update_with_a_platform_added_and_one_removed(registry: Registry, repo_n
     amd64 = push_image(registry.url, repo_name, "amd64")
     arm64 = push_image(registry.url, repo_name, "arm64", architecture="arm64")
     s390x = push_image(registry.url, repo_name, "s390x", architecture="s390x")
-    assert_ok(push_spec(tmp_path, make_spec(registry.host, repo_name, "v1", [("amd64", AMD64), ("arm64", ARM64)])))
+    assert_ok(push_spec(tmp_path, repo_spec(registry.host, repo_name, "v1", [("amd64", AMD64), ("arm64", ARM64)])))
     old = tag_digest(registry.url, repo_name, "v1")
 
-    result, body = plan_json(tmp_path, make_spec(registry.host, repo_name, "v1", [("amd64", AMD64), ("s390x", S390X)]), "--detailed-exitcode")
+    result, body = plan_json(tmp_path, repo_spec(registry.host, repo_name, "v1", [("amd64", AMD64), ("s390x", S390X)]), "--detailed-exitcode")
 
     assert result.exit_code == 2
     planned = tags_of(body)["v1"]
@@ -93,7 +93,7 @@ def test_update_with_a_platform_added_and_one_removed(registry: Registry, repo_n
 def test_member_rebuilt_under_the_same_tag_is_a_changed_platform(registry: Registry, repo_name: str, tmp_path: Path) -> None:
     first = push_image(registry.url, repo_name, "amd64")
     arm64 = push_image(registry.url, repo_name, "arm64", architecture="arm64")
-    spec = make_spec(registry.host, repo_name, "v1", [("amd64", AMD64), ("arm64", ARM64)])
+    spec = repo_spec(registry.host, repo_name, "v1", [("amd64", AMD64), ("arm64", ARM64)])
     assert_ok(push_spec(tmp_path, spec))
     rebuilt = push_image(registry.url, repo_name, "amd64", seed="rebuilt")
     assert rebuilt.digest != first.digest
@@ -113,7 +113,7 @@ def test_member_rebuilt_under_the_same_tag_is_a_changed_platform(registry: Regis
 def test_tag_holding_a_single_image_is_shown_not_crashed_on(registry: Registry, repo_name: str, tmp_path: Path) -> None:
     single = push_image(registry.url, repo_name, "v1")  # the target tag holds an image, not an index
     push_image(registry.url, repo_name, "amd64")
-    spec = make_spec(registry.host, repo_name, "v1", [("amd64", AMD64)], tags=["new"])
+    spec = repo_spec(registry.host, repo_name, "v1", [("amd64", AMD64)], tags=["new"])
 
     _, body = plan_json(tmp_path, spec)
 
@@ -129,8 +129,8 @@ def test_tag_holding_a_single_image_is_shown_not_crashed_on(registry: Registry, 
 def test_markdown_for_a_pull_request_comment(registry: Registry, repo_name: str, tmp_path: Path) -> None:
     push_image(registry.url, repo_name, "amd64")
     arm64 = push_image(registry.url, repo_name, "arm64", architecture="arm64")
-    assert_ok(push_spec(tmp_path, make_spec(registry.host, repo_name, "v1", [("amd64", AMD64)])))
-    path = write_spec(tmp_path, make_spec(registry.host, repo_name, "v1", [("amd64", AMD64), ("arm64", ARM64)], tags=["stable"]), "pr.yaml")
+    assert_ok(push_spec(tmp_path, repo_spec(registry.host, repo_name, "v1", [("amd64", AMD64)])))
+    path = write_spec(tmp_path, repo_spec(registry.host, repo_name, "v1", [("amd64", AMD64), ("arm64", ARM64)], tags=["stable"]), "pr.yaml")
 
     result = run_cli("plan", str(path), "--output", "markdown")
 
@@ -144,6 +144,6 @@ def test_markdown_for_a_pull_request_comment(registry: Registry, repo_name: str,
 
 
 def test_a_missing_member_is_one_error_line_exit_1(registry: Registry, repo_name: str, tmp_path: Path) -> None:
-    spec = make_spec(registry.host, repo_name, "v1", [("nope", AMD64)])
+    spec = repo_spec(registry.host, repo_name, "v1", [("nope", AMD64)])
     result = run_cli("plan", str(write_spec(tmp_path, spec)), "--detailed-exitcode")
     assert_clean_failure(result, "manifests[0]", "404")

@@ -11,6 +11,7 @@ import pytest
 from support.clirun import assert_clean_failure, assert_ok, entry_platforms, push_spec, run_cli, served_document, tag_digest
 from support.images import PushedImage, PushedIndex, push_image, push_index
 from support.registry import Registry
+from support.specs import repo_spec, spec
 
 LTSC2019, LTSC2022 = "10.0.17763.1234", "10.0.20348.2340"
 
@@ -39,7 +40,7 @@ def mixed(registry: Registry, repo_name: str) -> PushedIndex:
 
 
 def _take(registry: Registry, repo: str, tmp_path: Path, source: str, platform: dict[str, str]) -> object:
-    the_spec = {"image": f"{registry.host}/{repo}:v1", "manifests": [{"image": f"{registry.host}/{repo}:{source}", "platform": platform}]}
+    the_spec = repo_spec(registry.host, repo, "v1", [(source, platform)])
     return push_spec(tmp_path, the_spec)
 
 
@@ -104,8 +105,7 @@ def test_spec_os_version_disagreeing_with_the_config_fails(registry: Registry, r
     windows = _image(registry, repo_name, "windows/amd64", LTSC2022)
     push_index(registry.url, repo_name, "win2022", [windows], oci=False)
     image_ref = f"{registry.host}/{repo_name}@{windows.digest}"
-    the_spec = {"image": f"{registry.host}/{repo_name}:v1", "manifests": [
-        {"image": image_ref, "platform": {"os": "windows", "architecture": "amd64", "os.version": LTSC2019}}]}
+    the_spec = spec(f"{registry.host}/{repo_name}:v1", (image_ref, {"os": "windows", "architecture": "amd64", "os.version": LTSC2019}))
     assert_clean_failure(push_spec(tmp_path, the_spec), "manifests[0]", f"os.version {LTSC2019}", f"os.version {LTSC2022}")
     assert tag_digest(registry.url, repo_name, "v1") is None
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import requests
@@ -28,14 +27,7 @@ from support.faults import FaultProxy, corrupt_body
 from support.images import PushedImage, get_blob, get_manifest, list_tags, push_image, push_index
 from support.referrers_api import ReferrersProxy
 from support.registry import Registry, unique_repo_name
-
-AMD64 = {"os": "linux", "architecture": "amd64"}
-
-
-@pytest.fixture(scope="module")
-def other_registry() -> Iterator[Registry]:
-    with Registry() as registry:
-        yield registry
+from support.specs import AMD64, Member, spec
 
 
 def signed_image(registry: Registry, repo: str, seed: str = "x") -> tuple[PushedImage, dict[str, PushedArtifact]]:
@@ -53,7 +45,7 @@ def signed_image(registry: Registry, repo: str, seed: str = "x") -> tuple[Pushed
 
 
 def spec_for(source: Registry, source_repo: str, target: Registry, target_repo: str) -> dict[str, object]:
-    return {"image": f"{target.host}/{target_repo}:v1", "type": "oci", "manifests": [{"image": f"{source.host}/{source_repo}:amd64", "platform": AMD64}]}
+    return spec(f"{target.host}/{target_repo}:v1", (f"{source.host}/{source_repo}:amd64", AMD64), type="oci")
 
 
 def assert_arrived(target: Registry, repo: str, image: PushedImage, artifacts: dict[str, PushedArtifact]) -> None:
@@ -215,9 +207,8 @@ def test_the_referrers_api_path_through_a_proxy_that_serves_it(registry: Registr
     sbom = push_sbom(registry.url, source_repo, image, referrer=True, listed=False)
     assert referrers_tag_entries(registry.url, source_repo, image.digest) is None
     with ReferrersProxy.around(registry) as proxy:
-        spec = {"image": f"{proxy.host}/{repo_name}:v1", "type": "oci",
-                "manifests": [{"image": f"{proxy.host}/{source_repo}:amd64", "platform": AMD64}]}
-        result = push_spec(tmp_path, spec)
+        the_spec = spec(f"{proxy.host}/{repo_name}:v1", (f"{proxy.host}/{source_repo}:amd64", AMD64), type="oci")
+        result = push_spec(tmp_path, the_spec)
         assert_ok(result)
         assert "carried 1 signature, 1 SBOM of 1 image" in result.stderr
         assert "referrer (referrers-api)" in result.stderr
@@ -232,7 +223,7 @@ def test_the_referrers_api_path_through_a_proxy_that_serves_it(registry: Registr
         assert list_tags(registry.url, repo_name) == ["v1"]
 
         # The filter is sent to the API (and applied here too, since a registry may ignore it).
-        filtered = push_spec(tmp_path, {**spec, "image": f"{proxy.host}/{repo_name}-sbom:v1"}, "--referrers-type", SPDX_JSON)
+        filtered = push_spec(tmp_path, {**the_spec, "image": f"{proxy.host}/{repo_name}-sbom:v1"}, "--referrers-type", SPDX_JSON)
         assert_ok(filtered)
         assert SPDX_JSON in proxy.filters and "carried 1 SBOM of 1 image" in filtered.stderr
 
@@ -331,9 +322,8 @@ def test_everything_is_read_before_the_first_write_and_referrers_go_in_before_th
     source_repo = unique_repo_name("source")
     image, artifacts = signed_image(registry, source_repo)
     with FaultProxy(registry.host) as proxy:
-        spec = {"image": f"{proxy.host}/{repo_name}:v1", "type": "oci", "tags": ["latest"],
-                "manifests": [{"image": f"{proxy.host}/{source_repo}:amd64", "platform": AMD64}]}
-        assert_ok(push_spec(tmp_path, spec))
+        the_spec = spec(f"{proxy.host}/{repo_name}:v1", (f"{proxy.host}/{source_repo}:amd64", AMD64), type="oci", tags=["latest"])
+        assert_ok(push_spec(tmp_path, the_spec))
         seen = proxy.seen
     writes = [i for i, (method, _) in enumerate(seen) if method in ("PUT", "POST", "PATCH", "DELETE")]
     reads_of_source = [i for i, (method, path) in enumerate(seen) if method == "GET" and path.startswith(f"/v2/{source_repo}/")]
@@ -350,9 +340,8 @@ def test_a_corrupt_referrer_fails_the_push_before_any_write(registry: Registry, 
     image, artifacts = signed_image(registry, source_repo)
     with FaultProxy(registry.host) as proxy:
         proxy.inject("GET", f"/manifests/{artifacts['att-referrer'].digest}", corrupt_body())
-        spec = {"image": f"{proxy.host}/{repo_name}:v1", "type": "oci",
-                "manifests": [{"image": f"{proxy.host}/{source_repo}:amd64", "platform": AMD64}]}
-        result = push_spec(tmp_path, spec)
+        the_spec = spec(f"{proxy.host}/{repo_name}:v1", (f"{proxy.host}/{source_repo}:amd64", AMD64), type="oci")
+        result = push_spec(tmp_path, the_spec)
         assert_clean_failure(result, f"referrer {artifacts['att-referrer'].digest}")
         assert proxy.requests("PUT") == [] and proxy.requests("POST") == []
     assert list_tags(registry.url, repo_name) == []
@@ -394,9 +383,8 @@ def test_the_referrers_api_is_read_page_by_page(registry: Registry, repo_name: s
     pushed = [push_signature(registry.url, source_repo, image, referrer=True, listed=False, note=str(n)) for n in range(3)]
     with ReferrersProxy.around(registry) as proxy:
         proxy.page_size = 1
-        spec = {"image": f"{proxy.host}/{repo_name}:v1", "type": "oci",
-                "manifests": [{"image": f"{proxy.host}/{source_repo}:amd64", "platform": AMD64}]}
-        result = push_spec(tmp_path, spec)
+        the_spec = spec(f"{proxy.host}/{repo_name}:v1", (f"{proxy.host}/{source_repo}:amd64", AMD64), type="oci")
+        result = push_spec(tmp_path, the_spec)
         assert_ok(result)
         assert "carried 3 signatures of 1 image" in result.stderr
         assert proxy.requests("GET").count(f"/v2/{source_repo}/referrers/{image.digest}") == 3
@@ -437,30 +425,30 @@ def test_a_target_cosign_tag_that_is_not_a_cosign_manifest_is_refused_before_any
 
 
 def two_members_from_elsewhere(registry: Registry, host: str, repo_name: str, tmp_path: Path, *, signed: bool) -> Path:
-    members = []
+    members: list[Member] = []
     for n, arch in enumerate(("amd64", "arm64")):
         source = unique_repo_name(f"depth-{arch}")
         image = push_image(registry.url, source, arch, architecture=arch, oci=True, seed=f"depth-{signed}")
         if signed:
             push_signature(registry.url, source, image)
             push_sbom(registry.url, source, image, referrer=True)
-        members.append({"image": f"{host}/{source}:{arch}", "platform": {"os": "linux", "architecture": arch}})
-    return write_spec(tmp_path, {"image": f"{host}/{repo_name}:v1", "type": "oci", "manifests": members})
+        members.append((f"{host}/{source}:{arch}", arch))
+    return write_spec(tmp_path, spec(f"{host}/{repo_name}:v1", *members, type="oci"))
 
 
 @pytest.mark.parametrize("signed, first, again", [(False, 5, 2), (True, 8, 4)])
 def test_round_trips_of_a_push_that_carries(registry: Registry, repo_name: str, tmp_path: Path, signed: bool, first: int, again: int) -> None:
     with FaultProxy(registry.host, delay=0.1) as slow:
-        spec = two_members_from_elsewhere(registry, slow.host, repo_name, tmp_path, signed=signed)
+        path = two_members_from_elsewhere(registry, slow.host, repo_name, tmp_path, signed=signed)
         slow.forget()
-        assert_ok(run_cli("push", "from-spec", str(spec)))
+        assert_ok(run_cli("push", "from-spec", str(path)))
         # Nothing to carry: (1) members, (2) configs + child HEADs + the tag lists and referrers-API probe
         # beside them, (3) mounts, (4) child PUTs, (5) the index — as without carrying. Something to
         # carry: + (3) the indexes and cosign tags the lists show, (4) the listed manifests and the
         # carried manifests' HEADs, then the carry's tags after the child PUTs, before the index.
         assert slow.depth() <= first, sorted(slow.timings, key=lambda t: t.start)
         slow.forget()
-        assert_ok(run_cli("push", "from-spec", str(spec)))
+        assert_ok(run_cli("push", "from-spec", str(path)))
         assert slow.depth() <= again, sorted(slow.timings, key=lambda t: t.start)
         assert slow.requests("PUT") == [] and slow.requests("POST") == []
 
@@ -489,8 +477,8 @@ def test_two_specs_carrying_different_signatures_for_one_image_into_one_reposito
     target = f"{repo_name}/app"
     specs = []
     for n, source in enumerate((first, second)):
-        spec = {"image": f"{registry.host}/{target}:v{n}", "type": "oci", "manifests": [{"image": f"{registry.host}/{source}:amd64", "platform": AMD64}]}
-        specs.append(str(write_spec(tmp_path, spec, f"s{n}.yaml")))
+        the_spec = spec(f"{registry.host}/{target}:v{n}", (f"{registry.host}/{source}:amd64", AMD64), type="oci")
+        specs.append(str(write_spec(tmp_path, the_spec, f"s{n}.yaml")))
 
     result = run_cli("push", "from-spec", *specs)
 
@@ -503,9 +491,9 @@ def test_an_extra_tag_named_like_a_carried_tag_is_refused(registry: Registry, re
     source = f"{repo_name}/ci"
     image, _ = signed_image(registry, source)
     referrers_tag = f"sha256-{image.digest.split(':')[1]}"
-    spec = {**spec_for(registry, source, registry, f"{repo_name}/app"), "tags": [referrers_tag]}
+    the_spec = {**spec_for(registry, source, registry, f"{repo_name}/app"), "tags": [referrers_tag]}
 
-    result = push_spec(tmp_path, spec)
+    result = push_spec(tmp_path, the_spec)
 
     assert_clean_failure(result, f"{registry.host}/{repo_name}/app:{referrers_tag}", "different content", "nothing was written")
     assert list_tags(registry.url, f"{repo_name}/app") == []

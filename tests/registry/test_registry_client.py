@@ -46,6 +46,7 @@ from support.images import (
     sha256_digest,
 )
 from support.registry import Registry, free_port
+from support.specs import repo_spec, spec
 
 OPTIONS = ClientOptions(plain_http=True, timeout=10.0)
 NO_RETRIES = ClientOptions(plain_http=True, timeout=10.0, attempts=0)  # a fault is answered once, at once
@@ -74,14 +75,6 @@ def proxied(proxy: FaultProxy) -> Iterator[RegistryClient]:
 @pytest.fixture
 def image(registry: Registry, repo_name: str) -> PushedImage:
     return push_image(registry.url, repo_name, "v1")
-
-
-def _spec(host: str, repo: str, *members: tuple[str, str]) -> dict[str, object]:
-    """target host/repo:target; members as (tag, architecture), all linux."""
-    return {
-        "image": f"{host}/{repo}:target",
-        "manifests": [{"image": f"{host}/{repo}:{tag}", "platform": {"os": "linux", "architecture": arch}} for tag, arch in members],
-    }
 
 
 # -- a correct registry ------------------------------------------------------------------------
@@ -276,7 +269,7 @@ def test_cli_push_through_faults_writes_nothing(
     push_image(registry.url, repo_name, "amd64")
     push_image(registry.url, repo_name, "arm64", architecture="arm64")
     proxy.inject("GET", path, fault)  # type: ignore[arg-type]
-    result = push_spec(tmp_path, _spec(proxy.host, repo_name, ("amd64", "amd64"), ("arm64", "arm64")))
+    result = push_spec(tmp_path, repo_spec(proxy.host, repo_name, "target", [("amd64", "amd64"), ("arm64", "arm64")]))
     assert_clean_failure(result, message)
     assert proxy.requests("PUT") == [] and proxy.requests("POST") == []
     assert tag_digest(registry.url, repo_name, "target") is None
@@ -288,8 +281,7 @@ def test_cli_push_streams_blobs_the_registry_refuses_to_mount(registry: Registry
 
     # What a registry without shared storage answers: an upload session instead of the mount.
     proxy.inject("POST", r"/blobs/uploads/\?.*mount=", upload_session_instead(registry.url, proxy.host, target), forward=False)
-    the_spec = _spec(proxy.host, target, ("amd64", "amd64"))
-    the_spec["manifests"][0]["image"] = f"{proxy.host}/{source}:amd64"  # type: ignore[index]
+    the_spec = spec(f"{proxy.host}/{target}:target", (f"{proxy.host}/{source}:amd64", "amd64"))
     result = push_spec(tmp_path, the_spec)
 
     assert result.exit_code == 0, result.stderr
@@ -306,7 +298,6 @@ def test_cli_push_when_a_streamed_blob_is_cut_short(registry: Registry, proxy: F
     image = push_image(registry.url, source, "amd64", layer_size=4096)
     proxy.inject("POST", r"/blobs/uploads/\?.*mount=", lambda reply: Reply(202, (), b""), forward=False)
     proxy.inject("GET", f"/blobs/{image.layer_digests[0]}$", truncate(10))
-    the_spec = _spec(proxy.host, target, ("amd64", "amd64"))
-    the_spec["manifests"][0]["image"] = f"{proxy.host}/{source}:amd64"  # type: ignore[index]
+    the_spec = spec(f"{proxy.host}/{target}:target", (f"{proxy.host}/{source}:amd64", "amd64"))
     assert_clean_failure(push_spec(tmp_path, the_spec), image.layer_digests[0])
     assert list_tags(registry.url, target) == []

@@ -11,24 +11,18 @@ import pytest
 
 from support.clirun import assert_ok, digest_line, push_spec, run_cli, served_document, write_spec
 from support.faults import FaultProxy
-from support.ggcr import GgcrRegistry, started_ggcr_registry
+from support.ggcr import GgcrRegistry
 from support.images import get_blob, get_manifest, push_image
 from support.profiles import MiB, honour_one_scope, refuse_large_patches, watch_uploads
 from support.registry import Registry, unique_repo_name
 from support.tokenserver import TokenServer, grants
+from support.specs import AMD64, spec
 
-AMD64 = {"os": "linux", "architecture": "amd64"}
 NINE_MIB = 9 * MiB
 
 
-@pytest.fixture(scope="module")
-def ggcr() -> Iterator[GgcrRegistry]:
-    yield from started_ggcr_registry()
-
-
 def cross_registry_spec(source_host: str, source_repo: str, target_host: str, target_repo: str) -> dict[str, object]:
-    return {"image": f"{target_host}/{target_repo}:v1", "type": "oci",
-            "manifests": [{"image": f"{source_host}/{source_repo}:amd64", "platform": AMD64}]}
+    return spec(f"{target_host}/{target_repo}:v1", (f"{source_host}/{source_repo}:amd64", AMD64), type="oci")
 
 
 def test_a_layer_over_4_mib_is_copied_into_a_ghcr_like_target(registry: Registry, ggcr: GgcrRegistry, tmp_path: Path) -> None:
@@ -76,11 +70,10 @@ def test_a_mount_refused_for_scope_falls_back_to_a_copy_with_separate_tokens(fir
         source, target = unique_repo_name("src", prefix="team"), unique_repo_name("dst", prefix="team")
         image = push_image(harbor.url, source, "amd64", session=first_scope_tokens.bearer_session([(source, "pull,push")]))
         first_scope_tokens.reset_records()
-        spec = {"image": f"{harbor.host}/{target}:v1", "manifests": [{"image": f"{harbor.host}/{source}:amd64", "platform": AMD64}]}
         with FaultProxy(harbor.host) as proxy:
             ledger = watch_uploads(proxy)
-            spec = {"image": f"{proxy.host}/{target}:v1", "manifests": [{"image": f"{proxy.host}/{source}:amd64", "platform": AMD64}]}
-            result = run_cli("--username", ALICE, "--password-stdin", "push", "from-spec", str(write_spec(tmp_path, spec)), input=ALICE_PW + "\n")
+            the_spec = spec(f"{proxy.host}/{target}:v1", (f"{proxy.host}/{source}:amd64", AMD64))
+            result = run_cli("--username", ALICE, "--password-stdin", "push", "from-spec", str(write_spec(tmp_path, the_spec)), input=ALICE_PW + "\n")
             assert_ok(result)
             mounts = [p for p in proxy.requests("POST")]
         assert ledger.opened and not ledger.left_open

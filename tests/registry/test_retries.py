@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-import bcrypt
 import pytest
 import requests
 from click.testing import Result
@@ -32,6 +31,7 @@ from support.clirun import run_cli as cli
 from support.faults import FaultProxy, Reply, error, reset_connections, truncate
 from support.images import PushedImage, get_blob, get_manifest, push_image
 from support.registry import Registry
+from support.specs import spec
 from urllib3.response import HTTPResponse
 
 from manifest_spec.registry.transport import RETRY_AFTER_CAP, make_retry
@@ -62,13 +62,7 @@ def images(registry: Registry, repo_name: str) -> tuple[PushedImage, PushedImage
 
 
 def two_member_spec(host: str, repo: str, target: Optional[str] = None, tag: str = "v1") -> dict[str, Any]:
-    return {
-        "image": f"{host}/{target or repo}:{tag}",
-        "manifests": [
-            {"image": f"{host}/{repo}:amd64", "platform": {"os": "linux", "architecture": "amd64"}},
-            {"image": f"{host}/{repo}:arm64", "platform": {"os": "linux", "architecture": "arm64"}},
-        ],
-    }
+    return spec(f"{host}/{target or repo}:{tag}", (f"{host}/{repo}:amd64", "amd64"), (f"{host}/{repo}:arm64", "arm64"))
 
 
 def push(tmp_path: Path, the_spec: dict[str, Any], *flags: str, input: Optional[str] = None) -> Result:
@@ -179,38 +173,27 @@ def test_permanent_answers_and_posts_are_sent_once(
 # -- a blob streamed from another registry, its body cut short once ----------------------------
 
 
-@pytest.fixture(scope="module")
-def second_registry() -> Iterator[Registry]:
-    with Registry() as other:
-        yield other
-
-
 def test_a_source_blob_cut_short_during_a_cross_registry_copy_is_read_again(
-    registry: Registry, second_registry: Registry, proxy: FaultProxy, repo_name: str, tmp_path: Path
+    registry: Registry, other_registry: Registry, proxy: FaultProxy, repo_name: str, tmp_path: Path
 ) -> None:
     image = push_image(registry.url, repo_name, "amd64", layer_size=200_000, gzip_layer=False)
     layer = image.layer_digests[0]
     proxy.inject("GET", rf"/blobs/{layer}$", truncate(50_000), times=1)
-    the_spec = {
-        "image": f"{second_registry.host}/{repo_name}:v1",
-        "manifests": [{"image": f"{proxy.host}/{repo_name}:amd64", "platform": {"os": "linux", "architecture": "amd64"}}],
-    }
+    the_spec = spec(f"{other_registry.host}/{repo_name}:v1", (f"{proxy.host}/{repo_name}:amd64", "amd64"))
     result = push(tmp_path, the_spec)
     assert_ok(result)
     assert proxy.requests("GET").count(f"/v2/{repo_name}/blobs/{layer}") == 2
-    assert get_blob(second_registry.url, repo_name, layer) == get_blob(registry.url, repo_name, layer)
-    assert get_manifest(second_registry.url, repo_name, "v1")[2] == digest_line(result)[0]
+    assert get_blob(other_registry.url, repo_name, layer) == get_blob(registry.url, repo_name, layer)
+    assert get_manifest(other_registry.url, repo_name, "v1")[2] == digest_line(result)[0]
 
 
 # -- --debug: each retry on stderr, no query string, no secret ---------------------------------
 
 
 @pytest.fixture(scope="module")
-def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    htpasswd = tmp_path_factory.mktemp("htpasswd") / "htpasswd"
-    htpasswd.write_text(f"{USER}:{bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()}\n")
-    with Registry({"auth": {"htpasswd": {"realm": "retries", "path": str(htpasswd)}}}) as registry:
-        yield registry
+def basic_account() -> tuple[str, str]:
+    """The one account of `basic_registry` (conftest)."""
+    return USER, PASSWORD
 
 
 def test_debug_logs_each_retry_without_query_strings_or_secrets(basic_registry: Registry, repo_name: str, tmp_path: Path) -> None:
@@ -228,10 +211,7 @@ def test_debug_logs_each_retry_without_query_strings_or_secrets(basic_registry: 
         proxy.inject("PUT", r"/blobs/uploads/.*digest=", UNAVAILABLE, times=1, forward=False)  # upload PUT: its URL has a query
         resets = reset_connections(proxy, "HEAD", r"/manifests/sha256:", times=1)
         put_resets = reset_connections(proxy, "PUT", r"/blobs/uploads/.*digest=", times=1)  # then the 503, then through
-        spec_path = write_spec(tmp_path, {
-            "image": f"{proxy.host}/{target}:v1",
-            "manifests": [{"image": f"{proxy.host}/{source}:amd64", "platform": {"os": "linux", "architecture": "amd64"}}],
-        })
+        spec_path = write_spec(tmp_path, spec(f"{proxy.host}/{target}:v1", (f"{proxy.host}/{source}:amd64", "amd64")))
         env = {k: v for k, v in os.environ.items() if not k.startswith("MANIFEST_SPEC_")}
         started = time.monotonic()
         run = subprocess.run(
@@ -268,7 +248,7 @@ def test_retries_run_out_in_one_line_without_the_upload_query(
     push_image(registry.url, source, "amd64")
     proxy.inject("POST", r"mount=", lambda reply: Reply(202, (), b""), forward=False)  # refused, no session: a plain upload
     resets = reset_connections(proxy, "PUT", r"/blobs/uploads/.*digest=", times=100)
-    the_spec = {"image": f"{proxy.host}/{target}:v1", "manifests": [{"image": f"{proxy.host}/{source}:amd64", "platform": {"os": "linux", "architecture": "amd64"}}]}
+    the_spec = spec(f"{proxy.host}/{target}:v1", (f"{proxy.host}/{source}:amd64", "amd64"))
     result = push(tmp_path, the_spec)
     line = assert_clean_failure(result, "copy blob", proxy.host)
     assert len(resets) == 5 * 2  # per blob (config and layer, in flight together): the first try and 4 retries, then stop

@@ -8,16 +8,17 @@ is refused with one line. A registry with http.tls.clientcas wants client.cert/c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Iterator, Optional
 
 import pytest
 import requests
 from click.testing import CliRunner, Result
 from support.clirun import assert_clean_failure, assert_ok, digest_line, write_spec
 from support.images import PushedImage, get_manifest, push_image
-from support.registry import Registry, deep_merge
+from support.registry import Registry, deep_merge, started_registry
 from support.tls import PKI, MTLSRegistry, certs_dir, make_pki, tls_registry_config
 from support.tokenserver import TokenServer
+from support.specs import spec
 
 from manifest_spec.cli.main import main
 
@@ -41,7 +42,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
 
 @pytest.fixture(scope="module")
 def tls_registry(pki: PKI) -> Iterator[Registry]:
-    with Registry(tls_registry_config(pki)) as registry:
+    for registry in started_registry(tls_registry_config(pki)):
         assert registry.url.startswith("https://")
         yield registry
 
@@ -71,12 +72,8 @@ def mtls_image(mtls_registry: Registry, pki: PKI) -> PushedImage:
     return push_image(mtls_registry.url, "mtls/app", "amd64", session=trusted(pki, client=True))
 
 
-def one_member_spec(host: str, source: str, target: str) -> dict[str, Any]:
-    return {"image": f"{host}/{target}", "manifests": [{"image": f"{host}/{source}", "platform": {"os": "linux", "architecture": "amd64"}}]}
-
-
 def push(tmp_path: Path, host: str, target: str, *flags: str, source: str = "tls/app:amd64") -> Result:
-    return cli(*flags, "push", "from-spec", str(write_spec(tmp_path, one_member_spec(host, source, target))))
+    return cli(*flags, "push", "from-spec", str(write_spec(tmp_path, spec(f"{host}/{target}", (f"{host}/{source}", "amd64")))))
 
 
 def test_push_trusting_the_ca_from_a_certs_dir(tls_registry: Registry, image: PushedImage, pki: PKI, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import yaml
 from support.clirun import assert_clean_failure, assert_ok, digest_line, push_spec, run_cli, served_document, write_spec
 from support.images import get_manifest, push_image, push_index
 from support.registry import Registry
-from support.review import AMD64, ARM64, make_spec
+from support.specs import AMD64, ARM64, repo_spec
 
 
 def to_spec(tmp_path: Path, reference: str, name: str = "adopted.yaml") -> Path:
@@ -22,7 +22,7 @@ def to_spec(tmp_path: Path, reference: str, name: str = "adopted.yaml") -> Path:
 def test_round_trip_of_an_index_this_tool_pushed_gives_the_same_digest(registry: Registry, repo_name: str, tmp_path: Path) -> None:
     amd64 = push_image(registry.url, repo_name, "amd64")
     arm64 = push_image(registry.url, repo_name, "arm64", architecture="arm64", variant="v8")
-    original = push_spec(tmp_path, make_spec(registry.host, repo_name, "v1", [("amd64", AMD64), ("arm64", {**ARM64, "variant": "v8"})]))
+    original = push_spec(tmp_path, repo_spec(registry.host, repo_name, "v1", [("amd64", AMD64), ("arm64", {**ARM64, "variant": "v8"})]))
     assert_ok(original)
     digest, _ = digest_line(original)
 
@@ -67,7 +67,7 @@ def test_buildx_style_oci_index_with_annotations_and_attestations(registry: Regi
 
 def test_json_output_is_a_spec_too(registry: Registry, repo_name: str, tmp_path: Path) -> None:
     push_image(registry.url, repo_name, "amd64")
-    assert_ok(push_spec(tmp_path, make_spec(registry.host, repo_name, "v1", [("amd64", AMD64)])))
+    assert_ok(push_spec(tmp_path, repo_spec(registry.host, repo_name, "v1", [("amd64", AMD64)])))
     result = run_cli("inspect", "--to-spec", "--output", "json", f"{registry.host}/{repo_name}:v1")
     assert_ok(result)
     assert_ok(run_cli("validate", str(write_spec(tmp_path, result.stdout, "adopted.json"))))

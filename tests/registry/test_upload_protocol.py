@@ -6,27 +6,19 @@ the real registry, copying from go-containerregistry's (another registry: every 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from support.clirun import assert_clean_failure, assert_ok, push_spec, tag_digest
 from support.faults import FaultProxy, Reply, set_header
-from support.ggcr import GgcrRegistry, started_ggcr_registry
+from support.ggcr import GgcrRegistry
 from support.images import get_blob, push_image
 from support.profiles import MiB, watch_uploads
 from support.registry import Registry, unique_repo_name
-
-AMD64 = {"os": "linux", "architecture": "amd64"}
-
-
-@pytest.fixture(scope="module")
-def ggcr() -> Iterator[GgcrRegistry]:
-    yield from started_ggcr_registry()
-
+from support.specs import AMD64, spec
 
 def copy_spec(ggcr: GgcrRegistry, source_repo: str, target_host: str, target_repo: str) -> dict[str, object]:
-    return {"image": f"{target_host}/{target_repo}:v1", "manifests": [{"image": f"{ggcr.host}/{source_repo}:amd64", "platform": AMD64}]}
+    return spec(f"{target_host}/{target_repo}:v1", (f"{ggcr.host}/{source_repo}:amd64", AMD64))
 
 
 def status(code: int) -> "object":
@@ -42,12 +34,10 @@ def test_a_chunk_answered_with_any_2xx_and_no_location_keeps_the_session(
     # In front of ggcr, whose session URL never changes (distribution's carries state that does).
     source, target = unique_repo_name("src"), unique_repo_name("dst")
     image = push_image(registry.url, source, "amd64", layer_size=6 * MiB, seed=f"2xx-{code}")
-    spec = {"image": f"{{host}}/{target}:v1", "manifests": [{"image": f"{registry.host}/{source}:amd64", "platform": AMD64}]}
     with FaultProxy(ggcr.host) as proxy:
         ledger = watch_uploads(proxy)
         proxy.inject("PATCH", r"/blobs/uploads/", lambda r: set_header("Location", None)(status(code)(r)))  # type: ignore[operator]
-        spec["image"] = f"{proxy.host}/{target}:v1"
-        assert_ok(push_spec(tmp_path, spec))
+        assert_ok(push_spec(tmp_path, spec(f"{proxy.host}/{target}:v1", (f"{registry.host}/{source}:amd64", AMD64))))
         assert len(proxy.requests("PATCH")) >= 2
     assert not ledger.left_open
     assert get_blob(ggcr.url, target, image.layer_digests[0])

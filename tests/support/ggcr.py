@@ -167,12 +167,6 @@ def started_ggcr_registry() -> Iterator[GgcrRegistry]:
         registry.stop()
 
 
-@pytest.fixture(scope="session")
-def ggcr_registry() -> Iterator[GgcrRegistry]:
-    """A started go-containerregistry registry on a free loopback port (session-wide)."""
-    yield from started_ggcr_registry()
-
-
 @pytest.fixture(params=["distribution", "ggcr"])
 def registry_on_both(request: pytest.FixtureRequest, registry: Any) -> Any:
     """The test's registry: CNCF distribution, then go-containerregistry's. A module runs its tests on

@@ -265,6 +265,25 @@ class Registry:
 
 
 def started_registry(extra_config: Mapping[str, Any] | None = None) -> Iterator[Registry]:
-    """Generator for fixtures: yield a started :class:`Registry`, stop it afterwards."""
-    with Registry(extra_config) as registry:
+    """Generator for fixtures (``yield from started_registry(...)``): a started :class:`Registry`,
+    stopped afterwards. A missing binary fails the test with the install hint, never skips it."""
+    try:
+        registry = Registry(extra_config).start()
+    except RegistryNotFoundError as exc:
+        import pytest  # only here: tools/benchmark.py imports this module without pytest in the way
+
+        pytest.fail(str(exc), pytrace=False)
+    try:
         yield registry
+    finally:
+        registry.stop()
+
+
+def htpasswd_config(directory: Path, user: str, password: str, realm: str = "manifest-spec-test") -> dict[str, Any]:
+    """Extra config for a registry behind Basic auth (htpasswd) with one account. The file is written
+    here, before the start: distribution makes up a random user when the file is missing."""
+    import bcrypt
+
+    path = directory / "htpasswd"
+    path.write_text(f"{user}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()}\n", encoding="utf-8")
+    return {"auth": {"htpasswd": {"realm": realm, "path": str(path)}}}

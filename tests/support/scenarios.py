@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from support.images import push_image
+from support.specs import spec
 
 PLATFORMS = [
     ("amd64", ""), ("arm64", "v8"), ("arm", "v6"), ("arm", "v7"), ("386", ""), ("ppc64le", ""),
@@ -37,11 +38,7 @@ def seed_members(registry_url: str, repo: str, count: int, *, own_repos: bool = 
 
 
 def spec_data(host: str, target: str, members: list[tuple[str, dict[str, str]]], tags: list[str]) -> dict[str, Any]:
-    data: dict[str, Any] = {"image": f"{host}/{target}"}
-    if tags:
-        data["tags"] = list(tags)
-    data["manifests"] = [{"image": f"{host}/{ref}", "platform": platform} for ref, platform in members]
-    return data
+    return spec(f"{host}/{target}", *[(f"{host}/{ref}", platform) for ref, platform in members], **({"tags": list(tags)} if tags else {}))
 
 
 def write(path: Path, data: dict[str, Any]) -> str:

@@ -1,0 +1,50 @@
+"""The one spec builder of the tests: a spec as data, for `clirun.write_spec` (or `api`) to use.
+
+    spec("127.0.0.1:5000/app:v1", ("127.0.0.1:5000/app:amd64", "amd64"), tags=["latest"])
+    repo_spec(host, "app", "v1", [("amd64", AMD64), (f"@{digest}", None)])   # members in host/app
+
+A member's platform is an architecture name (linux/<arch>), a platform mapping, or None (no
+`platform:` key: the image's config decides). Extra keys (tags, type, annotations...) go between
+`image` and `manifests`, the order a person writes them in.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Union
+
+AMD64 = {"os": "linux", "architecture": "amd64"}
+ARM64 = {"os": "linux", "architecture": "arm64"}
+S390X = {"os": "linux", "architecture": "s390x"}
+
+PlatformLike = Union[str, Mapping[str, str], None]
+Member = tuple[str, PlatformLike]
+
+
+def platform(value: PlatformLike) -> Optional[dict[str, str]]:
+    """"arm64" -> {"os": "linux", "architecture": "arm64"}; a mapping is copied; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return {"os": "linux", "architecture": value}
+    return dict(value)
+
+
+def member(image: str, platform_of: PlatformLike = None) -> dict[str, Any]:
+    """One `manifests:` entry."""
+    found = platform(platform_of)
+    return {"image": image, **({"platform": found} if found is not None else {})}
+
+
+def spec(target: str, *members: Member, **keys: Any) -> dict[str, Any]:
+    """A spec pushing `members` ((image, platform) pairs) to `target`, with any other top-level keys."""
+    return {"image": target, **keys, "manifests": [member(image, where) for image, where in members]}
+
+
+def in_repo(host: str, repo: str, ref: str) -> str:
+    """host/repo:tag, or host/repo@digest when `ref` starts with "@"."""
+    return f"{host}/{repo}{ref if ref.startswith('@') else ':' + ref}"
+
+
+def repo_spec(host: str, repo: str, tag: str, members: list[Member], **keys: Any) -> dict[str, Any]:
+    """`spec` for the common case: the target host/repo:tag, each member a tag (or @digest) in host/repo."""
+    return spec(in_repo(host, repo, tag), *[(in_repo(host, repo, ref), where) for ref, where in members], **keys)
