@@ -11,7 +11,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 YAML_LS_VERSION ?= 1.25.0
 YAML_LS := .cache/npm/node_modules/yaml-language-server/package.json
 
-.PHONY: test demo venv registry-binary go-tools go-packages yaml-language-server clean
+.PHONY: test demo venv registry-binary go-tools go-packages yaml-language-server peers benchmark clean
 
 venv: $(VENV)/.installed
 
@@ -72,6 +72,17 @@ $(YAML_LS): Makefile
 		  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
 	npm install --prefix .cache/npm --no-audit --no-fund --silent yaml-language-server@$(YAML_LS_VERSION)
 	touch $@
+
+# The peers tools/benchmark.py compares against, from Debian: buildah (`buildah manifest`) and the
+# docker CLI (`docker manifest`; no daemon is started or needed). manifest-tool is used when
+# ../shared/peers/manifest-tool is there; crane comes from `make go-tools`.
+peers:
+	@command -v buildah >/dev/null 2>&1 && command -v docker >/dev/null 2>&1 || \
+		{ echo "installing buildah and docker.io (the docker CLI)"; \
+		  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq buildah docker.io; }
+
+benchmark: venv registry-binary go-tools peers
+	$(PY) tools/benchmark.py $(BENCHMARK_ARGS)
 
 test: venv registry-binary go-tools yaml-language-server
 	$(PY) -m pytest $(PYTEST_ARGS)

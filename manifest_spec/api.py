@@ -2,8 +2,8 @@
 
 Every function takes spec paths (or loaded specs, or a reference) and a `Settings`, returns typed
 results, and raises the errors.py errors the CLI maps to exit codes. Several specs are one run:
-all are validated first, all resolved and verified before the first write of any, all pushed at
-once over shared connections, token caches and member reads (push/run.py).
+all are validated first, all resolved and verified before any manifest or tag is written, all
+pushed at once over shared connections, token caches and member reads (push/run.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from manifest_spec.errors import ConflictError, ManifestSpecError, Problem, Spec
 from manifest_spec.specfile.spec import Spec, load_spec, parse_spec
 
 if TYPE_CHECKING:  # the HTTP side is imported when a run starts: `validate` stays offline and quick
-    from manifest_spec.carry.plan import CarrySettings
+    from manifest_spec.carry.settings import CarrySettings
     from manifest_spec.events import Listener
     from manifest_spec.oci.index import BuiltIndex, Descriptor
     from manifest_spec.oci.platforms import Platform
@@ -29,11 +29,13 @@ if TYPE_CHECKING:  # the HTTP side is imported when a run starts: `validate` sta
     from manifest_spec.review.plan import SpecPlan
     from manifest_spec.review.tospec import AdoptedSpec
 
-# Why 32: the widest round of a large spec fits in one wave — 10 platforms with a config and a
-# layer each are 20 mounts, their tag HEADs and member GETs 14 — and an unanswered wave costs a
-# whole round trip. Registries limit request counts (Docker Hub) rather than concurrency; lower
-# it (--jobs) for one that throttles connections.
-DEFAULT_JOBS = 32
+# Why 64: the widest round of a large spec fits in one wave, and an unanswered wave costs a whole
+# round trip. 10 platforms from other repositories make round 2 51 requests: 10 config GETs, 10
+# child HEADs, 20 mounts (a first push mounts beside the reads) and 11 reads for the carry (a tag
+# list per repository, the referrers-API probe); 32 measured 6 round trips there, 64 measured 5.
+# Registries limit request counts (Docker Hub) rather than concurrency; lower it (--jobs) for
+# one that throttles connections.
+DEFAULT_JOBS = 64
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class Settings:
     def push_settings(self, spec: Spec, lock: Optional[Lock] = None) -> PushSettings:
         """What the engine is told for `spec`: the index type flag > spec > docker. With its `lock`,
         what the lock fixes: its type, no member left out, carried kinds discovered as it was made."""
-        from manifest_spec.carry.plan import CarrySettings
+        from manifest_spec.carry.settings import CarrySettings
         from manifest_spec.push.engine import PushSettings
 
         carry = self.carry or CarrySettings()
@@ -174,12 +176,14 @@ def _run(settings: Settings) -> Run:
     return Run(settings.client_options(), settings.jobs, settings.listener)
 
 
-def _prepare(run: Run, specs: Sequence[Spec], settings: Settings, *, locked: Optional[bool] = None) -> list[Prepared]:
-    """Resolve and verify every spec (read-only); with `locked` (default: the settings'), each
-    pinned to its lock file's digests, and the index built checked against the lock."""
+def _prepare(run: Run, specs: Sequence[Spec], settings: Settings, *, locked: Optional[bool] = None,
+             pushing: bool = False) -> list[Prepared]:
+    """Resolve and verify every spec; read-only, but for the blob mounts of a first push (`pushing`:
+    see Engine.prepare). With `locked` (default: the settings'), each pinned to its lock file's
+    digests, and the index built checked against the lock."""
     specs = [settings.with_flags(spec) for spec in specs]
     if not (settings.locked or settings.lock_file is not None if locked is None else locked):
-        prepared = run.prepare(specs, [(spec, settings.push_settings(spec)) for spec in specs])
+        prepared = run.prepare(specs, [(spec, settings.push_settings(spec)) for spec in specs], pushing=pushing)
     else:
         from manifest_spec.review import lock as locks
 
@@ -191,7 +195,7 @@ def _prepare(run: Run, specs: Sequence[Spec], settings: Settings, *, locked: Opt
                 jobs.append((locks.pinned_spec(spec, read[i], settings.type_flag), settings.push_settings(spec, read[i])))
             except ManifestSpecError as e:
                 jobs.append(e)
-        prepared = run.prepare(specs, jobs, lambda i, p: locks.apply_lock(p, read[i]))
+        prepared = run.prepare(specs, jobs, lambda i, p: locks.apply_lock(p, read[i]), pushing=pushing)
     if settings.listener is not None:
         from manifest_spec.events import Warned
 
@@ -202,10 +206,10 @@ def _prepare(run: Run, specs: Sequence[Spec], settings: Settings, *, locked: Opt
 
 
 def push(specs: Sequence[Spec], settings: Settings) -> list[Outcome[PushResult]]:
-    """Resolve and verify all (nothing written if any fails), then push all; each spec's outcome.
-    A member left out (`ignore_missing`) is told to the listener as a `Warned` event."""
+    """Resolve and verify all (no manifest or tag written if any fails), then push all; each spec's
+    outcome. A member left out (`ignore_missing`) is told to the listener as a `Warned` event."""
     with _run(settings) as run:
-        return run.engine.push(_prepare(run, specs, settings))
+        return run.engine.push(_prepare(run, specs, settings, pushing=True))
 
 
 def plan(specs: Sequence[Spec], settings: Settings) -> list[SpecPlan]:

@@ -1,6 +1,7 @@
-"""Shared fixtures: the real registries every test file takes (per session a plain one, a second one
-and go-containerregistry's; per module one behind Basic auth and one behind a token server, with the
-module's own account or token server), a fresh repository name per test, and no ambient credentials."""
+"""Shared fixtures: the real registries every test file takes — per session a plain one, a second
+one, go-containerregistry's and one serving HTTPS; per module one behind Basic auth and one behind a
+token server, with the module's own account or token server — a fresh repository name per test, and
+no ambient credentials."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from support.registry import Registry, htpasswd_config, started_registry, unique
 if TYPE_CHECKING:  # only for the annotation: the unit tests need not import JWT and X.509 code
     from support.faults import FaultProxy
     from support.ggcr import GgcrRegistry
+    from support.tls import PKI
     from support.tokenserver import TokenServer
 
 GROUPS = ("unit", "registry", "clients")  # tests/<group>/ -> the marker of the same name (setup.cfg)
@@ -57,6 +59,24 @@ def ggcr_registry() -> Iterator[GgcrRegistry]:
 def ggcr(ggcr_registry: GgcrRegistry) -> GgcrRegistry:
     """`ggcr_registry`, by the name its test files use."""
     return ggcr_registry
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
+    """A CA with a server certificate for 127.0.0.1 and a client certificate (support/tls.py)."""
+    from support.tls import make_pki
+
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def tls_registry(pki: PKI) -> Iterator[Registry]:
+    """A registry serving HTTPS with `pki`'s server certificate."""
+    from support.tls import tls_registry_config
+
+    for registry in started_registry(tls_registry_config(pki)):
+        assert registry.url.startswith("https://")
+        yield registry
 
 
 @pytest.fixture(scope="module")

@@ -88,7 +88,7 @@ def restrict_to_lock(plan: CarryPlan, locked: Optional[LockedCarry], lock_path: 
         keep = {w.digest for w in wanted}
         subjects.append(Subject(subject.source, tuple(a for a in subject.referrers if a.digest in keep),
                                 tuple(a for a in subject.cosign if a.digest in keep)))
-    return plan_carry(plan.target, subjects, plan.state, plan.types)
+    return plan_carry(plan.target, subjects, plan.state, plan.types, plan.warnings)
 
 
 def carry_drift(locked: Optional[LockedCarry], submit: Submit) -> list[str]:

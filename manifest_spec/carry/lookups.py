@@ -45,16 +45,30 @@ def repository_tags(client: RegistryClient, repository: str) -> frozenset[str]:
     return frozenset(tags)
 
 
+class NoRepository(list[Descriptor]):
+    """The API's answer for a repository that does not exist (yet): no referrers, and nothing shown about
+    whether the registry has the API (a registry without it may say NAME_UNKNOWN as well)."""
+
+
+API, NO_API, UNKNOWN = "api", "no-api", "unknown"
+
+
 class Lookups:
-    """Memoised reads for one carry; safe to call from several threads."""
+    """Memoised reads for one carry; safe to call from several threads.
+
+    Whether a registry has the referrers API is decided per registry once an answer proves it (an OCI
+    index: it has; a plain 404: it has not) and per repository while none has: a missing repository or
+    a 200 that is no index shows nothing about the others, so each repository then asks for itself."""
 
     def __init__(self, submit: Submit, types: frozenset[str] = frozenset()) -> None:
         self.submit = submit
         self.types = types
         self._tags: dict[tuple[str, str], Future[frozenset[str]]] = {}
-        self._probes: dict[str, Future[Optional[list[Descriptor]]]] = {}
+        self._probes: dict[str, Future[tuple[Optional[list[Descriptor]], str]]] = {}
         self._listings: dict[tuple[str, str, str], Future[Optional[list[Descriptor]]]] = {}
-        self._lock = threading.Lock()
+        self._proven: dict[str, bool] = {}
+        self.warnings: list[str] = []  # what discovery could not tell, for the plan (never only under --debug)
+        self._lock = threading.RLock()  # re-entered when a probe is answered before its callback is added
 
     def tags(self, where: Reference) -> Future[frozenset[str]]:
         key = (where.api_host, where.repository)
@@ -63,47 +77,81 @@ class Lookups:
                 self._tags[key] = later(self.submit, where, repository_tags, where.repository)
             return self._tags[key]
 
+    def has_api(self, where: Reference, answer: Optional[list[Descriptor]]) -> bool:
+        """A listing's verdict: a missing repository takes the registry's, proven elsewhere in this run
+        (unproven: no API, so the tag schema is written as well and nothing is findable only one way)."""
+        if isinstance(answer, NoRepository):
+            with self._lock:
+                return self._proven.get(where.api_host, False)
+        return answer is not None
+
     def listing(self, where: Reference, digest: str) -> Future[Optional[list[Descriptor]]]:
-        """The referrers API's answer for `digest` in `where`'s repository (None: the registry has no API).
-        The first asked on a registry goes out at once; later ones wait for it, and go out only if it has the API."""
+        """The referrers API's answer for `digest` in `where`'s repository (None: no API there). The first
+        asked on a registry goes out at once; later ones wait for it, and go out unless it proved no API."""
         key = (where.api_host, where.repository, digest)
         with self._lock:
             if key in self._listings:
                 return self._listings[key]
-            probe = self._probes.get(where.api_host)
-            if probe is None:
-                probe = self._probes[where.api_host] = self._listings[key] = later(
-                    self.submit, where, referrers_api, where.repository, digest, self.types
-                )
-                return probe
             result: Future[Optional[list[Descriptor]]] = Future()
             self._listings[key] = result
-
-        def after_probe(done: Future[Optional[list[Descriptor]]]) -> None:
-            try:
-                if done.result() is None:
-                    result.set_result(None)
-                    return
-            except BaseException as e:
-                result.set_exception(e)
-                return
-            later(self.submit, where, referrers_api, where.repository, digest, self.types).add_done_callback(
-                lambda asked: _settle_from(asked, result)
-            )
-
-        probe.add_done_callback(after_probe)
+            probe = self._probes.get(where.api_host)
+            first = probe is None
+            if probe is None:
+                probe = self._probes[where.api_host] = self._ask(where, digest)
+        probe.add_done_callback(lambda done: _settle_from(done, result) if first else self._after_probe(done, where, digest, result))
         return result
 
+    def _ask(self, where: Reference, digest: str) -> Future[tuple[Optional[list[Descriptor]], str]]:
+        asked = later(self.submit, where, referrers_answer, where.repository, digest, self.types)
+        asked.add_done_callback(lambda done: self._learn(where, done))
+        return asked
 
-def _settle_from(source: Future[Optional[list[Descriptor]]], target: Future[Optional[list[Descriptor]]]) -> None:
+    def _learn(self, where: Reference, done: Future[tuple[Optional[list[Descriptor]], str]]) -> None:
+        if done.cancelled() or done.exception() is not None:
+            return
+        verdict = done.result()[1]
+        with self._lock:
+            if verdict in (API, NO_API):
+                self._proven.setdefault(where.api_host, verdict == API)
+            elif done.result()[0] is None:  # a 200 that is no index: said in the plan, not only under --debug
+                self.warnings.append(_cannot_tell(where, self._proven.get(where.api_host)))
+
+    def _after_probe(self, done: Future[tuple[Optional[list[Descriptor]], str]], where: Reference, digest: str,
+                     result: Future[Optional[list[Descriptor]]]) -> None:
+        try:
+            if done.result()[1] == NO_API:
+                result.set_result(None)
+                return
+        except BaseException as e:
+            result.set_exception(e)
+            return
+        self._ask(where, digest).add_done_callback(lambda asked: _settle_from(asked, result))
+
+
+def _cannot_tell(where: Reference, proven: Optional[bool]) -> str:
+    elsewhere = " (other repositories of the registry serve it)" if proven else ""
+    return (f"referrers of {where.registry}/{where.repository}: the referrers API answered 200 with something that is "
+            f"not an OCI index{elsewhere}; only the referrers tag schema and cosign tags were read there, so referrers "
+            "listed only by the API may be missing")
+
+
+def _settle_from(source: Future[tuple[Optional[list[Descriptor]], str]], target: Future[Optional[list[Descriptor]]]) -> None:
     try:
-        target.set_result(source.result())
+        target.set_result(source.result()[0])
     except BaseException as e:
         target.set_exception(e)
 
 
 def referrers_api(client: RegistryClient, repository: str, digest: str, types: frozenset[str] = frozenset()) -> Optional[list[Descriptor]]:
-    """GET /v2/<name>/referrers/<digest>; None when the registry has no referrers API (404, or not an index)."""
+    """GET /v2/<name>/referrers/<digest>; None when the repository shows no referrers API (404, or not an index)."""
+    return referrers_answer(client, repository, digest, types)[0]
+
+
+def referrers_answer(client: RegistryClient, repository: str, digest: str,
+                     types: frozenset[str] = frozenset()) -> tuple[Optional[list[Descriptor]], str]:
+    """The referrers API's listing (None: none there) and what the answer proves about the registry:
+    API (an OCI index, whatever its Content-Type), NO_API (a plain 404), UNKNOWN (a missing repository,
+    a 200 that is no index: a catch-all web page, or a registry serving the API per repository)."""
     what = f"referrers of {client.host}/{repository}@{digest}"
     media_types = [t for t in types if "/" in t]
     # The filter is only a hint (registries MAY ignore it): the answer is filtered here as well.
@@ -114,23 +162,21 @@ def referrers_api(client: RegistryClient, repository: str, digest: str, types: f
     try:
         for response, data in pages(client, path, MAX_MANIFEST_BYTES, what, MAX_PAGES, "referrers", headers={"Accept": OCI_INDEX}):
             # Decided by content, not Content-Type: go-containerregistry's registry answers the index with
-            # none (Go sniffs text/plain). A 200 that is not an index is no API (a catch-all web page).
+            # none (Go sniffs text/plain). A 200 that is not an index shows no API here (a catch-all web page).
             if not is_referrers_index(data):
-                if page == 0:  # cannot tell: said without --debug, never a silent drop
-                    log.warning("%s: answered 200 with %s that is not an OCI index; taken as no referrers API "
-                                "(referrers are looked for through the tag schema only)", what,
-                                response.headers.get("Content-Type") or "a body")
-                    return None
+                if page == 0:
+                    log.debug("%s: answered 200 with %s, not an OCI index", what, response.headers.get("Content-Type") or "a body")
+                    return None, UNKNOWN
                 raise VerificationError(f"{what}: page {page + 1} is not an OCI index of referrers")
             entries += parse_referrers_index(data, OCI_INDEX, what)
             page += 1
     except RegistryError as e:
         if e.status == 404 and e.code == "NAME_UNKNOWN":
-            return entries  # the API is there (a JSON error) but the repository is not, yet
+            return NoRepository(entries), (API if page else UNKNOWN)  # no referrers: the repository is not there (yet)
         if e.status == 404 and page == 0:
-            return None  # distribution 2.8.2: a plain 404, no API
+            return None, NO_API  # distribution 2.8.2: a plain 404, no API
         raise
-    return entries
+    return entries, API
 
 
 def is_referrers_index(data: bytes) -> bool:

@@ -24,6 +24,9 @@ from manifest_spec.carry.referrers import (
     classify,
     referrers_tag,
 )
+from manifest_spec.carry.settings import (
+    CarrySettings as CarrySettings,  # its home before issue 18, for importers
+)
 from manifest_spec.carry.submit import Submit, later
 from manifest_spec.errors import VerificationError
 from manifest_spec.oci.index import OCI_INDEX, digest_of
@@ -34,14 +37,6 @@ from manifest_spec.registry.upload import commit_upload, start_upload
 
 log = logging.getLogger(__name__)
 REFERRERS, COSIGN = "referrers", "cosign"
-
-
-@dataclass(frozen=True)
-class CarrySettings:
-    """`--no-referrers` (enabled=False) and `--referrers-type` (types; empty: all)."""
-
-    enabled: bool = True
-    types: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -81,6 +76,7 @@ class CarryPlan:
     unchanged: tuple[str, ...]  # tags that already hold what they should
     state: TargetState = TargetState(False)  # what the plan was made from (push --locked plans again from it)
     types: frozenset[str] = frozenset()  # the --referrers-type filter it was discovered with
+    warnings: tuple[str, ...] = ()  # what discovery could not tell (shown by push, dry-run and plan)
 
     @property
     def artifacts(self) -> tuple[Artifact, ...]:
@@ -104,7 +100,8 @@ class CarryPlan:
         return ", ".join(parts) or "no signatures, attestations or SBOMs"
 
 
-def plan_carry(target: Reference, subjects: list[Subject], state: TargetState, types: frozenset[str] = frozenset()) -> CarryPlan:
+def plan_carry(target: Reference, subjects: list[Subject], state: TargetState, types: frozenset[str] = frozenset(),
+               warnings: tuple[str, ...] = ()) -> CarryPlan:
     """Pure: which manifests go in by digest, and which tags get which bytes."""
     children: dict[str, Child] = {}
     writes: list[TagWrite] = []
@@ -118,7 +115,8 @@ def plan_carry(target: Reference, subjects: list[Subject], state: TargetState, t
             _add(merge_referrers_index(tag, state.referrer_tags.get(subject.digest), subject.referrers), tag, writes, unchanged)
         for artifact in subject.cosign:
             _add(merge_cosign_tag(artifact, state.cosign_tags.get(artifact.tag)), artifact.tag, writes, unchanged)
-    return CarryPlan(target, tuple(subjects), state.api, tuple(children.values()), tuple(writes), tuple(unchanged), state, types)
+    return CarryPlan(target, tuple(subjects), state.api, tuple(children.values()), tuple(writes), tuple(unchanged), state, types,
+                     warnings)
 
 
 def _add(write: Optional[TagWrite], tag: str, writes: list[TagWrite], unchanged: list[str]) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Optional
 
 from manifest_spec.carry.lookups import Lookups, parse_referrers_index
-from manifest_spec.carry.plan import CarryPlan, CarrySettings, TargetState, plan_carry
+from manifest_spec.carry.plan import CarryPlan, TargetState, plan_carry
 from manifest_spec.carry.referrers import (
     Discovery,
     Reading,
@@ -30,6 +30,7 @@ from manifest_spec.carry.referrers import (
     referrers_tag,
     start_discovery,
 )
+from manifest_spec.carry.settings import CarrySettings
 from manifest_spec.carry.submit import Submit, later
 from manifest_spec.errors import VerificationError
 from manifest_spec.oci.index import IMAGE_TYPES, Descriptor
@@ -94,7 +95,7 @@ class CarryReads:
         in_target = [self._read_target(p, r) for p, r in zip(pending, readings)]  # ... and in the target
         fetching = [fetch_listed(submit, r) for r in readings]  # round 3 ...
         self._tell([entry.digest for f in fetching for entry, _, _ in f.listed])
-        api = all(p.target_api.result() is not None for p in pending)
+        api = all(self.lookups.has_api(target, p.target_api.result()) for p in pending)
         indexes = {} if api else {
             f.reading.discovery.source.digest: (index.result() if index is not None else None)
             for f, (index, _) in zip(fetching, in_target) if f.listed
@@ -117,7 +118,7 @@ class CarryReads:
                 current = found.result() if found is not None else None
                 cosign[artifact.tag] = None if current is None else (current, configs[artifact.tag].result() if artifact.tag in configs else b"")
         state = TargetState(api, {d: m for d, m in indexes.items() if d in with_referrers}, cosign)
-        return plan_carry(target, subjects, state, types)
+        return plan_carry(target, subjects, state, types, tuple(self.lookups.warnings))
 
     def _tell(self, digests: list[str]) -> None:
         for digest in digests:

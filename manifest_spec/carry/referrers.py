@@ -202,7 +202,10 @@ def discover_all(submit: Submit, sources: list[Reference], types: frozenset[str]
 
     lookups = Lookups(submit, types)
     readings = [read_tags(submit, d) for d in [start_discovery(lookups, ref) for ref in sources]]
-    return [complete(f, types) for f in [fetch_listed(submit, r) for r in readings]]
+    found = [complete(f, types) for f in [fetch_listed(submit, r) for r in readings]]
+    for warning in lookups.warnings:  # lock and lock --check: no plan to show it in
+        log.warning("%s", warning)
+    return found
 
 
 def _fetch_listed(client: RegistryClient, source: Reference, entry: Descriptor) -> Optional[Manifest]:

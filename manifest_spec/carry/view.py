@@ -10,11 +10,15 @@ from manifest_spec.carry.plan import CarryPlan, TagWrite
 def carry_lines(plan: Optional[CarryPlan], *, done: bool) -> list[str]:
     """'carried 3 signatures, 2 attestations …' (or 'would carry'), then one line per artifact and tag;
     nothing at all when nothing was found (a plain push keeps its one line of output)."""
-    if plan is None or not (plan.artifacts or any(s.missing for s in plan.subjects)):
+    if plan is None:
         return []
+    warnings = [f"warning: {warning}" for warning in plan.warnings]  # shown even when nothing was found: never a silent drop
+    if not (plan.artifacts or any(s.missing for s in plan.subjects)):
+        return warnings
     images = len(plan.subjects)
     verb = "carried" if done else "would carry"
-    lines = [f"{verb} {plan.summary()} of {images} image{'s' if images != 1 else ''} into {plan.target.registry}/{plan.target.repository}"]
+    lines = [f"{verb} {plan.summary()} of {images} image{'s' if images != 1 else ''} into {plan.target.registry}/{plan.target.repository}",
+             *(f"  {w}" for w in warnings)]
     for subject in plan.subjects:
         for digest in subject.missing:
             lines.append(f"  warning: {digest}, listed as a referrer of {subject.source}, does not exist there; left out")
@@ -68,4 +72,5 @@ def carry_json(plan: Optional[CarryPlan]) -> Optional[dict[str, Any]]:
             for w in plan.tag_writes
         ],
         "unchanged": list(plan.unchanged),
+        "warnings": list(plan.warnings),
     }

@@ -244,9 +244,10 @@ referrers_options = options(
 
 def carry_settings(no_referrers: bool, referrers_types: tuple[str, ...]) -> Any:
     """`--no-referrers` / `--referrers-type`: a kind word or a media type (`type/subtype`)."""
-    from manifest_spec.carry.plan import CarrySettings
-    from manifest_spec.carry.referrers import KINDS
+    from manifest_spec.carry.settings import CarrySettings
 
+    if referrers_types:  # the carry code loads only for a push that carries from elsewhere
+        from manifest_spec.carry.referrers import KINDS
     for value in referrers_types:
         if value not in KINDS and "/" not in value:
             raise click.BadParameter(f"{value!r} is neither {', '.join(KINDS)} nor an artifactType such as "

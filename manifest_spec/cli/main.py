@@ -85,7 +85,7 @@ class _Commands(click.Group):
 @click.option("--certs-dir", default=None, metavar="DIR", help="Where <host:port>/*.crt CAs and *.cert/*.key client pairs are [default: /etc/docker/certs.d].")
 @click.option("--timeout", type=_Seconds(min=1, max=MAX_TIMEOUT), default=60.0, show_default=True,
               help=f"Seconds a registry request may take (plus as much again per MiB moved), 1 to {MAX_TIMEOUT:g}.")
-@click.option("--jobs", type=click.IntRange(min=1, max=256), default=32, show_default=True, metavar="N",
+@click.option("--jobs", type=click.IntRange(min=1, max=256), default=64, show_default=True, metavar="N",
               help="Requests in flight at once per registry host; a round of a push that does not fit costs another round trip.")
 @click.pass_context
 def main(ctx: click.Context, /, debug: bool, **options: Any) -> None:

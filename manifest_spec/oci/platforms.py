@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, replace
 from typing import Any, Optional, Sequence
 
@@ -217,6 +216,8 @@ def _closest(word: str, candidates: frozenset[str] | set[str]) -> list[str]:
         return [alias]
     if word.lower() in candidates:  # ARM64, Linux: names are lower-case
         return [word.lower()]
+    import difflib  # only for an unknown value: a valid spec never needs it
+
     return difflib.get_close_matches(word, sorted(candidates), n=3, cutoff=0.5)
 
 

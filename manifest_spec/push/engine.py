@@ -1,11 +1,12 @@
-"""The push engine: reads of every spec at once, verified before the first write; then children,
-index, tags — each request sent as soon as what it depends on is known.
+"""The push engine: reads of every spec at once, verified before any manifest or tag is written;
+then children, index, tags — each request sent as soon as what it depends on is known.
 
 Rounds, for a spec whose members live elsewhere on the registry: (1) every member GET and tag
-HEAD; (2) every config GET and child HEAD in the target; — nothing is written before every
-member of every spec is read and verified — (3) blob mounts; (4) child PUTs; (5) the index under
+HEAD; (2) every config GET and child HEAD in the target (and on a first push, the blob mounts:
+placement.mount_if_first_push); — no manifest and no tag is written before every member of every
+spec is read and verified — (3) the blob mounts not sent yet; (4) child PUTs; (5) the index under
 the target tag; (6) the extra tags together. Members in the target repository skip 3–4.
-Members' signatures, attestations and SBOMs (carryread.py) are read from round 2 on, beside the
+Members' signatures, attestations and SBOMs (carry/reads.py) are read from round 2 on, beside the
 configs, and written with the children, their tags before (5).
 """
 
@@ -15,10 +16,9 @@ import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Generic, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Generic, Optional, TypeVar, Union
 
-from manifest_spec.carry.plan import CarryPlan, CarrySettings, write_carry_tags
-from manifest_spec.carry.reads import CarryReads
+from manifest_spec.carry.settings import CarrySettings
 from manifest_spec.errors import ManifestSpecError, VerificationError
 from manifest_spec.events import Event, Listener, MembersResolved, TagWritten
 from manifest_spec.oci.index import OCI_MANIFEST, BuiltIndex, Descriptor, build_index
@@ -35,6 +35,10 @@ from manifest_spec.push.resolve import (
 from manifest_spec.push.scheduler import Scheduler
 from manifest_spec.registry.client import RegistryClient
 from manifest_spec.specfile.spec import Spec, check_type
+
+if TYPE_CHECKING:
+    from manifest_spec.carry.plan import CarryPlan
+    from manifest_spec.carry.reads import CarryReads
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -113,6 +117,7 @@ class Engine:
         self.logic = ThreadPoolExecutor(MAX_LOGIC_THREADS, thread_name_prefix="logic")
         self.placer = Placer(scheduler, self.logic, listener)
         self.carrying: dict[int, CarryReads] = {}  # per spec being prepared: its carry's reads, started while resolving
+        self._carrying_lock = threading.Lock()
 
     def close(self, wait: bool = True) -> None:
         self.logic.shutdown(wait=wait, cancel_futures=not wait)
@@ -140,29 +145,29 @@ class Engine:
             return None
         return self.head(target, child.manifest.digest, self.placer.what(target, child))
 
-    def prepare(self, specs: list[tuple[Spec, PushSettings]]) -> list[Outcome[Prepared]]:
-        """Resolve and verify every member of every spec, all at once; read-only."""
-        started = [self._start(spec, settings) for spec, settings in specs]
+    def prepare(self, specs: list[tuple[Spec, PushSettings]], *, pushing: bool = False) -> list[Outcome[Prepared]]:
+        """Resolve and verify every member of every spec, all at once. Read-only, except that a push
+        (`pushing`) of a tag that does not exist yet mounts the children's blobs while it reads;
+        no manifest and no tag is written before every spec is verified."""
+        started = [self._start(spec, settings, pushing) for spec, settings in specs]
         return [self._finish(spec, settings, pending) for (spec, settings), pending in zip(specs, started)]
 
-    def _start(self, spec: Spec, settings: PushSettings) -> Union[ManifestSpecError, list[Future[Optional[ResolvedMember]]]]:
+    def _start(self, spec: Spec, settings: PushSettings, pushing: bool) -> Union[ManifestSpecError, list[Future[Optional[ResolvedMember]]]]:
         try:
             check_type(spec, settings.index_type)
         except ManifestSpecError as e:
             return e  # before any request for this spec
         target = spec.image
-        for tag in spec.pushed_tags:
-            self.head(target, tag, f"push {target.with_tag(tag)}")  # needs nothing: in the first round
-
-        carrying = self.carrying[id(spec)] = CarryReads(
-            self.scheduler.submit, target, settings.carry,
-            seen=lambda digest: self.head(target, digest, f"carry {digest} into {target.repository}"),
-        )
+        # Needs nothing: in the first round.
+        tag_heads = [self.head(target, tag, f"push {target.with_tag(tag)}") for tag in spec.pushed_tags]
 
         def child_seen(child: Child) -> None:
             if self.child_head(target, child) is not None:
                 # Its signatures' first round (tag lists, the referrers API) goes out beside the configs.
-                carrying.start(Reference(child.registry, child.repository, digest=child.manifest.digest))
+                self.carry_reads(spec, settings).start(Reference(child.registry, child.repository, digest=child.manifest.digest))
+                # Not for a Docker list naming an OCI manifest: it is refused before anything is written.
+                if pushing and not (settings.index_type != "oci" and child.manifest.media_type == OCI_MANIFEST):
+                    self.placer.mount_if_first_push(target, child, tag_heads)
 
         counter = _Counter(len(spec.members))
 
@@ -176,20 +181,37 @@ class Engine:
 
         return [self.logic.submit(work, position) for position in range(len(spec.members))]
 
+    def carry_reads(self, spec: Spec, settings: PushSettings) -> CarryReads:
+        """The spec's carry reads, made when its first child from elsewhere is read: a spec whose
+        members all live in its target repository never imports the carry machinery."""
+        with self._carrying_lock:
+            carrying = self.carrying.get(id(spec))
+            if carrying is None:
+                from manifest_spec.carry.reads import CarryReads
+
+                target = spec.image
+                carrying = self.carrying[id(spec)] = CarryReads(
+                    self.scheduler.submit, target, settings.carry,
+                    seen=lambda digest: self.head(target, digest, f"carry {digest} into {target.repository}"),
+                )
+            return carrying
+
     def _finish(
         self, spec: Spec, settings: PushSettings, pending: Union[ManifestSpecError, list[Future[Optional[ResolvedMember]]]]
     ) -> Outcome[Prepared]:
         if isinstance(pending, ManifestSpecError):
             return Outcome(spec, error=pending)
-        carrying = self.carrying.pop(id(spec))
         try:
             # Wait for all, then report the first failure in spec order (as a sequential run would).
             outcomes = [_settle(f) for f in pending]
+            with self._carrying_lock:  # made as members were read; none: no member from elsewhere
+                carrying = self.carrying.pop(id(spec), None)
             errors = [e for _, e in outcomes if e is not None]
             if errors:
                 raise errors[0]
             prepared = build_prepared(spec, settings, collect(spec.members, [r for r, _ in outcomes]))
-            prepared = replace(prepared, carry=carrying.finish(c for m in prepared.resolution.members for c in m.children))
+            children = (c for m in prepared.resolution.members for c in m.children)
+            prepared = replace(prepared, carry=carrying.finish(children) if carrying else None)
             for child in prepared.carry.children if prepared.carry else ():  # asked for together, checked below
                 self.child_head(spec.image, child)
             self._check_reads(prepared)
@@ -230,6 +252,8 @@ class Engine:
         for future in placing:
             future.result()
         if prepared.carry is not None:
+            from manifest_spec.carry.plan import write_carry_tags
+
             write_carry_tags(prepared.carry, self.scheduler.submit)  # findable before any tag moves to the index
         first, *extra = prepared.tags
         results = [self._tag(prepared, first).result()]

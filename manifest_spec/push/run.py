@@ -36,16 +36,19 @@ class Run:
         self.scheduler.close(wait)
         self.pool.__exit__()
 
-    def prepare(self, specs: Sequence[Spec], jobs: Sequence[Job], finish: Optional[Finish] = None) -> list[Prepared]:
-        """Resolve and verify every spec (read-only); any failure raises, naming each failing spec."""
-        prepared = settle(self.prepare_each(specs, jobs, finish), single=len(specs) == 1)
+    def prepare(self, specs: Sequence[Spec], jobs: Sequence[Job], finish: Optional[Finish] = None, *,
+                pushing: bool = False) -> list[Prepared]:
+        """Resolve and verify every spec; any failure raises, naming each failing spec. Read-only, but
+        for the blob mounts of a first push (`pushing`: see Engine.prepare)."""
+        prepared = settle(self.prepare_each(specs, jobs, finish, pushing=pushing), single=len(specs) == 1)
         check_tag_writes(prepared)
         return prepared
 
-    def prepare_each(self, specs: Sequence[Spec], jobs: Sequence[Job], finish: Optional[Finish] = None) -> list[Outcome[Prepared]]:
+    def prepare_each(self, specs: Sequence[Spec], jobs: Sequence[Job], finish: Optional[Finish] = None, *,
+                     pushing: bool = False) -> list[Outcome[Prepared]]:
         """Each spec's prepared push or its error; `jobs[i]` is what spec i becomes (or its error)."""
         ready = [(i, job) for i, job in enumerate(jobs) if not isinstance(job, ManifestSpecError)]
-        prepared = dict(zip((i for i, _ in ready), self.engine.prepare([job for _, job in ready])))
+        prepared = dict(zip((i for i, _ in ready), self.engine.prepare([job for _, job in ready], pushing=pushing)))
         outcomes: list[Outcome[Prepared]] = []
         for i, (spec, job) in enumerate(zip(specs, jobs)):
             if isinstance(job, ManifestSpecError):

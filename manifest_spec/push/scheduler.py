@@ -27,6 +27,7 @@ class Scheduler:
         self._executors: dict[str, ThreadPoolExecutor] = {}
         self._memo: dict[Hashable, Future[object]] = {}
         self._lock = threading.Lock()
+        self._closed = False
 
     def client(self, reference: Reference) -> RegistryClient:
         return self.pool(reference)
@@ -36,6 +37,10 @@ class Scheduler:
         read for two members or two specs is one request, its answer shared)."""
         host = reference.api_host
         with self._lock:
+            if self._closed:  # a late callback (a first push's mounts after a failed run): nothing more goes out
+                refused: Future[T] = Future()
+                refused.cancel()
+                return refused
             if key is not None and key in self._memo:
                 return self._memo[key]  # type: ignore[return-value]
             executor = self._executors.get(host)
@@ -49,6 +54,7 @@ class Scheduler:
 
     def close(self, wait: bool = True) -> None:
         with self._lock:
+            self._closed = True
             executors, self._executors = list(self._executors.values()), {}
         for executor in executors:
             executor.shutdown(wait=wait, cancel_futures=True)

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qs, urlparse
 
-import requests
-
 from manifest_spec.errors import RegistryError
 from manifest_spec.registry.credentials import Credentials
+from manifest_spec.registry.httpclient import PreparedRequest, Response
+from manifest_spec.registry.httperrors import RequestException
 from manifest_spec.scrub import remember
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def parse_challenges(header: str) -> list[Challenge]:
     return challenges
 
 
-def scopes_for(request: requests.PreparedRequest) -> frozenset[str]:
+def scopes_for(request: PreparedRequest) -> frozenset[str]:
     """What a request needs: pull for reads, pull+push for writes, pull on the mount source."""
     url = urlparse(request.url or "")
     match = _PATH_RE.match(url.path)
@@ -91,7 +91,7 @@ def _normalise_scopes(scopes: frozenset[str]) -> frozenset[str]:
     return frozenset(f"{resource}:{','.join(sorted(wanted))}" for resource, wanted in actions.items())
 
 
-class RegistryAuth(requests.auth.AuthBase):
+class RegistryAuth:
     """Per registry host: reuse a cached token, answer a 401 once, and stop on a second one."""
 
     def __init__(
@@ -99,7 +99,7 @@ class RegistryAuth(requests.auth.AuthBase):
         host: str,
         scheme: str,
         credentials: Optional[Credentials],
-        send: Callable[..., requests.Response],
+        send: Callable[..., Response],
     ) -> None:
         self.host = host
         self.https = scheme == "https"
@@ -110,14 +110,14 @@ class RegistryAuth(requests.auth.AuthBase):
         self.lock = threading.Lock()
         self.fetch_lock = threading.Lock()  # one token fetch at a time: concurrent 401s share it
 
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+    def __call__(self, request: PreparedRequest) -> PreparedRequest:
         if urlparse(request.url or "").netloc != self.host:
             return request  # credentials go to their own host only, never to a Location elsewhere
         self.authorize(request, scopes_for(request))
         request.register_hook("response", self.handle_401)
         return request
 
-    def authorize(self, request: requests.PreparedRequest, scopes: frozenset[str]) -> None:
+    def authorize(self, request: PreparedRequest, scopes: frozenset[str]) -> None:
         if self.basic and self.credentials and self.credentials.username:
             request.headers["Authorization"] = _basic(self.credentials.username, self.credentials.password)
             return
@@ -133,7 +133,7 @@ class RegistryAuth(requests.auth.AuthBase):
                     return token
         return None
 
-    def handle_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+    def handle_401(self, response: Response, **kwargs: Any) -> Response:
         if response.status_code != 401:
             return response
         if urlparse(response.request.url or "").netloc != self.host:
@@ -157,7 +157,7 @@ class RegistryAuth(requests.auth.AuthBase):
             raise RegistryError(f"{self.host} asked for authentication in the middle of an upload; try again", status=401)
         try:
             response.content  # noqa: B018 - drain, so the connection can be reused
-        except requests.exceptions.RequestException:
+        except RequestException:
             pass  # a challenge body cut short: the headers said all we need; the connection is dropped
         response.close()
         retried = response.connection.send(request, **kwargs)
@@ -180,7 +180,7 @@ class RegistryAuth(requests.auth.AuthBase):
                 return token
             return self.fetch_token(challenge, scopes)
 
-    def refused(self, response: requests.Response) -> RegistryError:
+    def refused(self, response: Response) -> RegistryError:
         method, path = response.request.method, urlparse(response.request.url or "").path
         who = f"as {self.credentials.username!r}" if self.credentials and self.credentials.username else "anonymously"
         error = parse_challenges(response.headers.get("WWW-Authenticate", ""))
@@ -253,7 +253,7 @@ class RegistryAuth(requests.auth.AuthBase):
         return token
 
 
-def _sent_authorization(request: requests.PreparedRequest) -> str:
+def _sent_authorization(request: PreparedRequest) -> str:
     """The Authorization header a request carried; requests' own type hints allow bytes values too."""
     value = request.headers.get("Authorization", "")
     return value.decode("latin-1") if isinstance(value, bytes) else value
@@ -284,6 +284,6 @@ def _basic(username: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
-def _unreplayable(request: requests.PreparedRequest) -> bool:
+def _unreplayable(request: PreparedRequest) -> bool:
     body = request.body
     return body is not None and not isinstance(body, (bytes, str))

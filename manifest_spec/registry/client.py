@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional, TypeVar
 from urllib.parse import urljoin, urlsplit
 
-import requests
-
 from manifest_spec.errors import BrokenBodyError, RegistryError, TransientError, VerificationError
 from manifest_spec.oci.index import MANIFEST_ACCEPT, Descriptor, digest_as, digest_of
 from manifest_spec.oci.manifest import Manifest
@@ -26,6 +24,13 @@ from manifest_spec.registry.failures import (
     is_loopback,
     speaks_plain_http,
     tls_problem,
+)
+from manifest_spec.registry.httpclient import PreparedRequest, Response
+from manifest_spec.registry.httperrors import (
+    ChunkedEncodingError,
+    ContentDecodingError,
+    RequestException,
+    SSLError,
 )
 from manifest_spec.registry.transport import (
     RETRY_METHODS,
@@ -73,7 +78,7 @@ BODY_RETRIES = 2  # a body cut short or reset mid-way: GET again (urllib3 retrie
 
 
 class RegistryClient:
-    """One registry host, one `requests.Session` (connections reused, safe to share by threads)."""
+    """One registry host, one `httpclient.Session` (connections reused, safe to share by threads)."""
 
     def __init__(self, host: str, options: ClientOptions) -> None:
         self.host = host
@@ -95,7 +100,7 @@ class RegistryClient:
         self.session.close()
 
     # -- plumbing ------------------------------------------------------------------------
-    def request(self, method: str, path_or_url: str, what: str, **kwargs: Any) -> requests.Response:
+    def request(self, method: str, path_or_url: str, what: str, **kwargs: Any) -> Response:
         """Send one request; a write follows only 307/308 (method, body kept), anything else is returned."""
         url = urljoin(self.base, path_or_url)
         if method not in WRITE_METHODS:
@@ -112,34 +117,34 @@ class RegistryClient:
             log.debug("%s redirected (%d) to %s", method, response.status_code, _no_query(url))
         raise RegistryError(f"{what}: more than {MAX_WRITE_REDIRECTS} redirects of a {method}; nothing was written")
 
-    def send_once(self, method: str, url: str, what: str, **kwargs: Any) -> requests.Response:
+    def send_once(self, method: str, url: str, what: str, **kwargs: Any) -> Response:
         kwargs.setdefault("timeout", self.timeout)
         kwargs.setdefault("verify", self.verify)
         started = time.monotonic()
         with deadline.attempt(self.timeout) as attempts:
             return self.send_counted(method, url, what, attempts, started, **kwargs)
 
-    def send_counted(self, method: str, url: str, what: str, attempts: deadline.Attempts, started: float, **kwargs: Any) -> requests.Response:
+    def send_counted(self, method: str, url: str, what: str, attempts: deadline.Attempts, started: float, **kwargs: Any) -> Response:
         try:
             response = self.session.request(method, url, **kwargs)
         except RegistryError:  # raised by the authentication hook: a refusal, a failed token fetch
             log.debug("%s %s stopped after %.0f ms (try %d)", method, _no_query(url), _ms(started), attempts.tries)
             raise
-        except requests.exceptions.RequestException as e:
+        except RequestException as e:
             sent = e.request.url if e.request is not None else None
             failed = sent if isinstance(sent, str) and sent else url  # the host a redirect led to
             who = urlsplit(failed).netloc or self.host
             log.debug("%s %s failed after %.0f ms (try %d): %s", method, _no_query(failed), _ms(started), attempts.tries, type(e).__name__)
-            if isinstance(e, requests.exceptions.SSLError) and speaks_plain_http(e) and who == self.host:
+            if isinstance(e, SSLError) and speaks_plain_http(e) and who == self.host:
                 if is_loopback(self.host) and url.startswith("https://"):
                     # As docker does for registries on this machine: the server speaks http, so use it.
                     log.debug("%s speaks plain HTTP; loopback registry: using http", self.host)
                     self.use_plain_http()
                     return self.send_once(method, "http://" + url[len("https://"):], what, **kwargs)
                 raise RegistryError(f"{what}: {who} speaks plain HTTP: use --plain-http") from e
-            if isinstance(e, requests.exceptions.SSLError):
+            if isinstance(e, SSLError):
                 raise RegistryError(f"{what}: TLS error talking to {who}: {tls_problem(e, who)}") from e
-            if isinstance(e, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
+            if isinstance(e, (ChunkedEncodingError, ContentDecodingError)):
                 raise BrokenBodyError(f"{what}: {self.body_broke(who, attempts)}") from e
             error = TransientError if method not in RETRY_METHODS else RegistryError  # urllib3 retried the others already
             raise error(f"{what}: {describe_failure(e, who, attempts, self.timeout)}") from e
@@ -159,11 +164,11 @@ class RegistryClient:
             return f"{who} did not send the whole answer within {self.timeout:g} s"
         return f"the connection to {who} broke while reading the body"
 
-    def send_unauthenticated(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+    def send_unauthenticated(self, method: str, url: str, **kwargs: Any) -> Response:
         """For the token realm: same retries and TLS trust, but no registry credentials attached."""
         what = f"get a token for {self.host}"
 
-        def attempt() -> requests.Response:
+        def attempt() -> Response:
             response = self.request(method, url, what, auth=_no_auth, **kwargs)
             if method == "POST" and response.status_code in RETRY_STATUSES:  # urllib3 repeats only the GET
                 raise self.transient(response, what)
@@ -171,7 +176,7 @@ class RegistryClient:
 
         return self.again_if_body_breaks(attempt, url, self.attempts)
 
-    def fail(self, response: requests.Response, what: str) -> RegistryError:
+    def fail(self, response: Response, what: str) -> RegistryError:
         """Turn an unexpected answer into one line: what failed, who answered, their code and reason."""
         status = response.status_code
         who = urlsplit(response.url or "").netloc or self.host
@@ -195,7 +200,7 @@ class RegistryClient:
             }.get(status, "")
         return RegistryError(f"{what}: {who} answered HTTP {status} {reason}{hint}".rstrip(), status=status, code=code)
 
-    def read_limited(self, response: requests.Response, limit: int, what: str) -> bytes:
+    def read_limited(self, response: Response, limit: int, what: str) -> bytes:
         """Read a body, refusing anything larger than `limit` before it is all in memory."""
         declared = response.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > limit:
@@ -212,12 +217,12 @@ class RegistryClient:
         return b"".join(chunks)
 
     @contextmanager
-    def reading_body(self, what: str, response: requests.Response) -> Iterator[None]:
+    def reading_body(self, what: str, response: Response) -> Iterator[None]:
         """A body cut short, reset mid-way or past its deadline: iter_content raises these, not the
         request, so request() cannot wrap them; this does, for every place that streams a body."""
         try:
             yield
-        except requests.exceptions.RequestException as e:
+        except RequestException as e:
             who = urlsplit(response.url or "").netloc or self.host
             raise BrokenBodyError(f"{what}: {self.body_broke(who, getattr(response, 'attempts', None))}") from e
 
@@ -236,17 +241,17 @@ class RegistryClient:
                 time.sleep(min(0.25 * 2**attempt, 4.0))
         raise AssertionError("unreachable")
 
-    def transient(self, response: requests.Response, what: str) -> RegistryError:
+    def transient(self, response: Response, what: str) -> RegistryError:
         """fail(), as a TransientError when the answer is one worth another try (503, 429, ...)."""
         error = self.fail(response, what)
         if response.status_code in RETRY_STATUSES:
             return TransientError(str(error), status=error.status, code=error.code)
         return error
 
-    def get_body(self, path: str, limit: int, what: str, **kwargs: Any) -> tuple[requests.Response, bytes]:
+    def get_body(self, path: str, limit: int, what: str, **kwargs: Any) -> tuple[Response, bytes]:
         """GET a whole body (200 only), read again when the connection breaks in the middle of it."""
 
-        def read() -> tuple[requests.Response, bytes]:
+        def read() -> tuple[Response, bytes]:
             response = self.request("GET", path, what, stream=True, **kwargs)
             if response.status_code != 200:
                 raise self.fail(response, what)
@@ -352,7 +357,7 @@ class RegistryClient:
         return Descriptor(media_type, digest, int(length) if length.isdigit() else 0)
 
 
-def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
+def _no_auth(request: PreparedRequest) -> PreparedRequest:
     return request
 
 

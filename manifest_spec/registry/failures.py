@@ -10,7 +10,6 @@ import ssl
 from typing import Iterator, Optional
 from urllib.parse import urlsplit
 
-import requests
 from urllib3.exceptions import (
     ConnectTimeoutError,
     NameResolutionError,
@@ -18,6 +17,8 @@ from urllib3.exceptions import (
 )
 
 from manifest_spec.registry.deadline import Attempts
+from manifest_spec.registry.httpclient import Response
+from manifest_spec.registry.httperrors import Timeout
 
 # What OpenSSL says when the peer answered a TLS hello with plain HTTP bytes.
 _PLAIN_HTTP_REASONS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST", "UNEXPECTED_EOF")
@@ -71,7 +72,7 @@ def describe(error: BaseException, who: str, attempts: Optional[Attempts], timeo
         return f"{who}: connection refused (is the registry running, and on that port?){tries(attempts)}"
     if any(isinstance(c, (NameResolutionError, socket.gaierror)) for c in chain):
         return f"{who}: the name does not resolve (check the registry's host name)"
-    if (attempts is not None and attempts.expired) or isinstance(error, requests.exceptions.Timeout) \
+    if (attempts is not None and attempts.expired) or isinstance(error, Timeout) \
             or any(isinstance(c, (ReadTimeoutError, ConnectTimeoutError, TimeoutError)) for c in chain):
         return f"{who} did not answer within {timeout:g} s{tries(attempts)}"
     if any(isinstance(c, (ConnectionResetError, ConnectionAbortedError)) for c in chain):
@@ -87,7 +88,7 @@ def short(error: BaseException) -> str:
     return text if len(text) < 200 else text[:200] + "…"
 
 
-def error_body(response: requests.Response) -> tuple[str, str]:
+def error_body(response: Response) -> tuple[str, str]:
     """The first OCI error (`{"errors": [{"code", "message", "detail"}]}`) or the text body."""
     text = response.text[:2000] if response.content else ""
     try:

@@ -10,9 +10,8 @@ from urllib.parse import urljoin
 from manifest_spec.errors import VerificationError
 
 if TYPE_CHECKING:
-    from requests import Response
-
     from manifest_spec.registry.client import RegistryClient
+    from manifest_spec.registry.httpclient import Response
 
 
 def pages(client: RegistryClient, path: str, limit: int, what: str, max_pages: int, noun: str,

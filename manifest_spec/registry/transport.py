@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 from urllib.parse import urlsplit
 
-import certifi
-import requests
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InvalidHeader, MaxRetryError, SSLError
 from urllib3.util.retry import Retry
 
 from manifest_spec.errors import TLSConfigError
 from manifest_spec.registry.deadline import POOL_CLASSES, note_retry
-from manifest_spec.registry.session import Session
+from manifest_spec.registry.httpclient import Session
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +102,11 @@ def _bundle(ca_files: list[Path]) -> str:
     """One CA file: the usual trust store plus the registry's own CAs (docker adds, not replaces)."""
     key = tuple(str(p) for p in ca_files)
     if key not in _BUNDLES:
+        import atexit
+        import tempfile
+
+        import certifi
+
         base = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where()
         parts = [Path(base).read_text()] if base and Path(base).is_file() else []
         parts += [p.read_text() for p in ca_files]
@@ -150,16 +150,10 @@ def tls_settings(host: str, *, insecure: bool, certs_dir: Optional[str]) -> TLSS
     return TLSSettings(_bundle(cas) if cas else True, cert)
 
 
-def make_session(host: str, *, insecure: bool, certs_dir: Optional[str], attempts: int, pool_size: int) -> requests.Session:
-    """One session per registry host: pooled connections, retries, TLS trust."""
-    session = Session()  # the environment read once per host, not per request
-    adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=make_retry(attempts))
-    adapter.poolmanager.pool_classes_by_scheme = POOL_CLASSES  # every request gets an overall deadline
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
+def make_session(host: str, *, insecure: bool, certs_dir: Optional[str], attempts: int, pool_size: int) -> Session:
+    """One session per registry host: pooled connections, retries, TLS trust; every request gets an overall deadline."""
+    session = Session(make_retry(attempts), pool_size, POOL_CLASSES)
     tls = tls_settings(host, insecure=insecure, certs_dir=certs_dir)
     session.verify = tls.verify
-    if tls.cert:
-        session.cert = tls.cert
-    session.headers["User-Agent"] = "manifest-spec"
+    session.cert = tls.cert
     return session

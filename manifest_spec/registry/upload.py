@@ -7,12 +7,11 @@ import logging
 from typing import Optional
 from urllib.parse import urljoin, urlsplit
 
-import requests
-
 from manifest_spec.errors import RegistryError, VerificationError
 from manifest_spec.events import BlobCopied, Listener
 from manifest_spec.registry.client import RegistryClient
 from manifest_spec.registry.deadline import extend_for_body
+from manifest_spec.registry.httpclient import Response
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +21,10 @@ log = logging.getLogger(__name__)
 # in #37), so an 8 MiB chunk could never copy a layer over 4 MiB into it. Chunks rather than one
 # streamed PATCH: a failed chunk's error names the limit, and memory stays bounded the same way.
 CHUNK_BYTES = 4 * 1024 * 1024
+# The distribution spec (v1.1, "Pushing a blob in chunks"): a registry with a minimum chunk size says
+# so in `OCI-Chunk-Min-Length` on the POST's answer, and may refuse smaller chunks (but the last) with
+# 416. Honoured up to this bound on memory; a registry wanting more gets this much and its 416 shown.
+MAX_CHUNK_BYTES = 64 * 1024 * 1024
 UPLOADS_PATH = "/blobs/uploads/"
 
 
@@ -71,7 +74,7 @@ def _copy_once(
     declared = response.headers.get("Content-Length")
     total = int(declared) if declared and declared.isdigit() else None
     try:
-        location = location or start_upload(target, target_repository, what)
+        location, chunk_bytes = (location, CHUNK_BYTES) if location else open_upload(target, target_repository, what)
     except BaseException:
         response.close()
         raise
@@ -80,8 +83,8 @@ def _copy_once(
     try:
         with response, source.reading_body(what, response):
             # Each chunk read may take the timeout per MiB: granted ahead, as a read waits for a whole chunk.
-            extend_for_body(response, CHUNK_BYTES)
-            for chunk in response.iter_content(CHUNK_BYTES):
+            extend_for_body(response, chunk_bytes)
+            for chunk in response.iter_content(chunk_bytes):
                 extend_for_body(response, len(chunk))
                 hasher.update(chunk)
                 location = _patch(target, location, chunk, offset, what)
@@ -126,7 +129,7 @@ def is_upload_url(location: str) -> bool:
     return "/v2/" in path and UPLOADS_PATH in path and not path.endswith(UPLOADS_PATH)
 
 
-def session_location(target: RegistryClient, response: requests.Response, previous: str, what: str) -> str:
+def session_location(target: RegistryClient, response: Response, previous: str, what: str) -> str:
     """The session URL an answer names; a missing Location keeps `previous` (ggcr's PATCH repeats it,
     the spec lets a registry omit nothing, some proxies strip it). One that is no upload URL is refused."""
     named = response.headers.get("Location")
@@ -142,7 +145,7 @@ def session_location(target: RegistryClient, response: requests.Response, previo
     return location
 
 
-def unexpected(target: RegistryClient, response: requests.Response, what: str, expected: str) -> RegistryError:
+def unexpected(target: RegistryClient, response: Response, what: str, expected: str) -> RegistryError:
     """A write answered in a way the upload protocol does not allow: an error saying what was expected.
     An error status keeps fail()'s wording (and a 503 stays worth another try)."""
     if response.status_code >= 400:
@@ -155,10 +158,22 @@ def unexpected(target: RegistryClient, response: requests.Response, what: str, e
 
 def start_upload(target: RegistryClient, repository: str, what: str) -> str:
     """Open an upload session (POST); its absolute location."""
+    return open_upload(target, repository, what)[0]
+
+
+def open_upload(target: RegistryClient, repository: str, what: str) -> tuple[str, int]:
+    """Open an upload session (POST): its absolute location and the chunk size to send it."""
     response = target.request("POST", f"/v2/{repository}/blobs/uploads/", what)
     if response.status_code != 202:
         raise unexpected(target, response, what, "202 Accepted with the upload session's Location")
-    return session_location(target, response, "", what)
+    return session_location(target, response, "", what), chunk_size(response.headers.get("OCI-Chunk-Min-Length"))
+
+
+def chunk_size(minimum: Optional[str]) -> int:
+    """CHUNK_BYTES, or the registry's `OCI-Chunk-Min-Length` when that is larger (up to MAX_CHUNK_BYTES);
+    a value that is no number is ignored (the chunks stay as they were)."""
+    wanted = int(minimum) if minimum and minimum.strip().isdigit() else 0
+    return max(CHUNK_BYTES, min(wanted, MAX_CHUNK_BYTES))
 
 
 def _patch(target: RegistryClient, location: str, chunk: bytes, offset: int, what: str) -> str:

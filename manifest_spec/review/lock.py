@@ -79,7 +79,7 @@ def lock_document(prepared: Prepared, index_type: str) -> dict[str, Any]:
     return {
         **({"referrers": carried} if carried is not None else {}),
         # Only when used: a lock of a spec without them stays byte for byte what it was.
-        **({"annotationsFromLabels": dict(prepared.from_labels)} if spec.label_annotations else {}),
+        **({"annotationsFromLabels": _label_values(prepared)} if spec.label_annotations else {}),
         **({"attestations": spec.attestations} if spec.attestations == "drop" else {}),
         "lockVersion": LOCK_VERSION,
         "spec": {"file": os.path.basename(spec.path), "sha256": spec.sha256},
@@ -89,6 +89,12 @@ def lock_document(prepared: Prepared, index_type: str) -> dict[str, Any]:
         "index": descriptor_json(prepared.index),
         "members": members,
     }
+
+
+def _label_values(prepared: Prepared) -> dict[str, str]:
+    """Each label asked for, with the value the index got: from the images, or the spec's own."""
+    given = {**dict(prepared.spec.annotations), **dict(prepared.from_labels)}
+    return {key: given[key] for key in prepared.spec.label_annotations if key in given}
 
 
 def render_lock(document: dict[str, Any]) -> str:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import os
-import pkgutil
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -77,6 +75,8 @@ def schema_text() -> str:
     pkgutil asks the package's own loader (a directory, a zip, the editable finder) for the
     bytes; importlib.resources would do the same, but its import costs ~8 ms (tempfile, zipfile)
     that `validate` otherwise never pays."""
+    import pkgutil
+
     data = pkgutil.get_data("manifest_spec.schemas", "manifest-spec.schema.json")
     if data is None:
         raise RuntimeError("manifest_spec.schemas has no loader that can read its files")  # not a normal install: a bug
@@ -201,6 +201,8 @@ class _Checker:
         )
 
     def schema_error(self, error: jsonschema.ValidationError) -> None:
+        import difflib  # only for an invalid spec, as jsonschema is
+
         where: PathKey = tuple(error.absolute_path)
         kind, value = error.validator, error.validator_value
         if where in self.doc.unreadable:

@@ -164,7 +164,7 @@ def test_readme_ci_install_line_works_with_its_two_variables(clone: Path, tmp_pa
     others = [line for line in readme.splitlines() if "pip install" in line and "./manifest-spec" not in line
               and "git+file://" not in line]
     line = 'pip install "git+$MANIFEST_SPEC_GIT@$MANIFEST_SPEC_REV"'
-    assert len(others) == 4 and all(line in other for other in others), others  # the text, GitHub twice, GitLab
+    assert len(others) == 5 and all(line in other for other in others), others  # the text, GitHub twice, GitLab twice
     venv.create(tmp_path / "env", with_pip=True)
     head = run(["git", "rev-parse", "HEAD"], cwd=clone).stdout.strip()
     env = {**os.environ, "PATH": f"{tmp_path / 'env' / 'bin'}{os.pathsep}{os.environ['PATH']}",

@@ -97,4 +97,48 @@ def test_a_referrers_answer_that_is_no_index_is_said_without_debug(registry: Reg
                              capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     warning = [line for line in run.stderr.splitlines() if "not an OCI index" in line]
-    assert len(warning) == 1 and "taken as no referrers API" in warning[0] and "text/html" in warning[0], run.stderr
+    # One line per repository asked (the verdict stays per repository while nothing proves the registry's).
+    assert sorted(w.split(":")[2].split("/", 1)[1] for w in warning) == sorted([source_repo, target_repo]), run.stderr
+    assert all(w.startswith("warning: referrers of ") and "only the referrers tag schema" in w for w in warning), run.stderr
+
+
+def test_the_verdict_is_per_repository_while_no_answer_proves_the_registrys(ggcr: GgcrRegistry, tmp_path: Path) -> None:
+    # One repository's referrers answer is a web page (a proxy rule for it alone), the other's is ggcr's
+    # real API: the second repository's SBOM is carried whichever was asked first, the first's is said.
+    from support.faults import FaultProxy, serve
+
+    hidden, shown, target_repo = unique_repo_name("hidden"), unique_repo_name("shown"), unique_repo_name("dst")
+    images = {repo: push_image(ggcr.url, repo, arch, architecture=arch, oci=True, seed=f"per-repo-{repo}") for repo, arch in ((hidden, "amd64"), (shown, "arm64"))}
+    # Listed by the API only (no referrers tag beside them), as a client that saw the API would leave them.
+    sboms = {repo: push_sbom(ggcr.url, repo, images[repo], referrer=True, listed=False) for repo in (hidden, shown)}
+    with FaultProxy(ggcr.host) as proxy:
+        proxy.inject("GET", rf"^/v2/{hidden}/referrers/", serve(b"<html>sign in</html>", "text/html"))
+        path = write_spec(tmp_path, spec(f"{proxy.host}/{target_repo}:v1", (f"{proxy.host}/{hidden}:amd64", AMD64),
+                                         (f"{proxy.host}/{shown}:arm64", "arm64"), type="oci"))
+        plan = run_cli("plan", str(path))
+        result = run_cli("push", "from-spec", str(path))
+    assert_ok(result)
+    for output in (plan.stdout, result.stderr):
+        assert f"warning: referrers of {proxy.host}/{hidden}: the referrers API answered 200 with something that is not an OCI index" in output
+        assert f"/{shown}:" not in output.split("warning:", 1)[1].split("\n", 1)[0]
+    assert "would carry 1 SBOM of 2 images" in plan.stdout
+    assert f"carried 1 SBOM of 2 images into {proxy.host}/{target_repo}" in result.stderr
+    assert referrers(ggcr, target_repo, images[shown].digest) == [sboms[shown].digest]
+    assert referrers(ggcr, target_repo, images[hidden].digest) == []
+
+
+def test_plan_shows_the_warning_even_when_nothing_is_found(registry: Registry, tmp_path: Path) -> None:
+    from support.faults import FaultProxy, serve
+
+    source_repo, target_repo = unique_repo_name("src"), unique_repo_name("dst")
+    push_image(registry.url, source_repo, "amd64", oci=True, seed="plan-warning")
+    with FaultProxy(registry.host) as proxy:
+        proxy.inject("GET", r"/referrers/", serve(b"<html>welcome</html>", "text/html"))
+        path = write_spec(tmp_path, spec_for(proxy.host, source_repo, proxy.host, target_repo))
+        text = run_cli("plan", str(path))
+        as_json = json.loads(run_cli("plan", str(path), "--output", "json").stdout)
+        markdown = run_cli("plan", str(path), "--output", "markdown")
+    assert f"  warning: referrers of {proxy.host}/{source_repo}: the referrers API answered 200" in text.stdout, text.output
+    assert "would carry" not in text.stdout
+    assert any(source_repo in w for w in as_json["specs"][0]["referrers"]["warnings"])
+    assert "warning: referrers of" in markdown.stdout

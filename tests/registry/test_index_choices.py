@@ -79,6 +79,11 @@ def test_the_spec_value_wins_over_disagreeing_labels(registry: Registry, repo_na
     spec = _spec(registry, repo_name, annotationsFromLabels=[DESCRIPTION, SOURCE], annotations={DESCRIPTION: "Settled"})
     assert_ok(push_spec(tmp_path, spec))
     assert served_document(registry.url, repo_name, "v1")["annotations"] == {DESCRIPTION: "Settled", SOURCE: "s"}
+    path = str(tmp_path / "spec.yaml")
+    assert_ok(run_cli("lock", path))
+    assert json.loads((tmp_path / "spec.lock").read_text())["annotationsFromLabels"] == {DESCRIPTION: "Settled", SOURCE: "s"}
+    assert_ok(run_cli("lock", "--check", path))
+    assert_ok(run_cli("push", "from-spec", "--locked", path))
 
 
 def test_the_flag_on_from_args_and_docker_lists_refuse_it(registry: Registry, repo_name: str, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 import requests
@@ -28,6 +29,12 @@ from support.images import PushedImage, get_blob, get_manifest, list_tags, push_
 from support.referrers_api import ReferrersProxy
 from support.registry import Registry, unique_repo_name
 from support.specs import AMD64, Member, spec
+
+
+def mount_path(repo: str, digest: str, source_repo: str) -> str:
+    """A cross-repository blob mount, as the client sends it (OCI distribution spec, "Mounting a blob
+    from another repository")."""
+    return f"/v2/{repo}/blobs/uploads/?" + urlencode({"mount": digest, "from": source_repo})
 
 
 def signed_image(registry: Registry, repo: str, seed: str = "x") -> tuple[PushedImage, dict[str, PushedArtifact]]:
@@ -325,9 +332,16 @@ def test_everything_is_read_before_the_first_write_and_referrers_go_in_before_th
         the_spec = spec(f"{proxy.host}/{repo_name}:v1", (f"{proxy.host}/{source_repo}:amd64", AMD64), type="oci", tags=["latest"])
         assert_ok(push_spec(tmp_path, the_spec))
         seen = proxy.seen
-    writes = [i for i, (method, _) in enumerate(seen) if method in ("PUT", "POST", "PATCH", "DELETE")]
+        with_query = proxy.seen_with_query
+    # A first push mounts the member's blobs while it reads (a link in the target repository,
+    # invisible until a manifest names it); those mounts are the only requests before everything
+    # is read that are not reads: no manifest, no tag, no upload session, no uploaded byte.
+    mounts = {mount_path(repo_name, digest, source_repo) for digest in (image.config_digest, *image.layer_digests)}
+    writes = [i for i, (method, path) in enumerate(with_query) if method not in ("GET", "HEAD") and path not in mounts]
     reads_of_source = [i for i, (method, path) in enumerate(seen) if method == "GET" and path.startswith(f"/v2/{source_repo}/")]
     assert max(reads_of_source) < min(writes), "something was written before all of the source was read"
+    posts = [path for method, path in with_query if method == "POST"]
+    assert mounts <= set(posts) and all("?mount=" in path for path in posts)  # the image's blobs and the carried ones: mounted, none uploaded
     puts = [path.rsplit("/", 1)[1] for method, path in seen if method == "PUT" and "/manifests/" in path]
     first_index_tag = puts.index("v1")
     carried = {a.digest for a in artifacts.values()} | {cosign_tag(image.digest, s) for s in ("", "sig", "att", "sbom")}
@@ -343,7 +357,10 @@ def test_a_corrupt_referrer_fails_the_push_before_any_write(registry: Registry, 
         the_spec = spec(f"{proxy.host}/{repo_name}:v1", (f"{proxy.host}/{source_repo}:amd64", AMD64), type="oci")
         result = push_spec(tmp_path, the_spec)
         assert_clean_failure(result, f"referrer {artifacts['att-referrer'].digest}")
-        assert proxy.requests("PUT") == [] and proxy.requests("POST") == []
+        # Nothing was written but what a first push mounts while it reads: links to the member's own
+        # blobs (a mounted blob is not a change anyone can see); no manifest, no tag, no upload.
+        mounts = {mount_path(repo_name, digest, source_repo) for digest in (image.config_digest, *image.layer_digests)}
+        assert {path for method, path in proxy.seen_with_query if method not in ("GET", "HEAD")} <= mounts
     assert list_tags(registry.url, repo_name) == []
 
 

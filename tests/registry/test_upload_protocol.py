@@ -13,7 +13,7 @@ from support.clirun import assert_clean_failure, assert_ok, push_spec, tag_diges
 from support.faults import FaultProxy, Reply, set_header
 from support.ggcr import GgcrRegistry
 from support.images import get_blob, push_image
-from support.profiles import MiB, watch_uploads
+from support.profiles import MiB, record_patch_sizes, watch_uploads
 from support.registry import Registry, unique_repo_name
 from support.specs import AMD64, spec
 
@@ -63,3 +63,20 @@ def test_an_upload_post_answered_201_says_what_was_expected(registry: Registry, 
         assert_clean_failure(push_spec(tmp_path, copy_spec(ggcr, source, proxy.host, target)),
                              "answered the POST with HTTP 201", "expects 202 Accepted")
     assert tag_digest(registry.url, target, "v1") is None
+
+
+def test_oci_chunk_min_length_is_honoured(registry: Registry, ggcr: GgcrRegistry, tmp_path: Path) -> None:
+    # Distribution spec v1.1, "Pushing a blob in chunks": a registry with a minimum chunk size names it
+    # in OCI-Chunk-Min-Length on the POST's answer. 6 MiB asked: a 9 MiB layer goes as 6 + 3, not 4 + 4 + 1.
+    source, target = unique_repo_name("src"), unique_repo_name("dst")
+    image = push_image(ggcr.url, source, "amd64", layer_size=9 * MiB, seed="chunk-min")
+    with FaultProxy(registry.host) as proxy:
+        sizes = record_patch_sizes(proxy)
+        ledger = watch_uploads(proxy)
+        proxy.inject("POST", r"/blobs/uploads/$", set_header("OCI-Chunk-Min-Length", str(6 * MiB)))
+        assert_ok(push_spec(tmp_path, copy_spec(ggcr, source, proxy.host, target)))
+    layer = image.layer_digests[0]
+    layer_size = len(get_blob(ggcr.url, source, layer))
+    assert len(sizes) == 3 and sorted(sizes)[1:] == [layer_size - 6 * MiB, 6 * MiB], sizes  # the layer in two, the config
+    assert not ledger.left_open
+    assert get_blob(registry.url, target, layer) == get_blob(ggcr.url, source, layer)

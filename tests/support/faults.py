@@ -150,6 +150,17 @@ def schema1_manifest(name: str, tag: str) -> bytes:
 # -- the proxy ---------------------------------------------------------------------------------
 
 
+def merged_headers(items: object) -> dict[str, str]:
+    """Request headers to forward, a header sent on several lines joined into one (RFC 9110 §5.3):
+    Go clients (buildah, crane, docker) send each Accept media type on a line of its own, and a
+    plain dict would keep only the last (the registry then answers in that one type, or refuses)."""
+    headers: dict[str, str] = {}
+    for name, value in items:  # type: ignore[attr-defined]
+        if name.lower() not in _HOP_BY_HOP:
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
 @dataclass(frozen=True)
 class Timing:
     method: str
@@ -186,6 +197,7 @@ class FaultProxy(Served):
     upstream: str  # "127.0.0.1:PORT" of the real registry
     rules: list[_Rule] = field(default_factory=list)
     seen: list[tuple[str, str]] = field(default_factory=list)  # (method, path) of every request
+    seen_with_query: list[tuple[str, str]] = field(default_factory=list)  # the same, the query kept
     delay: float = 0.0  # seconds added to every request: a registry across the internet, not on loopback
     keep_alive: bool = False  # HTTP/1.1 connections kept open, as a real registry does (set before start)
     timings: list[Timing] = field(default_factory=list)  # when each request arrived and was answered
@@ -214,6 +226,7 @@ class FaultProxy(Served):
         """Drop what was seen and timed so far (the rules stay)."""
         with self._lock:
             self.seen.clear()
+            self.seen_with_query.clear()
             self.timings.clear()
 
     def depth(self) -> int:
@@ -228,6 +241,7 @@ class FaultProxy(Served):
     def _rule_for(self, method: str, path: str) -> Optional[_Rule]:
         with self._lock:
             self.seen.append((method, path.split("?")[0]))
+            self.seen_with_query.append((method, path))
             for rule in self.rules:
                 if rule.method == method and rule.pattern.search(path) and (rule.times is None or rule.hits < rule.times):
                     rule.hits += 1
@@ -249,7 +263,7 @@ class FaultProxy(Served):
                 started = time.monotonic()
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+                headers = merged_headers(self.headers.items())
                 if body:
                     headers["Content-Length"] = str(len(body))
                 rule = proxy._rule_for(self.command, self.path)

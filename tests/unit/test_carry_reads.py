@@ -9,9 +9,9 @@ from typing import Iterator
 import pytest
 from support.fakes import FakePool, FakeRegistry, compact
 
-from manifest_spec.carry.plan import CarrySettings
 from manifest_spec.carry.reads import CarryReads, subjects_of
 from manifest_spec.carry.referrers import referrers_tag
+from manifest_spec.carry.settings import CarrySettings
 from manifest_spec.errors import VerificationError
 from manifest_spec.oci.manifest import Child, Manifest, blob_digests
 from manifest_spec.oci.reference import Reference
