@@ -3,7 +3,7 @@
 Every function takes spec paths (or loaded specs, or a reference) and a `Settings`, returns typed
 results, and raises the errors.py errors the CLI maps to exit codes. Several specs are one run:
 all are validated first, all resolved and verified before any manifest or tag is written, all
-pushed at once over shared connections, token caches and member reads (push/run.py).
+pushed at once over shared connections, token caches and member reads (`Run`).
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ from manifest_spec.specfile.spec import Spec, load_spec, parse_spec
 if TYPE_CHECKING:  # the HTTP side is imported when a run starts: `validate` stays offline and quick
     from manifest_spec.carry.settings import CarrySettings
     from manifest_spec.events import Listener
-    from manifest_spec.oci.index import BuiltIndex, Descriptor
+    from manifest_spec.oci.index import Descriptor
     from manifest_spec.oci.platforms import Platform
     from manifest_spec.oci.reference import Reference
     from manifest_spec.push.engine import Outcome, Prepared, PushResult, PushSettings
-    from manifest_spec.push.run import Job, Run
+    from manifest_spec.push.batch import Finish, Job
     from manifest_spec.registry.client import ClientOptions
     from manifest_spec.review.describe import Description
-    from manifest_spec.review.lock import Lock
+    from manifest_spec.review.lock import Lock, LockCheck, LockWritten
     from manifest_spec.review.plan import SpecPlan
     from manifest_spec.review.tospec import AdoptedSpec
 
@@ -170,10 +170,51 @@ def check_conflicts(specs: Sequence[Spec]) -> None:
                 )
 
 
-def _run(settings: Settings) -> Run:
-    from manifest_spec.push.run import Run
+class Run:
+    """One run's shared machinery: the client pool, the per-host scheduler, the engine. Use as a context manager."""
 
-    return Run(settings.client_options(), settings.jobs, settings.listener)
+    def __init__(self, settings: Settings) -> None:
+        from manifest_spec.push.engine import Engine
+        from manifest_spec.push.scheduler import Scheduler
+        from manifest_spec.registry.client import ClientPool
+
+        self.pool = ClientPool(settings.client_options())
+        self.scheduler = Scheduler(self.pool, settings.jobs)
+        self.engine = Engine(self.scheduler, settings.listener)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        # On an error (Ctrl-C included) do not wait for requests still in flight: they only read,
+        # or write what a repeat would write again.
+        wait = exc_type is None
+        self.engine.close(wait)
+        self.scheduler.close(wait)
+        self.pool.__exit__()
+
+    def prepare(self, specs: Sequence[Spec], jobs: Sequence[Job], finish: Optional[Finish] = None, *,
+                pushing: bool = False) -> list[Prepared]:
+        """Each spec prepared from `jobs[i]` (or failed with it), then `finish`ed; any failure raises,
+        naming each failing spec. Read-only, but for a first push's blob mounts (Engine.prepare)."""
+        from manifest_spec.push.engine import Outcome
+
+        ready = [(i, job) for i, job in enumerate(jobs) if not isinstance(job, ManifestSpecError)]
+        prepared = dict(zip((i for i, _ in ready), self.engine.prepare([job for _, job in ready], pushing=pushing)))
+        outcomes: list[Outcome[Prepared]] = []
+        for i, (spec, job) in enumerate(zip(specs, jobs)):
+            outcome = Outcome(spec, error=job) if isinstance(job, ManifestSpecError) else prepared[i]
+            if outcome.value is not None and finish is not None:
+                try:
+                    outcome = Outcome(spec, finish(i, outcome.value))
+                except ManifestSpecError as e:
+                    outcome = Outcome(spec, error=e)
+            outcomes.append(outcome)
+        from manifest_spec.push.batch import check_tag_writes, settle  # after the reads: not at start-up
+
+        result = settle(outcomes, single=len(specs) == 1)
+        check_tag_writes(result)
+        return result
 
 
 def _prepare(run: Run, specs: Sequence[Spec], settings: Settings, *, locked: Optional[bool] = None,
@@ -208,7 +249,7 @@ def _prepare(run: Run, specs: Sequence[Spec], settings: Settings, *, locked: Opt
 def push(specs: Sequence[Spec], settings: Settings) -> list[Outcome[PushResult]]:
     """Resolve and verify all (no manifest or tag written if any fails), then push all; each spec's
     outcome. A member left out (`ignore_missing`) is told to the listener as a `Warned` event."""
-    with _run(settings) as run:
+    with Run(settings) as run:
         return run.engine.push(_prepare(run, specs, settings, pushing=True))
 
 
@@ -216,7 +257,7 @@ def plan(specs: Sequence[Spec], settings: Settings) -> list[SpecPlan]:
     """What pushing each spec would change, tag by tag (read-only; what `plan` and `push --dry-run` show)."""
     from manifest_spec.review.plan import plan_prepared
 
-    with _run(settings) as run:
+    with Run(settings) as run:
         engine = run.engine
 
         def one(p: Prepared) -> SpecPlan:
@@ -228,31 +269,14 @@ def plan(specs: Sequence[Spec], settings: Settings) -> list[SpecPlan]:
         return [f.result() for f in running]
 
 
-@dataclass(frozen=True)
-class LockWritten:
-    spec: str
-    lock: str
-    index: BuiltIndex
-
-
 def lock(specs: Sequence[Spec], settings: Settings) -> list[LockWritten]:
     """Write each spec's lock file, only once every spec resolved: all locks or none."""
     from manifest_spec.review import lock as locks
 
-    with _run(settings) as run:
+    with Run(settings) as run:
         prepared = _prepare(run, specs, settings, locked=False)
-    documents = [(p, settings.lock_path(s, len(specs)), locks.lock_document(p, settings.push_settings(s).index_type))
-                 for s, p in zip(specs, prepared)]
-    for _, path, document in documents:
-        locks.write_lock(path, document)
-    return [LockWritten(s.path, path, p.index) for s, (p, path, _) in zip(specs, documents)]
-
-
-@dataclass(frozen=True)
-class LockCheck:
-    spec: str
-    lock: str
-    drift: list[str]  # empty: the lock still describes what a push would publish
+    return locks.write_locks(prepared, [settings.lock_path(s, len(specs)) for s in specs],
+                             [settings.push_settings(s).index_type for s in specs])
 
 
 def check_locks(specs: Sequence[Spec], settings: Settings) -> list[LockCheck]:
@@ -260,12 +284,12 @@ def check_locks(specs: Sequence[Spec], settings: Settings) -> list[LockCheck]:
     from manifest_spec.review import lock as locks
 
     paths = [settings.lock_path(s, len(specs)) for s in specs]
-    with _run(settings) as run:
+    with Run(settings) as run:
         engine = run.engine
         running = [engine.logic.submit(locks.check_lock, settings.with_flags(s), path, engine.head, settings.type_flag,
                                        run.scheduler.submit)
                    for s, path in zip(specs, paths)]
-        return [LockCheck(s.path, path, f.result()) for s, path, f in zip(specs, paths, running)]
+        return [locks.LockCheck(s.path, path, f.result()) for s, path, f in zip(specs, paths, running)]
 
 
 def image_reference(text: str) -> Reference:
@@ -305,7 +329,7 @@ def to_spec(reference: Reference, settings: Settings) -> AdoptedSpec:
 
 
 def __getattr__(name: str) -> object:
-    """`api.ClientOptions`, `api.Credentials` and `api.Run` for scripts, imported only when asked
+    """`api.ClientOptions` and `api.Credentials` for scripts, imported only when asked
     for (they bring in the HTTP side, which `validate` never needs)."""
     if name == "ClientOptions":
         from manifest_spec.registry.client import ClientOptions
@@ -315,8 +339,4 @@ def __getattr__(name: str) -> object:
         from manifest_spec.registry.credentials import Credentials
 
         return Credentials
-    if name == "Run":
-        from manifest_spec.push.run import Run
-
-        return Run
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,7 +17,7 @@ from manifest_spec.carry.lock import (
 )
 from manifest_spec.carry.submit import Submit
 from manifest_spec.errors import LockError, VerificationError, json_kind
-from manifest_spec.oci.index import Descriptor, descriptor_json
+from manifest_spec.oci.index import BuiltIndex, Descriptor, descriptor_json
 from manifest_spec.oci.platforms import platform_json
 from manifest_spec.oci.reference import DIGEST_RE, Reference
 from manifest_spec.push.engine import Prepared
@@ -100,6 +100,28 @@ def _label_values(prepared: Prepared) -> dict[str, str]:
 def render_lock(document: dict[str, Any]) -> str:
     """Deterministic: sorted keys, two-space indent, one trailing newline; JSON, hence also YAML."""
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+@dataclass(frozen=True)
+class LockWritten:
+    spec: str
+    lock: str
+    index: BuiltIndex
+
+
+@dataclass(frozen=True)
+class LockCheck:
+    spec: str
+    lock: str
+    drift: list[str]  # empty: the lock still describes what a push would publish
+
+
+def write_locks(prepared: list[Prepared], paths: list[str], index_types: list[str]) -> list[LockWritten]:
+    """Each prepared spec's lock written to its path: documents first, then the files (all or none, as far as a disk allows)."""
+    documents = [lock_document(p, index_type) for p, index_type in zip(prepared, index_types)]
+    for path, document in zip(paths, documents):
+        write_lock(path, document)
+    return [LockWritten(p.spec.path, path, p.index) for p, path in zip(prepared, paths)]
 
 
 def write_lock(path: str, document: dict[str, Any]) -> None:
