@@ -20,7 +20,7 @@ import pytest
 from support.artifacts import push_sbom, push_signature
 from support.clirun import assert_clean_failure, assert_ok, digest_line, run_cli, served_document, write_spec
 from support.faults import FaultProxy
-from support.ggcr import GgcrRegistry, started_ggcr_registry
+from support.ggcr import GgcrRegistry
 from support.images import get_blob, push_image
 from support.profiles import (
     bare_manifest_heads,
@@ -35,15 +35,8 @@ from support.profiles import (
     watch_uploads,
 )
 from support.registry import Registry, unique_repo_name
+from support.specs import AMD64, ARM64, spec
 from support.tokenserver import record_authorization
-
-AMD64, ARM64 = {"os": "linux", "architecture": "amd64"}, {"os": "linux", "architecture": "arm64"}
-
-
-@pytest.fixture(scope="module")
-def ggcr() -> Iterator[GgcrRegistry]:
-    yield from started_ggcr_registry()
-
 
 @dataclass
 class Front:
@@ -115,10 +108,8 @@ def test_a_users_flows_through_the_profile(front: Front, ggcr: GgcrRegistry, tmp
     sbom = push_sbom(registry.url, source, mounted, referrer=True)
     elsewhere_repo = unique_repo_name("far")
     copied = push_image(ggcr.url, elsewhere_repo, "arm64", architecture="arm64", oci=True, layer_size=5 * 1024 * 1024, seed="profile-arm64")
-    spec = {"image": f"{host}/{target}:v1", "tags": ["latest"], "type": "oci", "manifests": [
-        {"image": f"{host}/{source}:amd64", "platform": AMD64},
-        {"image": f"{ggcr.host}/{elsewhere_repo}:arm64", "platform": ARM64}]}
-    path = write_spec(tmp_path, spec)
+    path = write_spec(tmp_path, spec(f"{host}/{target}:v1", (f"{host}/{source}:amd64", AMD64),
+                                     (f"{ggcr.host}/{elsewhere_repo}:arm64", ARM64), tags=["latest"], type="oci"))
 
     dry = run_cli("push", "from-spec", str(path), "--dry-run")
     assert_ok(dry)
@@ -171,8 +162,7 @@ def test_a_docker_list_naming_oci_manifests_is_refused_before_any_write(registry
     with FaultProxy(registry.host) as proxy:
         front = Front(proxy, registry, {})
         PROFILES[profile](front)
-        spec = {"image": f"{proxy.host}/{target}:v1", "type": "docker",
-                "manifests": [{"image": f"{proxy.host}/{source}:amd64", "platform": AMD64}]}
-        assert_clean_failure(run_cli("push", "from-spec", str(write_spec(tmp_path, spec))), "--type oci")
+        the_spec = spec(f"{proxy.host}/{target}:v1", (f"{proxy.host}/{source}:amd64", AMD64), type="docker")
+        assert_clean_failure(run_cli("push", "from-spec", str(write_spec(tmp_path, the_spec))), "--type oci")
         writes = proxy.requests("PUT") + proxy.requests("POST")
     assert writes == [] and front.seen["refused lists"] == []
