@@ -55,6 +55,8 @@ class Settings:
 
 @dataclass(frozen=True)
 class Validated:
+    """One file `validate` looked at."""
+
     file: str  # as problems name it: `<stdin>` for `-`
     problems: list[Problem]  # none: valid (or skipped)
     skipped: bool = False  # not a spec at all (skip_non_specs)
@@ -283,6 +285,8 @@ def plan(specs: Sequence[Spec], settings: Settings) -> list[SpecPlan]:
 
 @dataclass(frozen=True)
 class LockWritten:
+    """A lock file written next to its spec, and the index it pins."""
+
     spec: str
     lock: str
     index: BuiltIndex
@@ -303,6 +307,8 @@ def lock(specs: Sequence[Spec], settings: Settings) -> list[LockWritten]:
 
 @dataclass(frozen=True)
 class LockCheck:
+    """A lock file compared with what a push would publish now."""
+
     spec: str
     lock: str
     drift: list[str]  # empty: the lock still describes what a push would publish

@@ -1,6 +1,8 @@
-"""Shared fixtures: the real registries every test file takes (per session a plain one, a second one
-and go-containerregistry's; per module one behind Basic auth and one behind a token server, with the
-module's own account or token server), a fresh repository name per test, and no ambient credentials."""
+"""Shared fixtures, the only place a registry is started for tests: per session a plain registry,
+a second one, go-containerregistry's, one serving HTTPS and one requiring client certificates; per
+module one behind Basic auth and one behind a token server, with the module's own account
+(`basic_account`) or token server (`tokens`). Also a fresh repository name per test, and no ambient
+credentials for any test."""
 
 from __future__ import annotations
 
@@ -16,9 +18,23 @@ from support.registry import Registry, htpasswd_config, started_registry, unique
 if TYPE_CHECKING:  # only for the annotation: the unit tests need not import JWT and X.509 code
     from support.faults import FaultProxy
     from support.ggcr import GgcrRegistry
+    from support.tls import PKI
     from support.tokenserver import TokenServer
 
 GROUPS = ("unit", "registry", "clients")  # tests/<group>/ -> the marker of the same name (setup.cfg)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> Optional[bool]:
+    """`-m unit` (or `-m registry`, `-m clients`) alone: the other folders hold none of those tests,
+    so they are not even imported (the unit run skips the registry and client tests' imports)."""
+    wanted = config.getoption("markexpr")
+    if wanted not in GROUPS:
+        return None
+    try:
+        group = collection_path.resolve().relative_to(Path(__file__).resolve().parent).parts[0]
+    except (ValueError, IndexError):
+        return None
+    return True if group in GROUPS and group != wanted else None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -57,6 +73,32 @@ def ggcr_registry() -> Iterator[GgcrRegistry]:
 def ggcr(ggcr_registry: GgcrRegistry) -> GgcrRegistry:
     """`ggcr_registry`, by the name its test files use."""
     return ggcr_registry
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
+    """A CA with a server certificate for 127.0.0.1 and a client certificate (support/tls.py)."""
+    from support.tls import make_pki
+
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def tls_registry(pki: PKI) -> Iterator[Registry]:
+    """A registry serving HTTPS with `pki`'s server certificate."""
+    from support.tls import tls_registry_config
+
+    for registry in started_registry(tls_registry_config(pki)):
+        assert registry.url.startswith("https://")
+        yield registry
+
+
+@pytest.fixture(scope="session")
+def mtls_registry(pki: PKI) -> Iterator[Registry]:
+    """A registry serving HTTPS that answers only clients presenting `pki`'s client certificate."""
+    from support.tls import MTLSRegistry
+
+    yield from started_registry(MTLSRegistry(pki))
 
 
 @pytest.fixture(scope="module")

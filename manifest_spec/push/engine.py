@@ -83,6 +83,8 @@ class TagResult:
 
 @dataclass(frozen=True)
 class PushResult:
+    """A spec pushed: what was prepared, and what became of each tag."""
+
     prepared: Prepared
     tag_results: tuple[TagResult, ...]
 
@@ -98,6 +100,8 @@ class Outcome(Generic[T]):
 
 @dataclass
 class _Counter:
+    """Members resolved so far, counted from several threads."""
+
     total: int
     done: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -165,7 +169,8 @@ class Engine:
             if self.child_head(target, child) is not None:
                 # Its signatures' first round (tag lists, the referrers API) goes out beside the configs.
                 self.carry_reads(spec, settings).start(Reference(child.registry, child.repository, digest=child.manifest.digest))
-                if pushing:
+                # Not for a Docker list naming an OCI manifest: it is refused before anything is written.
+                if pushing and not (settings.index_type != "oci" and child.manifest.media_type == OCI_MANIFEST):
                     self.placer.mount_if_first_push(target, child, tag_heads)
 
         counter = _Counter(len(spec.members))

@@ -47,6 +47,8 @@ class ResolvedMember:
 
 @dataclass(frozen=True)
 class Resolution:
+    """A spec's members, resolved, and the ones --ignore-missing left out."""
+
     members: tuple[ResolvedMember, ...]
     skipped: tuple[str, ...]  # warnings for members left out by --ignore-missing
 

@@ -30,12 +30,16 @@ _RELOCK = "run `manifest-spec lock {spec}` and review the diff"
 
 @dataclass(frozen=True)
 class LockedMember:
+    """One member as a lock file pins it."""
+
     image: str  # the member reference after ${VAR} substitution, as the spec names it
     digest: str
 
 
 @dataclass(frozen=True)
 class Lock:
+    """A lock file, read: the spec it belongs to and the index it pins."""
+
     path: str
     spec_sha256: str
     target: str

@@ -219,8 +219,8 @@ def test_a_lock_file_of_the_wrong_shape(registry: Registry, image: PushedImage, 
 
 
 def test_too_many_members_names_the_limit(tmp_path: Path) -> None:
-    members = [{"image": f"r.example/a:m{i}", "platform": {"os": "linux", "architecture": "amd64"}} for i in range(5000)]
-    result = CliRunner().invoke(main, ["validate", str(write_spec(tmp_path, {"image": "r.example/a:v1", "manifests": members}))])
+    members = [(f"r.example/a:m{i}", "amd64") for i in range(5000)]
+    result = CliRunner().invoke(main, ["validate", str(write_spec(tmp_path, spec("r.example/a:v1", *members)))])
     assert result.exit_code == 1 and "5000 members; at most 500" in result.stdout, result.stdout[:500]
     assert "alias bomb" not in result.stdout
 

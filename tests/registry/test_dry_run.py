@@ -14,7 +14,7 @@ from support.clirun import assert_clean_failure, assert_ok, digest_line, push_sp
 from support.images import get_blob, get_manifest, list_tags, push_blob, push_image
 from support.recorder import RecordingProxy
 from support.registry import Registry
-from support.specs import AMD64, ARM64, repo_spec
+from support.specs import AMD64, ARM64, member, repo_spec
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def test_from_spec_dry_run_prints_the_exact_index_and_writes_nothing(
     push_image(registry.url, f"{repo_name}/other", "s390x", architecture="s390x")  # another repo: a push would mount it
     tags_before = sorted(list_tags(registry.url, repo_name))
     spec = repo_spec(proxy.host, repo_name, "v1", [("amd64", AMD64), ("arm64", ARM64)], tags=["latest"])
-    spec["manifests"].append({"image": f"{proxy.host}/{repo_name}/other:s390x", "platform": {"os": "linux", "architecture": "s390x"}})
+    spec["manifests"].append(member(f"{proxy.host}/{repo_name}/other:s390x", "s390x"))
 
     result = push_spec(tmp_path, spec, "--dry-run")
 

@@ -21,7 +21,7 @@ from support.faults import FaultProxy, SilentServer, drip, error, redirect, rese
 from support.images import PushedImage, get_blob, push_blob, push_image
 from support.registry import Registry, free_port
 from support.tokenserver import TokenServer, record_authorization
-from support.specs import spec
+from support.specs import member, spec
 
 from manifest_spec.registry import transport
 from manifest_spec.cli.main import main
@@ -67,7 +67,7 @@ def test_an_index_put_redirected_to_a_get_fails_and_the_tag_keeps_its_index(
     before = digest_line(push(tmp_path, spec_for(registry.host, repo_name, f"{repo_name}-t")))[0]
     push_image(registry.url, repo_name, "arm64", architecture="arm64")
     changed = spec_for(proxy.host, repo_name, f"{repo_name}-t")
-    changed["manifests"].append({"image": f"{proxy.host}/{repo_name}:arm64", "platform": {"os": "linux", "architecture": "arm64"}})
+    changed["manifests"].append(member(f"{proxy.host}/{repo_name}:arm64", "arm64"))
     proxy.inject("PUT", r"/manifests/v1$", redirect(status, "/v2/"), forward=False)  # /v2/ answers 200 to a GET
     line = assert_clean_failure(push(tmp_path, changed), f"{status} redirect", "did not land")
     assert "Digest:" not in line

@@ -113,10 +113,8 @@ def test_the_verdict_is_per_repository_while_no_answer_proves_the_registrys(ggcr
     sboms = {repo: push_sbom(ggcr.url, repo, images[repo], referrer=True, listed=False) for repo in (hidden, shown)}
     with FaultProxy(ggcr.host) as proxy:
         proxy.inject("GET", rf"^/v2/{hidden}/referrers/", serve(b"<html>sign in</html>", "text/html"))
-        spec = {"image": f"{proxy.host}/{target_repo}:v1", "type": "oci", "manifests": [
-            {"image": f"{proxy.host}/{hidden}:amd64", "platform": AMD64},
-            {"image": f"{proxy.host}/{shown}:arm64", "platform": {"os": "linux", "architecture": "arm64"}}]}
-        path = write_spec(tmp_path, spec)
+        path = write_spec(tmp_path, spec(f"{proxy.host}/{target_repo}:v1", (f"{proxy.host}/{hidden}:amd64", AMD64),
+                                         (f"{proxy.host}/{shown}:arm64", "arm64"), type="oci"))
         plan = run_cli("plan", str(path))
         result = run_cli("push", "from-spec", str(path))
     assert_ok(result)

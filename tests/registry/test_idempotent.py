@@ -12,7 +12,7 @@ from support.clirun import assert_ok, digest_line, push_spec, tag_digest
 from support.images import push_image
 from support.recorder import RecordingProxy
 from support.registry import Registry
-from support.specs import AMD64, ARM64, repo_spec
+from support.specs import AMD64, ARM64, member, repo_spec
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def test_second_identical_push_sends_zero_write_requests(registry: Registry, rep
     push_image(registry.url, repo_name, "amd64")
     push_image(registry.url, f"{repo_name}/arm", "arm64", architecture="arm64")  # another repo: mounted the first time
     spec = repo_spec(proxy.host, repo_name, "v1", [("amd64", AMD64)], tags=["latest"])
-    spec["manifests"].append({"image": f"{proxy.host}/{repo_name}/arm:arm64", "platform": ARM64})
+    spec["manifests"].append(member(f"{proxy.host}/{repo_name}/arm:arm64", ARM64))
 
     first = push_spec(tmp_path, spec)
     assert_ok(first)

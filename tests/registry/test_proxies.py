@@ -14,7 +14,8 @@ from support.clirun import assert_clean_failure, assert_ok, digest_line, push_sp
 from support.forward_proxy import ForwardProxy
 from support.images import PushedImage, push_image
 from support.registry import Registry
-from support.tls import PKI, certs_dir, make_pki, tls_registry_config
+from support.specs import repo_spec
+from support.tls import PKI, certs_dir
 
 from manifest_spec.cli.main import main
 from manifest_spec.registry.proxies import environment_proxy
@@ -60,7 +61,7 @@ def proxy() -> Iterator[ForwardProxy]:
 
 
 def _spec(host: str, repo: str, tag: str) -> dict[str, object]:
-    return {"image": f"{host}/{repo}:{tag}", "manifests": [{"image": f"{host}/{repo}:amd64", "platform": {"os": "linux", "architecture": "amd64"}}]}
+    return repo_spec(host, repo, tag, [("amd64", "amd64")])
 
 
 def test_a_push_goes_through_http_proxy(no_proxies: None, monkeypatch: pytest.MonkeyPatch, registry: Registry, proxy: ForwardProxy, repo_name: str, tmp_path: Path) -> None:
@@ -84,17 +85,6 @@ def test_no_proxy_sends_the_registry_direct(no_proxies: None, monkeypatch: pytes
 
 def tls_cli(*args: str) -> Result:
     return CliRunner().invoke(main, list(args))
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
-    return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
-def tls_registry(pki: PKI) -> Iterator[Registry]:
-    with Registry(tls_registry_config(pki)) as registry:
-        yield registry
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,7 @@ from support.images import (
     sha256_digest,
 )
 from support.registry import Registry
+from support.specs import member, spec
 
 LINUX_AMD64 = {"os": "linux", "architecture": "amd64"}
 LINUX_ARM64 = {"os": "linux", "architecture": "arm64"}
@@ -45,18 +46,6 @@ LINUX_ARM64 = {"os": "linux", "architecture": "arm64"}
 def ref(registry: Registry, repo: str, tag_or_digest: str) -> str:
     sep = "@" if tag_or_digest.startswith("sha256:") else ":"
     return f"{registry.host}/{repo}{sep}{tag_or_digest}"
-
-
-def member(registry: Registry, repo: str, tag: str, platform: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
-    entry: dict[str, Any] = {"image": ref(registry, repo, tag)}
-    if platform is not None:
-        entry["platform"] = platform
-    entry.update(extra)
-    return entry
-
-
-def spec(registry: Registry, repo: str, tag: str, *members: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"image": ref(registry, repo, tag), **extra, "manifests": list(members)}
 
 
 def two_images(registry: Registry, repo: str) -> tuple[PushedImage, PushedImage]:
@@ -69,9 +58,9 @@ def two_images(registry: Registry, repo: str) -> tuple[PushedImage, PushedImage]
 
 def two_image_spec(registry: Registry, repo: str, tag: str = "v1", **extra: Any) -> dict[str, Any]:
     return spec(
-        registry, repo, tag,
-        member(registry, repo, "amd64", LINUX_AMD64),
-        member(registry, repo, "arm64", LINUX_ARM64),
+        ref(registry, repo, tag),
+        member(ref(registry, repo, "amd64"), LINUX_AMD64),
+        member(ref(registry, repo, "arm64"), LINUX_ARM64),
         **extra,
     )
 
@@ -83,9 +72,9 @@ def test_same_repo_members_digest_line_matches_what_the_registry_serves(registry
     amd64 = push_image(registry.url, repo_name, "amd64")
     arm64 = push_image(registry.url, repo_name, "arm64", architecture="arm64", variant="v8")
     result = push_spec(tmp_path, spec(
-        registry, repo_name, "1.0",
-        member(registry, repo_name, "amd64", LINUX_AMD64),
-        member(registry, repo_name, "arm64", {**LINUX_ARM64, "variant": "v8"}),
+        ref(registry, repo_name, "1.0"),
+        member(ref(registry, repo_name, "amd64"), LINUX_AMD64),
+        member(ref(registry, repo_name, "arm64"), {**LINUX_ARM64, "variant": "v8"}),
         tags=["latest", "1.10"],
     ))
 
@@ -125,9 +114,9 @@ def test_cross_repo_members_are_mounted_and_put_by_digest_in_the_target(registry
     assert tag_digest(registry.url, target, amd64.digest) is None
 
     result = push_spec(tmp_path, spec(
-        registry, target, "v1",
-        member(registry, source, "amd64", LINUX_AMD64),
-        member(registry, other, "s390x", {"os": "linux", "architecture": "s390x"}),
+        ref(registry, target, "v1"),
+        member(ref(registry, source, "amd64"), LINUX_AMD64),
+        member(ref(registry, other, "s390x"), {"os": "linux", "architecture": "s390x"}),
     ))
 
     assert_ok(result)
@@ -155,7 +144,7 @@ def _attested_index(registry: Registry, repo: str) -> Any:
 def test_index_member_without_platform_takes_every_entry_with_attestations(registry: Registry, repo_name: str, tmp_path: Path) -> None:
     source, target = f"{repo_name}/src", f"{repo_name}/app"
     index = _attested_index(registry, source)
-    result = push_spec(tmp_path, spec(registry, target, "v1", member(registry, source, "multi")), push_flags=("--type", "oci"))
+    result = push_spec(tmp_path, spec(ref(registry, target, "v1"), member(ref(registry, source, "multi"))), push_flags=("--type", "oci"))
 
     assert_ok(result)
     document = served_document(registry.url, target, "v1")
@@ -170,7 +159,7 @@ def test_index_member_without_platform_takes_every_entry_with_attestations(regis
 def test_index_member_with_attestations_in_a_docker_list_asks_for_oci(registry: Registry, repo_name: str, tmp_path: Path) -> None:
     source, target = f"{repo_name}/src", f"{repo_name}/app"
     _attested_index(registry, source)
-    result = push_spec(tmp_path, spec(registry, target, "v1", member(registry, source, "multi")))
+    result = push_spec(tmp_path, spec(ref(registry, target, "v1"), member(ref(registry, source, "multi"))))
     assert_clean_failure(result, "--type oci", "manifests[0]")
     assert list_tags(registry.url, target) == []
 
@@ -179,7 +168,7 @@ def test_index_member_with_platform_takes_that_entry_and_its_attestation(registr
     source, target = f"{repo_name}/src", f"{repo_name}/app"
     index = _attested_index(registry, source)
     result = push_spec(
-        tmp_path, spec(registry, target, "v1", member(registry, source, "multi", LINUX_ARM64)), push_flags=("--type", "oci")
+        tmp_path, spec(ref(registry, target, "v1"), member(ref(registry, source, "multi"), LINUX_ARM64)), push_flags=("--type", "oci")
     )
 
     assert_ok(result)
@@ -193,7 +182,7 @@ def test_index_member_without_the_spec_platform_fails(registry: Registry, repo_n
     _attested_index(registry, repo_name)
     result = push_spec(
         tmp_path,
-        spec(registry, repo_name, "v1", member(registry, repo_name, "multi", {"os": "linux", "architecture": "s390x"})),
+        spec(ref(registry, repo_name, "v1"), member(ref(registry, repo_name, "multi"), {"os": "linux", "architecture": "s390x"})),
         push_flags=("--type", "oci"),
     )
     assert_clean_failure(result, "manifests[0]", "linux/s390x", "linux/amd64", "linux/arm64")
@@ -206,7 +195,7 @@ def test_docker_list_member_entries_join_other_members(registry: Registry, repo_
     arm64 = push_image(registry.url, source, None, architecture="arm64", variant="v8")
     s390x = push_image(registry.url, source, "s390x", architecture="s390x")
     listed = push_index(registry.url, source, "list", [amd64, arm64], oci=False)
-    result = push_spec(tmp_path, spec(registry, target, "v1", member(registry, source, "list"), member(registry, source, "s390x")))
+    result = push_spec(tmp_path, spec(ref(registry, target, "v1"), member(ref(registry, source, "list")), member(ref(registry, source, "s390x"))))
 
     assert_ok(result)
     entries = served_document(registry.url, target, "v1")["manifests"]
@@ -217,7 +206,7 @@ def test_index_entry_whose_platform_disagrees_with_its_config_fails(registry: Re
     amd64 = push_image(registry.url, repo_name, None)
     mislabelled = PushedImage(**{**amd64.__dict__, "platform": {"architecture": "arm64", "os": "linux"}})
     push_index(registry.url, repo_name, "list", [mislabelled], oci=False)
-    the_spec = spec(registry, repo_name, "v1", member(registry, repo_name, "list"))
+    the_spec = spec(ref(registry, repo_name, "v1"), member(ref(registry, repo_name, "list")))
     assert_clean_failure(push_spec(tmp_path, the_spec), "exec format error", "manifests[0]", amd64.digest[:19])
     assert tag_digest(registry.url, repo_name, "v1") is None
 
@@ -230,10 +219,10 @@ def test_platform_fields_missing_in_the_spec_come_from_the_config(registry: Regi
     push_image(registry.url, repo_name, "arm", architecture="arm", variant="v7")
     push_image(registry.url, repo_name, "win", os="windows", os_version="10.0.20348.2340", os_features=["win32k"])
     result = push_spec(tmp_path, spec(
-        registry, repo_name, "v1",
-        member(registry, repo_name, "arm64"),  # no platform at all
-        member(registry, repo_name, "arm", {"os": "linux", "architecture": "arm"}),
-        member(registry, repo_name, "win", {"os": "windows", "architecture": "amd64"}),
+        ref(registry, repo_name, "v1"),
+        member(ref(registry, repo_name, "arm64")),  # no platform at all
+        member(ref(registry, repo_name, "arm"), {"os": "linux", "architecture": "arm"}),
+        member(ref(registry, repo_name, "win"), {"os": "windows", "architecture": "amd64"}),
     ))
 
     assert_ok(result)
@@ -259,7 +248,7 @@ def test_platform_mismatch_fails_unless_skipped(
     registry: Registry, repo_name: str, tmp_path: Path, pushed: dict[str, Any], claimed: dict[str, str]
 ) -> None:
     push_image(registry.url, repo_name, "odd", **pushed)
-    the_spec = spec(registry, repo_name, "v1", member(registry, repo_name, "odd", claimed))
+    the_spec = spec(ref(registry, repo_name, "v1"), member(ref(registry, repo_name, "odd"), claimed))
 
     failed = push_spec(tmp_path, the_spec)
     assert_clean_failure(failed, "exec format error", "manifests[0]", ref(registry, repo_name, "odd"))
@@ -278,8 +267,7 @@ def test_platform_mismatch_fails_unless_skipped(
 
 def test_missing_member_fails_and_writes_nothing(registry: Registry, repo_name: str, tmp_path: Path) -> None:
     push_image(registry.url, repo_name, "amd64")
-    result = push_spec(tmp_path, spec(
-        registry, repo_name, "v1", member(registry, repo_name, "amd64", LINUX_AMD64), member(registry, repo_name, "arm64", LINUX_ARM64)
+    result = push_spec(tmp_path, spec(ref(registry, repo_name, "v1"), member(ref(registry, repo_name, "amd64"), LINUX_AMD64), member(ref(registry, repo_name, "arm64"), LINUX_ARM64)
     ))
     assert_clean_failure(result, "manifests[1]", ref(registry, repo_name, "arm64"), "404")
     assert list_tags(registry.url, repo_name) == ["amd64"]
@@ -290,10 +278,10 @@ def test_ignore_missing_warns_and_pushes_the_rest(registry: Registry, repo_name:
     result = push_spec(
         tmp_path,
         spec(
-            registry, repo_name, "v1",
-            member(registry, repo_name, "arm64", LINUX_ARM64),  # no such tag
-            member(registry, repo_name, "amd64", LINUX_AMD64),
-            member(registry, f"{repo_name}/nowhere", "s390x", {"os": "linux", "architecture": "s390x"}),  # no such repo
+            ref(registry, repo_name, "v1"),
+            member(ref(registry, repo_name, "arm64"), LINUX_ARM64),  # no such tag
+            member(ref(registry, repo_name, "amd64"), LINUX_AMD64),
+            member(ref(registry, f"{repo_name}/nowhere", "s390x"), {"os": "linux", "architecture": "s390x"}),  # no such repo
         ),
         "--ignore-missing",
     )
@@ -312,7 +300,7 @@ def test_ignore_missing_warns_and_pushes_the_rest(registry: Registry, repo_name:
 def test_ignore_missing_with_every_member_missing_fails(registry: Registry, repo_name: str, tmp_path: Path) -> None:
     result = push_spec(
         tmp_path,
-        spec(registry, repo_name, "v1", member(registry, repo_name, "amd64", LINUX_AMD64), member(registry, repo_name, "arm64", LINUX_ARM64)),
+        spec(ref(registry, repo_name, "v1"), member(ref(registry, repo_name, "amd64"), LINUX_AMD64), member(ref(registry, repo_name, "arm64"), LINUX_ARM64)),
         "--ignore-missing",
     )
     assert_clean_failure(result, "none of the spec's images exist")
@@ -322,8 +310,7 @@ def test_ignore_missing_with_every_member_missing_fails(registry: Registry, repo
 def test_member_digest_that_does_not_exist_is_one_clear_line(registry: Registry, repo_name: str, tmp_path: Path) -> None:
     push_image(registry.url, repo_name, "amd64")
     absent = "sha256:" + "0" * 64
-    result = push_spec(tmp_path, spec(
-        registry, repo_name, "v1", member(registry, repo_name, "amd64", LINUX_AMD64), member(registry, repo_name, absent, LINUX_ARM64)
+    result = push_spec(tmp_path, spec(ref(registry, repo_name, "v1"), member(ref(registry, repo_name, "amd64"), LINUX_AMD64), member(ref(registry, repo_name, absent), LINUX_ARM64)
     ))
     assert_clean_failure(result, "manifests[1]", absent, "HTTP 404", "MANIFEST_UNKNOWN")
     assert tag_digest(registry.url, repo_name, "v1") is None
@@ -337,7 +324,7 @@ def test_two_index_members_covering_one_platform_fail(registry: Registry, repo_n
     second = [push_image(registry.url, repo_name, None, seed=1), push_image(registry.url, repo_name, None, architecture="s390x")]
     push_index(registry.url, repo_name, "one", first, oci=False)
     push_index(registry.url, repo_name, "two", second, oci=False)
-    result = push_spec(tmp_path, spec(registry, repo_name, "v1", member(registry, repo_name, "one"), member(registry, repo_name, "two")))
+    result = push_spec(tmp_path, spec(ref(registry, repo_name, "v1"), member(ref(registry, repo_name, "one")), member(ref(registry, repo_name, "two"))))
     assert_clean_failure(
         result, "duplicate platform linux/amd64", f"manifests[0] {ref(registry, repo_name, 'one')}", f"manifests[1] {ref(registry, repo_name, 'two')}"
     )
@@ -347,8 +334,7 @@ def test_two_index_members_covering_one_platform_fail(registry: Registry, repo_n
 def test_platformless_member_duplicating_another_fails(registry: Registry, repo_name: str, tmp_path: Path) -> None:
     push_image(registry.url, repo_name, "arm64", architecture="arm64")
     push_image(registry.url, repo_name, "arm64-v8", architecture="arm64", variant="v8")  # arm64 ≡ arm64/v8 to a puller
-    result = push_spec(tmp_path, spec(
-        registry, repo_name, "v1", member(registry, repo_name, "arm64", LINUX_ARM64), member(registry, repo_name, "arm64-v8")
+    result = push_spec(tmp_path, spec(ref(registry, repo_name, "v1"), member(ref(registry, repo_name, "arm64"), LINUX_ARM64), member(ref(registry, repo_name, "arm64-v8"))
     ))
     assert_clean_failure(result, "duplicate platform", "manifests[0]", "manifests[1]", ref(registry, repo_name, "arm64-v8"))
     assert tag_digest(registry.url, repo_name, "v1") is None
@@ -357,7 +343,7 @@ def test_platformless_member_duplicating_another_fails(registry: Registry, repo_
 def test_index_member_with_two_entries_for_one_platform_fails(registry: Registry, repo_name: str, tmp_path: Path) -> None:
     twins = [push_image(registry.url, repo_name, None), push_image(registry.url, repo_name, None, seed=7)]  # both linux/amd64
     push_index(registry.url, repo_name, "twins", twins, oci=False)
-    result = push_spec(tmp_path, spec(registry, repo_name, "v1", member(registry, repo_name, "twins")))
+    result = push_spec(tmp_path, spec(ref(registry, repo_name, "v1"), member(ref(registry, repo_name, "twins"))))
     assert_clean_failure(result, "duplicate platform linux/amd64", "manifests[0]", "two entries")
     assert tag_digest(registry.url, repo_name, "v1") is None
 
@@ -377,7 +363,7 @@ def _artifact(registry: Registry, repo: str, tag: str) -> None:
 
 def test_a_platform_claimed_for_a_config_without_one_fails_unless_skipped(registry: Registry, repo_name: str, tmp_path: Path) -> None:
     _artifact(registry, repo_name, "chart")
-    the_spec = spec(registry, repo_name, "v1", member(registry, repo_name, "chart", LINUX_ARM64), type="oci")
+    the_spec = spec(ref(registry, repo_name, "v1"), member(ref(registry, repo_name, "chart"), LINUX_ARM64), type="oci")
     result = push_spec(tmp_path, the_spec)
     assert_clean_failure(result, "names no os/architecture", "--skip-platform-check")
     assert tag_digest(registry.url, repo_name, "v1") is None
@@ -389,7 +375,7 @@ def test_index_entry_whose_size_disagrees_with_the_manifest_fails(registry: Regi
     image = push_image(registry.url, repo_name, None)
     index = {"schemaVersion": 2, "mediaType": DOCKER_LIST, "manifests": [{**image.descriptor(), "size": image.size + 1}]}
     put_manifest(registry.url, repo_name, "lying", json_bytes(index), DOCKER_LIST)
-    result = push_spec(tmp_path, spec(registry, repo_name, "v1", member(registry, repo_name, "lying")))
+    result = push_spec(tmp_path, spec(ref(registry, repo_name, "v1"), member(ref(registry, repo_name, "lying"))))
     assert_clean_failure(result, f"{image.size + 1} bytes", f"{image.size} bytes")
     assert tag_digest(registry.url, repo_name, "v1") is None
 
@@ -433,9 +419,9 @@ def test_oci_image_in_a_docker_list_fails_suggesting_oci(registry: Registry, rep
 def test_annotations_land_in_the_oci_index(registry: Registry, repo_name: str, tmp_path: Path) -> None:
     two_images(registry, repo_name)
     the_spec = spec(
-        registry, repo_name, "v1",
-        member(registry, repo_name, "amd64", LINUX_AMD64, annotations={"com.example.note": "Tom & Jerry <x>"}),
-        member(registry, repo_name, "arm64", LINUX_ARM64),
+        ref(registry, repo_name, "v1"),
+        member(ref(registry, repo_name, "amd64"), LINUX_AMD64, annotations={"com.example.note": "Tom & Jerry <x>"}),
+        member(ref(registry, repo_name, "arm64"), LINUX_ARM64),
         type="oci",
         annotations={"org.opencontainers.image.source": "https://example.com/src", "com.example.a": "1"},
     )
@@ -502,9 +488,9 @@ def test_failed_push_leaves_existing_tags_unchanged(registry: Registry, repo_nam
 
     push_image(registry.url, repo_name, "s390x", architecture="s390x")
     bad = spec(
-        registry, repo_name, "v1",
-        member(registry, repo_name, "amd64", LINUX_AMD64),
-        member(registry, repo_name, "s390x", {"os": "linux", "architecture": "ppc64le"}),  # wrong platform
+        ref(registry, repo_name, "v1"),
+        member(ref(registry, repo_name, "amd64"), LINUX_AMD64),
+        member(ref(registry, repo_name, "s390x"), {"os": "linux", "architecture": "ppc64le"}),  # wrong platform
         tags=["stable", "new"],
     )
     assert_clean_failure(push_spec(tmp_path, bad), "exec format error")

@@ -8,6 +8,7 @@ can say that none was left open.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import threading
@@ -125,3 +126,145 @@ def honour_one_scope(tokens: "TokenServer", keep: str = "push") -> None:
         return original(user, scopes, fields)
 
     tokens._answer = answer  # type: ignore[method-assign]
+
+
+# -- vendor behaviour (each from the vendor's docs or its users' issue threads) ------------------
+
+
+def _wrap(proxy: FaultProxy, decide: Any) -> None:
+    """Wrap the proxy's handler: `decide(handler)` answers a request itself (returns a Reply), or None to
+    let it through (it may change `handler.path` first)."""
+    base = _handler_base(proxy)
+
+    class Wrapped(base):  # type: ignore[misc, valid-type]
+        def forward(self) -> None:
+            answer = decide(self)
+            if answer is None:
+                return base.forward(self)  # type: ignore[no-any-return]
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            self.send(answer)
+
+        do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = forward
+
+    proxy._loop.server.RequestHandlerClass = Wrapped  # type: ignore[union-attr]
+
+
+def _errors(status: int, code: str, message: str) -> Reply:
+    return Reply(status, (("Content-Type", "application/json"),), json.dumps({"errors": [{"code": code, "message": message}]}).encode())
+
+
+def never_mount(proxy: FaultProxy) -> list[str]:
+    """ECR: a mount is answered 202 with a fresh upload session whenever no manifest in the source
+    repository references the blob (aws/containers-roadmap#2860), Harbor when its blob records are stale
+    (goharbor/harbor#18541): the client must stream the blob into that session. Imitated by sending the
+    mount POST on without its query (a plain POST: the real registry opens a session). Returns the mounts."""
+    mounts: list[str] = []
+
+    def decide(handler: Any) -> None:
+        if handler.command == "POST" and "mount=" in handler.path:
+            mounts.append(handler.path)
+            handler.path = urlsplit(handler.path).path
+        return None
+
+    _wrap(proxy, decide)
+    return mounts
+
+
+def immutable_tags(proxy: FaultProxy, upstream_url: str) -> list[str]:
+    """ECR with tag immutability: a manifest PUT to a tag that exists is refused, even with the same
+    manifest — "tag invalid: The image tag '<tag>' already exists in the '<repo>' repository and cannot be
+    overwritten because the repository is immutable." (moby/buildkit#3776, aws/containers-roadmap#2380).
+    Returns the tags refused (an unchanged push must refuse none: it writes nothing)."""
+    import requests
+
+    refused: list[str] = []
+
+    def decide(handler: Any) -> Optional[Reply]:
+        match = re.fullmatch(r"/v2/(.+)/manifests/([^/]+)", urlsplit(handler.path).path)
+        if handler.command != "PUT" or match is None or ":" in match.group(2):
+            return None
+        repo, tag = match.groups()
+        head = requests.head(f"{upstream_url}/v2/{repo}/manifests/{tag}", timeout=10,
+                             headers={"Accept": "application/vnd.oci.image.index.v1+json,application/vnd.docker.distribution.manifest.list.v2+json,"
+                                                "application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.v2+json"})
+        if head.status_code != 200:
+            return None
+        refused.append(tag)
+        return _errors(400, "TAG_INVALID", f"The image tag '{tag}' already exists in the '{repo}' repository and cannot be "
+                                          "overwritten because the repository is immutable.")
+
+    _wrap(proxy, decide)
+    return refused
+
+
+def blobs_redirected_to(proxy: FaultProxy, cdn: FaultProxy) -> list[str]:
+    """Docker Hub: a blob GET is answered 307 to another host (a CDN, production.cloudflare.docker.com,
+    with the grant in the query; opencontainers/distribution-spec#299). The client must follow it and send
+    no credentials there (docker/cli#865; Go's client drops Authorization across hosts). GHCR does the same
+    to its own blob host. Returns the blob paths redirected."""
+    redirected: list[str] = []
+
+    def decide(handler: Any) -> Optional[Reply]:
+        if handler.command == "GET" and re.search(r"/blobs/sha256:[0-9a-f]{64}$", urlsplit(handler.path).path):
+            redirected.append(handler.path)
+            return Reply(307, (("Location", f"http://{cdn.host}{handler.path}?verify=1632139768-signed"),), b"")
+        return None
+
+    _wrap(proxy, decide)
+    return redirected
+
+
+def rate_limited_once(proxy: FaultProxy) -> None:
+    """Docker Hub: over the pull rate limit a manifest request is answered 429 TOOMANYREQUESTS "You have
+    reached your pull rate limit" (Docker docs, "Docker Hub usage and limits"); with Retry-After it is worth
+    another try after that long."""
+    body = json.dumps({"errors": [{"code": "TOOMANYREQUESTS", "message": "You have reached your pull rate limit. "
+                                   "You may increase the limit by authenticating and upgrading"}]}).encode()
+    proxy.inject("GET", r"/manifests/", lambda reply: Reply(429, (("Content-Type", "application/json"), ("Retry-After", "0")), body),
+                 times=1, forward=False)
+
+
+def no_digest_on_manifest_put(proxy: FaultProxy) -> None:
+    """Nexus (with PostgreSQL metadata) answered a manifest PUT without Docker-Content-Digest
+    (distribution/distribution#3849; the header is only a SHOULD in the distribution spec)."""
+    proxy.inject("PUT", r"/manifests/", lambda reply: reply.with_header("Docker-Content-Digest", None))
+
+
+def bare_manifest_heads(proxy: FaultProxy) -> None:
+    """Artifactory 7.41: a manifest HEAD answered 200 with no Docker-Content-Digest and Content-Type
+    application/octet-stream (deitch/docker_registry2#83): a HEAD cannot say which manifest a tag holds."""
+    proxy.inject("HEAD", r"/manifests/", lambda reply: reply.with_header("Docker-Content-Digest", None)
+                 .with_header("Content-Type", "application/octet-stream"))
+
+
+def subject_header_without_api(proxy: FaultProxy) -> None:
+    """ECR: a manifest PUT with a subject answered with OCI-Subject though the referrers API is not served
+    (sigstore/sigstore-js#1183, which stopped trusting the header for that reason)."""
+
+    def fault(reply: Reply) -> Reply:
+        return reply.with_header("OCI-Subject", "sha256:" + "0" * 64) if 200 <= reply.status < 300 else reply
+
+    proxy.inject("PUT", r"/manifests/", fault)
+
+
+def refuse_docker_lists_naming_oci(proxy: FaultProxy) -> list[str]:
+    """Quay: a Docker manifest list whose entries are OCI manifests is refused 400 MANIFEST_INVALID "manifest
+    invalid" (rabbitmq/rabbitmq-server#9132; the fix there was converting to OCI). Returns the refused PUTs
+    (manifest-spec refuses such a list before any write, so there must be none)."""
+    refused: list[str] = []
+
+    def decide(handler: Any) -> Optional[Reply]:
+        if handler.command != "PUT" or "/manifests/" not in handler.path or "manifest.list" not in (handler.headers.get("Content-Type") or ""):
+            return None
+        body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+        handler.rfile = io.BytesIO(body)  # read again by the forward (or the refusal)
+        entries = json.loads(body).get("manifests") or []
+        if not any("vnd.oci." in str(entry.get("mediaType")) for entry in entries):
+            return None
+        refused.append(handler.path)
+        return _errors(400, "MANIFEST_INVALID", "manifest invalid")
+
+    _wrap(proxy, decide)
+    return refused

@@ -4,8 +4,9 @@
     repo_spec(host, "app", "v1", [("amd64", AMD64), (f"@{digest}", None)])   # members in host/app
 
 A member's platform is an architecture name (linux/<arch>), a platform mapping, or None (no
-`platform:` key: the image's config decides). Extra keys (tags, type, annotations...) go between
-`image` and `manifests`, the order a person writes them in.
+`platform:` key: the image's config decides); a member with keys of its own (annotations) is
+`member(image, platform, annotations={...})`. Extra keys of the spec (tags, type, annotations...)
+go between `image` and `manifests`, the order a person writes them in.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ Member = tuple[str, PlatformLike]
 
 
 def platform(value: PlatformLike) -> Optional[dict[str, str]]:
-    """"arm64" -> {"os": "linux", "architecture": "arm64"}; a mapping is copied; None stays None."""
+    """An architecture name means linux/<it> ({"os": "linux", "architecture": ...}); a mapping is copied; None stays None."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -29,15 +30,17 @@ def platform(value: PlatformLike) -> Optional[dict[str, str]]:
     return dict(value)
 
 
-def member(image: str, platform_of: PlatformLike = None) -> dict[str, Any]:
-    """One `manifests:` entry."""
+def member(image: str, platform_of: PlatformLike = None, **keys: Any) -> dict[str, Any]:
+    """One `manifests:` entry, with any keys of its own after the platform."""
     found = platform(platform_of)
-    return {"image": image, **({"platform": found} if found is not None else {})}
+    return {"image": image, **({"platform": found} if found is not None else {}), **keys}
 
 
-def spec(target: str, *members: Member, **keys: Any) -> dict[str, Any]:
-    """A spec pushing `members` ((image, platform) pairs) to `target`, with any other top-level keys."""
-    return {"image": target, **keys, "manifests": [member(image, where) for image, where in members]}
+def spec(target: str, *members: Member | dict[str, Any], **keys: Any) -> dict[str, Any]:
+    """A spec pushing `members` ((image, platform) pairs, or `member(...)` entries) to `target`,
+    with any other top-level keys."""
+    entries = [m if isinstance(m, dict) else member(*m) for m in members]
+    return {"image": target, **keys, "manifests": entries}
 
 
 def in_repo(host: str, repo: str, ref: str) -> str:
