@@ -92,6 +92,8 @@ class Settings:
 
 @dataclass(frozen=True)
 class Validated:
+    """One file `validate` looked at."""
+
     file: str  # as problems name it: `<stdin>` for `-`
     problems: list[Problem]  # none: valid (or skipped)
     skipped: bool = False  # not a spec at all (skip_non_specs)

@@ -1,7 +1,8 @@
-"""Shared fixtures: the real registries every test file takes — per session a plain one, a second
-one, go-containerregistry's and one serving HTTPS; per module one behind Basic auth and one behind a
-token server, with the module's own account or token server — a fresh repository name per test, and
-no ambient credentials."""
+"""Shared fixtures, the only place a registry is started for tests: per session a plain registry,
+a second one, go-containerregistry's, one serving HTTPS and one requiring client certificates; per
+module one behind Basic auth and one behind a token server, with the module's own account
+(`basic_account`) or token server (`tokens`). Also a fresh repository name per test, and no ambient
+credentials for any test."""
 
 from __future__ import annotations
 
@@ -21,6 +22,19 @@ if TYPE_CHECKING:  # only for the annotation: the unit tests need not import JWT
     from support.tokenserver import TokenServer
 
 GROUPS = ("unit", "registry", "clients")  # tests/<group>/ -> the marker of the same name (setup.cfg)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> Optional[bool]:
+    """`-m unit` (or `-m registry`, `-m clients`) alone: the other folders hold none of those tests,
+    so they are not even imported (the unit run skips the registry and client tests' imports)."""
+    wanted = config.getoption("markexpr")
+    if wanted not in GROUPS:
+        return None
+    try:
+        group = collection_path.resolve().relative_to(Path(__file__).resolve().parent).parts[0]
+    except (ValueError, IndexError):
+        return None
+    return True if group in GROUPS and group != wanted else None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -77,6 +91,14 @@ def tls_registry(pki: PKI) -> Iterator[Registry]:
     for registry in started_registry(tls_registry_config(pki)):
         assert registry.url.startswith("https://")
         yield registry
+
+
+@pytest.fixture(scope="session")
+def mtls_registry(pki: PKI) -> Iterator[Registry]:
+    """A registry serving HTTPS that answers only clients presenting `pki`'s client certificate."""
+    from support.tls import MTLSRegistry
+
+    yield from started_registry(MTLSRegistry(pki))
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,8 @@ from manifest_spec.oci.reference import parse_reference
 
 @dataclass(frozen=True)
 class LockedArtifact:
+    """One carried artifact as a lock file records it."""
+
     digest: str
     kind: str
     tag: str = ""  # a cosign tag (its manifest changes when a signature is added); "" for a referrer
@@ -22,6 +24,8 @@ class LockedArtifact:
 
 @dataclass(frozen=True)
 class LockedCarry:
+    """The carried artifacts a lock file records, per subject image."""
+
     types: frozenset[str]
     subjects: tuple[tuple[str, tuple[LockedArtifact, ...]], ...]  # (image@digest, its artifacts)
 

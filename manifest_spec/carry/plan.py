@@ -68,6 +68,8 @@ class TagWrite:
 
 @dataclass(frozen=True)
 class CarryPlan:
+    """What the carry writes into the target: artifact manifests by digest, then tags."""
+
     target: Reference
     subjects: tuple[Subject, ...]
     api: bool

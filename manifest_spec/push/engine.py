@@ -83,6 +83,8 @@ class TagResult:
 
 @dataclass(frozen=True)
 class PushResult:
+    """A spec pushed: what was prepared, and what became of each tag."""
+
     prepared: Prepared
     tag_results: tuple[TagResult, ...]
 
@@ -98,6 +100,8 @@ class Outcome(Generic[T]):
 
 @dataclass
 class _Counter:
+    """Members resolved so far, counted from several threads."""
+
     total: int
     done: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)

@@ -20,7 +20,6 @@ from manifest_spec.oci.manifest import Child
 from manifest_spec.oci.reference import Reference
 from manifest_spec.push.scheduler import Scheduler
 from manifest_spec.registry.client import RegistryClient
-from manifest_spec.registry.upload import copy_blob
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +96,9 @@ class Placer:
                 if client.blob_exists(target.repository, digest, what):
                     return
                 location = None
+            # Only a streamed copy loads it: mounts, and pushes within one repository, never do.
+            from manifest_spec.registry.upload import copy_blob
+
             copy_blob(self.scheduler.client(source), child.repository, client, target.repository, digest, self.listener, location)
 
         return self.scheduler.submit(target, place_blob, ("place-blob", target.api_host, target.repository, digest))

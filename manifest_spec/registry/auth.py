@@ -34,6 +34,8 @@ _HEADER_SAFE_RE = re.compile(r"[!-~]+")  # visible ASCII, no spaces: what may fo
 
 @dataclass(frozen=True)
 class Challenge:
+    """One WWW-Authenticate challenge."""
+
     scheme: str  # lower-case: "basic" or "bearer"
     params: dict[str, str]
 

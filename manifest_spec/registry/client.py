@@ -10,11 +10,15 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional, TypeVar
 from urllib.parse import urljoin, urlsplit
 
-from manifest_spec.errors import BrokenBodyError, RegistryError, TransientError, VerificationError
+from manifest_spec.errors import (
+    BrokenBodyError,
+    RegistryError,
+    TransientError,
+    VerificationError,
+)
 from manifest_spec.oci.index import MANIFEST_ACCEPT, Descriptor, digest_as, digest_of
 from manifest_spec.oci.manifest import Manifest
 from manifest_spec.oci.reference import Reference
-from manifest_spec.oci.shape import check_manifest
 from manifest_spec.registry import deadline
 from manifest_spec.registry.auth import RegistryAuth
 from manifest_spec.registry.credentials import Credentials, find_credentials
@@ -274,6 +278,9 @@ class RegistryClient:
         if header and header.startswith(VERIFIABLE) and digest_as(data, header) != header:
             raise VerificationError(f"{what}: Docker-Content-Digest {header} does not match the content ({digest_as(data, header)})")
         content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        # Loaded by the first answer, not before the first request.
+        from manifest_spec.oci.shape import check_manifest
+
         media_type = check_manifest(data, content_type, what)
         return Manifest(data, media_type, digest)
 

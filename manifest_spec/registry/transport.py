@@ -86,6 +86,8 @@ def make_retry(attempts: int) -> Retry:
 
 @dataclass(frozen=True)
 class TLSSettings:
+    """What requests to one registry verify against, and the client certificate they present."""
+
     verify: Union[bool, str]
     cert: Optional[tuple[str, str]]
 

@@ -17,6 +17,8 @@ from manifest_spec.registry.client import MAX_CONFIG_BYTES, RegistryClient
 
 @dataclass(frozen=True)
 class Layer:
+    """One layer of a single image, as `inspect` shows it."""
+
     media_type: str
     digest: str
     size: int
@@ -32,6 +34,8 @@ class Entry:
 
 @dataclass(frozen=True)
 class Description:
+    """What `inspect` shows of one reference: an index's entries or an image's layers."""
+
     reference: Reference
     manifest: Manifest
     entries: tuple[Entry, ...]  # the index's entries; empty for a single image

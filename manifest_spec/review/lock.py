@@ -30,12 +30,16 @@ _RELOCK = "run `manifest-spec lock {spec}` and review the diff"
 
 @dataclass(frozen=True)
 class LockedMember:
+    """One member as a lock file pins it."""
+
     image: str  # the member reference after ${VAR} substitution, as the spec names it
     digest: str
 
 
 @dataclass(frozen=True)
 class Lock:
+    """A lock file, read: the spec it belongs to and the index it pins."""
+
     path: str
     spec_sha256: str
     target: str
@@ -104,6 +108,8 @@ def render_lock(document: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class LockWritten:
+    """A lock file written next to its spec, and the index it pins."""
+
     spec: str
     lock: str
     index: BuiltIndex
@@ -111,6 +117,8 @@ class LockWritten:
 
 @dataclass(frozen=True)
 class LockCheck:
+    """A lock file compared with what a push would publish now."""
+
     spec: str
     lock: str
     drift: list[str]  # empty: the lock still describes what a push would publish

@@ -45,6 +45,8 @@ class EntryChange:
 
 @dataclass(frozen=True)
 class TagPlan:
+    """What a push would do to one tag."""
+
     tag: str
     reference: Reference
     action: str  # CREATE, UPDATE or UNCHANGED

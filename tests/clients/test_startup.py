@@ -10,13 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.images import push_image
+from support.registry import Registry
+from support.scenarios import EXTRA_TAGS, scenario_a
 
 from manifest_spec import __version__
 from manifest_spec.registry import httpclient
 from manifest_spec.registry.client import ClientOptions, RegistryClient
-from support.images import push_image
-from support.registry import Registry
-from support.scenarios import EXTRA_TAGS, scenario_a
 
 ROOT = Path(__file__).resolve().parents[2]
 VALID_SPEC = sorted((ROOT / "tests" / "specs" / "valid").glob("*.yaml"))[0]
@@ -43,13 +43,12 @@ OURS_BEFORE_FIRST_REQUEST = {
     "manifest_spec.carry", "manifest_spec.carry.settings",
     "manifest_spec.cli", "manifest_spec.cli.main", "manifest_spec.cli.common", "manifest_spec.cli.fromargs", "manifest_spec.cli.output", "manifest_spec.cli.progress",
     "manifest_spec.oci", "manifest_spec.oci.index", "manifest_spec.oci.manifest", "manifest_spec.oci.platforms",
-    "manifest_spec.oci.reference", "manifest_spec.oci.shape",
+    "manifest_spec.oci.reference",
     "manifest_spec.push", "manifest_spec.push.engine", "manifest_spec.push.placement", "manifest_spec.push.resolve",
     "manifest_spec.push.scheduler",
     "manifest_spec.registry", "manifest_spec.registry.auth", "manifest_spec.registry.client", "manifest_spec.registry.credentials",
     "manifest_spec.registry.deadline", "manifest_spec.registry.failures", "manifest_spec.registry.httpclient",
     "manifest_spec.registry.httperrors", "manifest_spec.registry.proxies", "manifest_spec.registry.transport",
-    "manifest_spec.registry.upload",
     "manifest_spec.specfile", "manifest_spec.specfile.conforms", "manifest_spec.specfile.document", "manifest_spec.specfile.spec",
 }
 # click parses, PyYAML reads (its C extension brings Cython's runtime), urllib3 sends. Not requests

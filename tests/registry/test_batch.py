@@ -63,8 +63,9 @@ def test_the_same_member_in_two_specs_is_fetched_once(proxy: FaultProxy, images:
 
 def test_one_invalid_spec_writes_nothing_and_every_problem_is_listed(proxy: FaultProxy, images: None, repo_name: str, tmp_path: Path) -> None:
     good = two_specs(tmp_path, proxy.host, repo_name)
-    bad = write_spec(tmp_path, {"image": f"{proxy.host}/{repo_name}:bad", "manifests": [{"image": "x", "platfrom": AMD64}]}, "bad.yaml")
-    worse = write_spec(tmp_path, {"image": f"{proxy.host}/{repo_name}:worse", "tags": [".dot"], "manifests": []}, "worse.yaml")
+    # Invalid on purpose: written as the YAML a person gets wrong, not built.
+    bad = write_spec(tmp_path, f"image: {proxy.host}/{repo_name}:bad\nmanifests:\n- image: x\n  platfrom: {{os: linux, architecture: amd64}}\n", "bad.yaml")
+    worse = write_spec(tmp_path, f"image: {proxy.host}/{repo_name}:worse\ntags: ['.dot']\nmanifests: []\n", "worse.yaml")
     result = run_cli("push", "from-spec", good[0], str(bad), good[1], str(worse))
     assert result.exit_code == 1, result.output
     assert proxy.seen == []  # not even a read: validation comes first

@@ -8,7 +8,7 @@ is refused with one line. A registry with http.tls.clientcas wants client.cert/c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import pytest
 import requests
@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 from support.clirun import assert_clean_failure, assert_ok, digest_line, write_spec
 from support.images import PushedImage, get_manifest, push_image
 from support.registry import Registry, deep_merge
-from support.tls import PKI, MTLSRegistry, certs_dir, tls_registry_config
+from support.tls import PKI, certs_dir, tls_registry_config
 from support.tokenserver import TokenServer
 from support.specs import spec
 
@@ -33,12 +33,6 @@ def no_ambient_trust_or_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     for name in ("DOCKER_CONFIG", "REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "MANIFEST_SPEC_USERNAME",
                  "MANIFEST_SPEC_PASSWORD", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR"):
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="module")
-def mtls_registry(pki: PKI) -> Iterator[Registry]:
-    with MTLSRegistry(pki) as registry:
-        yield registry
 
 
 def trusted(pki: PKI, *, client: bool = False) -> requests.Session:

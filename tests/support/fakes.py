@@ -9,7 +9,8 @@ refused with an upload session). `FakePool` is the `ClientPool` (one client per 
 Faults are set per registry: `registry.fail(method, fragment, status, times)` answers a matching
 request with that status; `registry.break_body(fragment, after, times)` cuts a streamed GET body
 short (as a reset connection does, a requests exception while reading); `registry.answers[path]`
-serves other content for a tag list or referrers listing (a proxy's page, a malformed answer).
+serves other content for a tag list or referrers listing (a proxy's page, a malformed answer);
+`registry.rewrite(method, path, answer)` changes how a request is answered (another status, headers).
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ def compact(body: Any) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
+@dataclass(frozen=True)
+class FakeRequest:
+    method: str
+
+
 @dataclass
 class FakeResponse:
     """What `request`/`get_body` hand back: the attributes the callers read, nothing more."""
@@ -58,6 +64,8 @@ class FakeResponse:
     url: str = ""
     broken_after: Optional[int] = None  # a body cut short after this many bytes
     closed: bool = False
+    request: Optional[FakeRequest] = None
+    reason: str = ""
 
     def iter_content(self, chunk_size: int) -> Iterator[bytes]:
         end = len(self.body) if self.broken_after is None else self.broken_after
@@ -100,6 +108,8 @@ class FakeRegistry:
         self.calls: list[tuple[str, str]] = []  # (method, what was asked: repository and ref)
         self.faults: list[_Fault] = []
         self.answers: dict[str, tuple[str, bytes]] = {}  # a listing path -> (content type, body) served instead
+        # (method, path, answer) -> the answer `request` gives instead: a registry's own way of answering
+        self.rewrite: Optional[Callable[[str, str, FakeResponse], FakeResponse]] = None
         self.lock = threading.Lock()
         self._sessions = 0
 
@@ -292,6 +302,13 @@ class FakeClient:
     def request(self, method: str, path_or_url: str, what: str, **kwargs: Any) -> FakeResponse:
         path = urlsplit(path_or_url).path
         self.registry.log(method, path)
+        response = self._answer(method, path_or_url, path, **kwargs)
+        response.request = FakeRequest(method)
+        response.url = response.url or self.base + path
+        rewrite = self.registry.rewrite
+        return rewrite(method, path, response) if rewrite is not None else response
+
+    def _answer(self, method: str, path_or_url: str, path: str, **kwargs: Any) -> FakeResponse:
         fault = self.registry.fault(method, path_or_url)
         if fault is not None and fault.broken_after is None:
             return FakeResponse(fault.status, {}, b"", url=self.base + path)

@@ -264,11 +264,12 @@ class Registry:
         return f"<Registry {self.url or '(not started)'} {state}>"
 
 
-def started_registry(extra_config: Mapping[str, Any] | None = None) -> Iterator[Registry]:
-    """Generator for fixtures (``yield from started_registry(...)``): a started :class:`Registry`,
-    stopped afterwards. A missing binary fails the test with the install hint, never skips it."""
+def started_registry(extra_config: Mapping[str, Any] | Registry | None = None) -> Iterator[Registry]:
+    """Generator for fixtures (``yield from started_registry(...)``): a started :class:`Registry` with
+    `extra_config` (or the given one, e.g. an ``MTLSRegistry``), stopped afterwards. A missing binary
+    fails the test with the install hint, never skips it."""
     try:
-        registry = Registry(extra_config).start()
+        registry = (extra_config if isinstance(extra_config, Registry) else Registry(extra_config)).start()
     except RegistryNotFoundError as exc:
         import pytest  # only here: tools/benchmark.py imports this module without pytest in the way
 

@@ -22,7 +22,7 @@ Member = tuple[str, PlatformLike]
 
 
 def platform(value: PlatformLike) -> Optional[dict[str, str]]:
-    """"arm64" -> {"os": "linux", "architecture": "arm64"}; a mapping is copied; None stays None."""
+    """An architecture name means linux/<it> ({"os": "linux", "architecture": ...}); a mapping is copied; None stays None."""
     if value is None:
         return None
     if isinstance(value, str):

@@ -3,8 +3,11 @@ chunks, verified before it is committed; a broken copy leaves no upload session 
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any, Callable
+
 import pytest
-from support.fakes import FakeClient, FakeRegistry, digest_of
+from support.fakes import FakeClient, FakeRegistry, FakeResponse, digest_of
 
 from manifest_spec.errors import RegistryError, VerificationError
 from manifest_spec.events import BlobCopied, Event
@@ -119,3 +122,56 @@ def test_a_commit_the_registry_refuses_is_an_error_not_a_success(target: FakeReg
     with pytest.raises(RegistryError, match="HTTP 400"):
         commit_upload(client, location, digest_of(b"other"), "upload config", b"config")  # DIGEST_INVALID
     assert target.blobs == {}
+
+
+# -- registries' own ways of answering (the distribution spec allows them; ggcr, GHCR do them) ------------------
+
+
+def answering(method: str, change: dict[str, Any]) -> Callable[[str, str, FakeResponse], FakeResponse]:
+    """A `registry.rewrite` that answers every `method` request with `change` applied to the answer."""
+    def rewrite(asked: str, path: str, answer: FakeResponse) -> FakeResponse:
+        return replace(answer, **change) if asked == method else answer
+    return rewrite
+
+
+def test_a_chunk_taken_with_204_and_no_location_keeps_its_session(source: FakeRegistry, target: FakeRegistry) -> None:
+    digest = source.add_blob("ci/app", DATA)
+    target.rewrite = answering("PATCH", {"status_code": 204, "headers": {}})  # go-containerregistry's answer
+    copy(source, target, digest)
+    assert target.blobs[("team/app", digest)] == DATA
+    assert len(set(target.asked("PATCH"))) == 1 and len(target.asked("PATCH")) == 3  # one session throughout
+
+
+def test_a_location_that_is_no_upload_session_is_refused_and_never_sent_a_delete(source: FakeRegistry, target: FakeRegistry) -> None:
+    digest = source.add_blob("ci/app", DATA)
+    target.rewrite = answering("POST", {"headers": {"Location": "/v2/team/app/manifests/latest"}})
+    with pytest.raises(RegistryError, match="not an upload session URL"):
+        copy(source, target, digest)
+    assert target.asked("PATCH") == [] and target.asked("DELETE") == []  # nothing sent to a manifest's URL
+
+
+def test_a_registrys_minimum_chunk_size_is_honoured(source: FakeRegistry, target: FakeRegistry) -> None:
+    digest = source.add_blob("ci/app", DATA)
+
+    def minimum(method: str, path: str, answer: FakeResponse) -> FakeResponse:
+        if method == "POST":
+            answer.headers["OCI-Chunk-Min-Length"] = "6000"
+        return answer
+
+    target.rewrite = minimum
+    copy(source, target, digest)
+    assert target.blobs[("team/app", digest)] == DATA and len(target.asked("PATCH")) == 2  # 6000 + 4240 bytes
+
+
+def test_an_upload_post_not_answered_202_says_what_the_protocol_expects(target: FakeRegistry) -> None:
+    target.rewrite = answering("POST", {"status_code": 200, "reason": "OK"})
+    with pytest.raises(RegistryError, match="answered the POST with HTTP 200 OK; the upload protocol expects 202 Accepted"):
+        start_upload(FakeClient(target), "team/app", "upload")
+
+
+def test_a_commit_answered_with_another_digest_is_not_a_success(target: FakeRegistry) -> None:
+    client = FakeClient(target)
+    location = start_upload(client, "team/app", "upload config")
+    target.rewrite = answering("PUT", {"headers": {"Docker-Content-Digest": digest_of(b"something else")}})
+    with pytest.raises(VerificationError, match=f"stored the blob as {digest_of(b'something else')}"):
+        commit_upload(client, location, digest_of(b"config"), "upload config", b"config")

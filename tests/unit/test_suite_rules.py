@@ -1,0 +1,86 @@
+"""The suite's own rules, read from its source (ast): one spec builder and one place registries are
+started, so the copies issue 15 removed do not grow back.
+
+- A spec is built with tests/support/specs.py (or written as YAML text when it is meant to be
+  wrong): no dict literal with both `image` and `manifests` keys anywhere else.
+- A registry is started for tests by the fixtures of tests/conftest.py: no fixture elsewhere
+  starts one (`started_registry`, `started_ggcr_registry`, or a `...Registry(...)` of support).
+  A test that needs a one-off configuration may still start one inside itself, in a `with`.
+"""
+
+from __future__ import annotations
+
+import ast
+from functools import lru_cache
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parents[1]
+BUILDER = TESTS / "support" / "specs.py"
+FIXTURES = TESTS / "conftest.py"
+STARTERS = frozenset({"started_registry", "started_ggcr_registry", "Registry", "GgcrRegistry", "MTLSRegistry"})
+
+
+@lru_cache(maxsize=1)
+def sources() -> list[tuple[Path, ast.Module]]:
+    return [(path, ast.parse(path.read_text(encoding="utf-8"))) for path in sorted(TESTS.rglob("*.py"))]
+
+
+def where(path: Path, node: ast.AST) -> str:
+    return f"{path.relative_to(TESTS.parent)}:{getattr(node, 'lineno', 0)}"
+
+
+def is_fixture(function: ast.FunctionDef) -> bool:
+    for decorator in function.decorator_list:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        if isinstance(target, ast.Attribute) and target.attr == "fixture":
+            return True
+    return False
+
+
+def is_spec_literal(node: ast.AST) -> bool:
+    return isinstance(node, ast.Dict) and {"image", "manifests"} <= {k.value for k in node.keys if isinstance(k, ast.Constant)}
+
+
+def called_names(node: ast.AST) -> set[str]:
+    names = set()
+    for call in ast.walk(node):
+        if isinstance(call, ast.Call):
+            func = call.func
+            names.add(func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else "")
+    return names
+
+
+def test_specs_are_built_by_the_one_builder() -> None:
+    found = []
+    for path, tree in sources():
+        if path == BUILDER:
+            continue
+        found += [where(path, node) for node in ast.walk(tree) if is_spec_literal(node)]
+    assert found == [], f"hand-written specs (use support.specs.spec / repo_spec / member): {found}"
+
+
+def test_registries_are_started_only_by_the_shared_fixtures() -> None:
+    found = []
+    for path, tree in sources():
+        if path == FIXTURES:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and is_fixture(node) and called_names(node) & STARTERS:
+                found.append(f"{where(path, node)} {node.name}")
+    assert found == [], f"fixtures starting a registry outside tests/conftest.py: {found}"
+
+
+def test_the_rules_see_what_they_forbid() -> None:
+    """The two checks above would fail on the copies they replaced (so an empty list means something)."""
+    copy = ast.parse(
+        "import pytest\n"
+        "@pytest.fixture(scope='module')\n"
+        "def other_registry():\n"
+        "    with Registry() as registry:\n"
+        "        yield registry\n"
+        "def spec(target, arch):\n"
+        "    return {'image': target, 'manifests': [{'image': target, 'platform': {'os': 'linux', 'architecture': arch}}]}\n"
+    )
+    fixtures = [n for n in ast.walk(copy) if isinstance(n, ast.FunctionDef) and is_fixture(n)]
+    assert [f.name for f in fixtures] == ["other_registry"] and called_names(fixtures[0]) & STARTERS == {"Registry"}
+    assert len([n for n in ast.walk(copy) if is_spec_literal(n)]) == 1
