@@ -301,7 +301,9 @@ def _check_duplicates(members: tuple[ResolvedMember, ...]) -> None:
             if first is member:
                 raise VerificationError(
                     f"duplicate platform {descriptor.platform}: {member_name(member.position, member.member)} "
-                    "is an index with two entries for it; give the member a platform to take one"
+                    "is an index with two entries for it; "
+                    + ("give instead the digest of the entry to take" if member.member.origin
+                       else "give the member a platform to take one")
                 )
             if first is not None:
                 raise VerificationError(

@@ -184,3 +184,14 @@ def test_plan_lock_dry_run_and_locked_push_from_args(registry: Registry, repo_na
     assert digest_line(pushed)[0] == locked["index"]["digest"] == tag_digest(registry.url, repo_name, "multi")
     refused = run_cli("push", "from-args", *args[:-1], "--lock-file", str(lock))
     assert_clean_failure(refused, "disagree")
+
+
+def test_an_index_argument_with_two_entries_for_one_platform_says_what_to_give(registry: Registry, repo_name: str) -> None:
+    first = push_image(registry.url, repo_name, None, oci=True)
+    second = push_image(registry.url, repo_name, None, oci=True, seed=9)
+    push_index(registry.url, repo_name, "twice", [first, second])
+    result = run_cli("push", "--type", "oci", "from-args", "--target", f"{registry.host}/{repo_name}:multi",
+                     f"{registry.host}/{repo_name}:twice")
+    assert_clean_failure(result, f"argument 1 {registry.host}/{repo_name}:twice is an index with two entries for it",
+                         "give instead the digest of the entry to take")
+    assert tag_digest(registry.url, repo_name, "multi") is None

@@ -142,3 +142,19 @@ def test_plan_shows_the_warning_even_when_nothing_is_found(registry: Registry, t
     assert "would carry" not in text.stdout
     assert any(source_repo in w for w in as_json["specs"][0]["referrers"]["warnings"])
     assert "warning: referrers of" in markdown.stdout
+
+
+def test_lock_says_what_discovery_could_not_tell(registry: Registry, tmp_path: Path) -> None:
+    from support.faults import FaultProxy, serve
+
+    source_repo, target_repo = unique_repo_name("src"), unique_repo_name("dst")
+    push_image(registry.url, source_repo, "amd64", oci=True, seed="lock-warning")
+    with FaultProxy(registry.host) as proxy:
+        proxy.inject("GET", r"/referrers/", serve(b"<html>welcome</html>", "text/html"))
+        path = write_spec(tmp_path, spec_for(proxy.host, source_repo, proxy.host, target_repo))
+        assert_ok(run_cli("lock", str(path)))
+        # lock --check has no plan to show it in: a process of its own, the warning goes through logging to stderr.
+        run = subprocess.run([sys.executable, "-m", "manifest_spec", "--plain-http", "lock", "--check", str(path)],
+                             capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert f"referrers of {proxy.host}/{source_repo}: the referrers API answered 200 with something that is not an OCI index" in run.stderr
