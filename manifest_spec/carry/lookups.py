@@ -42,6 +42,11 @@ def repository_tags(client: RegistryClient, repository: str, known: bool = False
     return tags
 
 
+def tags_or_none(client: RegistryClient, repository: str) -> Optional[frozenset[str]]:
+    """The tag list, or None when the registry says the repository does not exist (404 NAME_UNKNOWN)."""
+    return _tags_once(client, repository)
+
+
 def _tags_once(client: RegistryClient, repository: str) -> Optional[frozenset[str]]:
     """The tag list; None when the registry says the repository does not exist (404 NAME_UNKNOWN)."""
     what = f"tags of {client.host}/{repository}"

@@ -18,8 +18,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Optional
 
-from manifest_spec.carry.confirm import again_while_missing
-from manifest_spec.carry.lookups import Lookups, parse_referrers_index
+from manifest_spec.carry.confirm import again_while_missing, missing_after_seen
+from manifest_spec.carry.lookups import Lookups, parse_referrers_index, tags_or_none
 from manifest_spec.carry.plan import CarryPlan, TargetState, plan_carry
 from manifest_spec.carry.referrers import (
     Discovery,
@@ -72,6 +72,8 @@ class CarryReads:
         self.lookups = Lookups(submit, settings.types)
         self.pending: dict[str, Pending] = {}
         self._lock = threading.Lock()
+        self.target_list: Optional[Future[Optional[frozenset[str]]]] = None  # read once, when a target tag is asked for
+        self.target_found = threading.Event()  # some target tag read by name found a manifest
 
     def start(self, source: Reference) -> None:
         """Round 1 for one image from elsewhere (a reference by digest); once per digest."""
@@ -136,17 +138,27 @@ class CarryReads:
         index_tag = referrers_tag(pending.discovery.source.digest)
         may_list = reading.index is not None or pending.discovery.api.result() is not None
         wanted = ([index_tag] if may_list else []) + [t for t, _, _ in reading.cosign]
-        listed = self.lookups.tags(target, known=False) if wanted else None
+        with self._lock:
+            if wanted and self.target_list is None:
+                self.target_list = later(self.submit, target, tags_or_none, target.repository)
+            listed = self.target_list
         reads = {t: later(self.submit, target, manifest_or_none, target.repository, t, f"target {'referrers' if t == index_tag else 'cosign'} tag {where}:{t}")
                  for t in wanted}
-        confirmed = {t: _confirmed(self.submit, target, t, read, listed) for t, read in reads.items()}
+        for read in reads.values():
+            read.add_done_callback(self._note_found)
+        confirmed = {t: _confirmed(self.submit, target, t, read, listed, self.target_found) for t, read in reads.items()}
         return (confirmed[index_tag] if may_list else None), {t: confirmed[t] for t, _, _ in reading.cosign}
+
+    def _note_found(self, read: Future[Optional[Manifest]]) -> None:
+        if not read.cancelled() and read.exception() is None and read.result() is not None:
+            self.target_found.set()  # the target repository exists: a tag list saying otherwise is wrong
 
 
 def _confirmed(submit: Submit, target: Reference, tag: str, read: Future[Optional[Manifest]],
-               listed: Optional[Future[frozenset[str]]]) -> Future[Optional[Manifest]]:
+               listed: Optional[Future[Optional[frozenset[str]]]], exists: threading.Event) -> Future[Optional[Manifest]]:
     """`read`'s answer, where an absence is confirmed by the tag list: a tag the list shows is read again,
-    and an error if it stays missing."""
+    and an error if it stays missing. A list saying the repository does not exist is believed only when
+    no other read found something in it, and after one more read of the tag by name."""
     result: Future[Optional[Manifest]] = Future()
     what = f"target tag {target.registry}/{target.repository}:{tag}"
 
@@ -160,17 +172,18 @@ def _confirmed(submit: Submit, target: Reference, tag: str, read: Future[Optiona
         except BaseException as e:
             result.set_exception(e)
 
-    def check(tags: Future[frozenset[str]]) -> None:
+    def check(tags: Future[Optional[frozenset[str]]]) -> None:
         try:
-            if tag not in tags.result():
+            names = tags.result()
+            if names is not None and tag not in names:
                 result.set_result(None)  # two reads agree: it is not there
                 return
-        except BaseException as e:
-            result.set_exception(e)
-            return
-        try:
-            again = later(submit, target, listed_manifest, target.repository, tag, what)
-        except BaseException as e:  # the run is ending (its pools shut): no one waits, but say so
+            again: Future[Optional[Manifest]]
+            if names is not None:  # listed: read again, an error if it stays missing
+                again = later(submit, target, _listed, target.repository, tag, what)
+            else:  # "no such repository": wrong if another read found something there; else one more read by name
+                again = later(submit, target, _recheck if exists.is_set() else _once_more, target.repository, tag, what)
+        except BaseException as e:  # a failed list, or the run is ending (its pools shut)
             result.set_exception(e)
             return
         again.add_done_callback(lambda done: _settle(done, result))
@@ -179,7 +192,27 @@ def _confirmed(submit: Submit, target: Reference, tag: str, read: Future[Optiona
     return result
 
 
-def _settle(source: Future[Manifest], target: Future[Optional[Manifest]]) -> None:
+def _listed(client: RegistryClient, repository: str, tag: str, what: str) -> Optional[Manifest]:
+    return listed_manifest(client, repository, tag, what)
+
+
+def _recheck(client: RegistryClient, repository: str, tag: str, what: str) -> Optional[Manifest]:
+    """The tag list denied a repository another read has just found something in: read the list again."""
+    names, reads = again_while_missing(lambda: tags_or_none(client, repository), what, client.timeout)
+    if names is None:
+        raise missing_after_seen(f"tags of {client.host}/{repository}", client.host, reads,
+                                 "another read has just found a manifest in that repository")
+    return listed_manifest(client, repository, tag, what) if tag in names else None
+
+
+def _once_more(client: RegistryClient, repository: str, tag: str, what: str) -> Optional[Manifest]:
+    """The list says the repository does not exist and the tag answered 404: one more read by name,
+    so that a third read has to agree before ours is written there."""
+    found, _ = again_while_missing(lambda: manifest_or_none(client, repository, tag, what), what, client.timeout, (0.25,))
+    return found
+
+
+def _settle(source: Future[Optional[Manifest]], target: Future[Optional[Manifest]]) -> None:
     try:
         target.set_result(source.result())
     except BaseException as e:

@@ -14,7 +14,7 @@ import pytest
 from support.chaosrun import Registries, run_schedule, started
 
 FIXED = list(range(1, 31))  # every scenario, every auth (none, Basic, token), --debug and SIGKILLed runs among them
-FOUND: list[int] = []  # seeds a campaign found breaking a promise, once fixed
+FOUND = [1139, 1418]  # seeds a campaign found breaking a promise (404 on the target .sig with its tag list 404 too), fixed
 
 
 @pytest.fixture(scope="module")

@@ -104,10 +104,14 @@ def test_a_listed_signature_tag_that_stays_404_is_an_error(registry: Registry, r
         assert proxy.requests("PUT") == []
 
 
+@pytest.mark.parametrize("list_too", [False, True], ids=["404", "404 and the list says no repository"])
 @pytest.mark.parametrize("which", ["", "sig"])
-def test_a_passing_404_on_the_targets_own_tag_does_not_overwrite_it(registry: Registry, repo_name: str, tmp_path: Path, which: str) -> None:
+def test_a_passing_404_on_the_targets_own_tag_does_not_overwrite_it(
+    registry: Registry, repo_name: str, tmp_path: Path, which: str, list_too: bool
+) -> None:
     """The target already holds someone's SBOM in its referrers index and their signature in its `.sig`:
-    one 404 on reading either by name must not make us write ours over theirs."""
+    one 404 on reading either by name must not make us write ours over theirs — nor that 404 with the
+    target's tag list answering 404 NAME_UNKNOWN as well (chaos seed 1139, shrunk to these two faults)."""
     source = unique_repo_name("source")
     image, artifacts = signed(registry, source)
     push_image(registry.url, repo_name, None, oci=True, seed="seen")
@@ -116,6 +120,8 @@ def test_a_passing_404_on_the_targets_own_tag_does_not_overwrite_it(registry: Re
     tag = cosign_tag(image.digest, which)
     with FaultProxy(registry.host) as proxy:
         proxy.inject("GET", rf"^/v2/{repo_name}/manifests/{tag}$", MANIFEST_UNKNOWN, times=1, forward=False)
+        if list_too:
+            proxy.inject("GET", rf"^/v2/{repo_name}/tags/list", NAME_UNKNOWN, times=1, forward=False)
         result = push_spec(tmp_path, carrying(proxy.host, source, repo_name))
         assert_ok(result)
     listed = [e["digest"] for e in referrers_tag_entries(registry.url, repo_name, image.digest) or []]
