@@ -36,16 +36,14 @@ from manifest_spec.registry.httperrors import (
     RequestException,
     SSLError,
 )
-from manifest_spec.registry.transport import (  # ClientOptions: importable from here, as ever
+from manifest_spec.registry.transport import (
     RETRY_METHODS,
     RETRY_STATUSES,
     check_ca_environment,
     make_session,
     no_auth,
 )
-from manifest_spec.registry.transport import (
-    ClientOptions as ClientOptions,
-)
+from manifest_spec.registry.transport import ClientOptions as ClientOptions
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -56,8 +54,6 @@ CHUNK = 64 * 1024
 VERIFIABLE = ("sha256:", "sha512:")
 WRITE_METHODS = frozenset({"PUT", "POST", "PATCH", "DELETE"})
 MAX_WRITE_REDIRECTS = 5
-
-
 BODY_RETRIES = 2  # a body cut short or reset mid-way: GET again (urllib3 retries only until the headers)
 
 
