@@ -71,13 +71,22 @@ def _copy_once(
         if location:  # a refused mount's session: abandoned like any broken copy, not left dangling
             _abandon(target, location, what)
         raise
-    declared = response.headers.get("Content-Length")
-    total = int(declared) if declared and declared.isdigit() else None
     try:
         location, chunk_bytes = (location, CHUNK_BYTES) if location else open_upload(target, target_repository, what)
     except BaseException:
         response.close()
         raise
+    location, offset = _stream(source, response, target, location, chunk_bytes, digest, what, listener)
+    commit_upload(target, location, digest, what)
+    log.debug("%s: %d bytes", what, offset)
+
+
+def _stream(source: RegistryClient, response: Response, target: RegistryClient, location: str, chunk_bytes: int,
+            digest: str, what: str, listener: Optional[Listener]) -> tuple[str, int]:
+    """The source's body PATCHed chunk by chunk into the session at `location`, its digest checked:
+    (the session's last location, bytes sent). Any failure cancels the session."""
+    declared = response.headers.get("Content-Length")
+    total = int(declared) if declared and declared.isdigit() else None
     algorithm = "sha512" if digest.startswith("sha512:") else "sha256"
     hasher, offset = hashlib.new(algorithm), 0
     try:
@@ -96,8 +105,7 @@ def _copy_once(
     except BaseException:
         _abandon(target, location, what)
         raise
-    commit_upload(target, location, digest, what)
-    log.debug("%s: %d bytes", what, offset)
+    return location, offset
 
 
 def commit_upload(target: RegistryClient, location: str, digest: str, what: str, data: bytes = b"") -> None:
