@@ -17,6 +17,7 @@ from manifest_spec.errors import RegistryError
 from manifest_spec.registry.credentials import Credentials
 from manifest_spec.registry.httpclient import PreparedRequest, Response
 from manifest_spec.registry.httperrors import RequestException
+from manifest_spec.registry.singleflight import SingleFlight
 from manifest_spec.scrub import remember
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,8 @@ class RegistryAuth:
         self.tokens: dict[frozenset[str], tuple[str, float]] = {}
         self.basic = False  # the registry asked for Basic: send it with every request
         self.lock = threading.Lock()
-        self.fetch_lock = threading.Lock()  # one token fetch at a time: concurrent 401s share it
+        self.fetch_lock = threading.Lock()  # one token fetch at a time
+        self.flights: SingleFlight[str] = SingleFlight()  # concurrent 401s for the same token share one exchange
 
     def __call__(self, request: PreparedRequest) -> PreparedRequest:
         if urlparse(request.url or "").netloc != self.host:
@@ -172,15 +174,33 @@ class RegistryAuth:
     def token_for(self, challenge: Challenge, scopes: frozenset[str], sent: str) -> str:
         """A token for these scopes: one another thread fetched meanwhile, else a new one.
 
-        Threads resolving members concurrently all get the same first 401; without this each
-        would ask the token server. A cached token the refused request already carried is not
-        reused: it is the one that was refused.
+        Threads resolving members concurrently all get the same first 401; they share one exchange
+        per (realm, service, scopes) (singleflight.py), and its failure is every waiter's at once.
+        A realm that did not answer at all fails the exchanges for other scopes too, without
+        another try. A cached token the refused request already carried is not reused: it is the
+        one that was refused.
         """
-        with self.fetch_lock:
-            token = self.cached(scopes)
-            if token and sent != f"Bearer {token}":
-                return token
-            return self.fetch_token(challenge, scopes)
+        token = self.cached(scopes)
+        if token and sent != f"Bearer {token}":
+            return token
+        realm = challenge.params.get("realm", "")
+
+        def exchange() -> str:
+            with self.fetch_lock:  # one exchange at a time: another's token may cover these scopes
+                token = self.cached(scopes)
+                if token and sent != f"Bearer {token}":
+                    return token
+                down = self.flights.failure(("realm", realm))
+                if down is not None:
+                    raise down
+                try:
+                    return self.fetch_token(challenge, scopes)
+                except RegistryError as e:
+                    if e.status == 0:  # no answer at all (timeout, refused, reset): the realm, not these scopes
+                        self.flights.fail(("realm", realm), e)
+                    raise
+
+        return self.flights.run((realm, challenge.params.get("service", ""), scopes), exchange)
 
     def refused(self, response: Response) -> RegistryError:
         method, path = response.request.method, urlparse(response.request.url or "").path
@@ -223,13 +243,21 @@ class RegistryAuth:
         else:
             headers = {"Authorization": _basic(creds.username, creds.password)} if creds and creds.username else {}
             response = self.send("GET", realm, params=query, headers=headers)
+        token, lifetime = self.read_token(response, parsed.netloc, bool(creds))
+        with self.lock:
+            # Refresh a little early so a token does not expire between check and use.
+            self.tokens[_normalise_scopes(scopes)] = (token, time.monotonic() + max(lifetime - 5, 1))
+        return token
+
+    def read_token(self, response: Response, server: str, credentials: bool) -> tuple[str, float]:
+        """The token a token server answered (remembered as a secret at once) and its lifetime in seconds."""
         if response.status_code in (401, 403):
-            who = "the credentials were refused" if creds else "anonymous access was refused"
-            raise RegistryError(f"token server {parsed.netloc} answered HTTP {response.status_code} for {self.host}: {who}", status=401)
+            who = "the credentials were refused" if credentials else "anonymous access was refused"
+            raise RegistryError(f"token server {server} answered HTTP {response.status_code} for {self.host}: {who}", status=401)
         if response.status_code != 200:
             reason = f" {response.reason}" if response.reason else ""
             raise RegistryError(
-                f"token server {parsed.netloc} answered HTTP {response.status_code}{reason} for {self.host}: "
+                f"token server {server} answered HTTP {response.status_code}{reason} for {self.host}: "
                 "the token server failed, not the credentials",
                 status=response.status_code,
             )
@@ -238,21 +266,16 @@ class RegistryAuth:
             token = str(body.get("access_token") or body.get("token") or "")
             lifetime = float(body.get("expires_in") or DEFAULT_TOKEN_SECONDS)
         except (ValueError, AttributeError, TypeError) as e:
-            raise RegistryError(f"token server {parsed.netloc} sent an answer that is not a token") from e
+            raise RegistryError(f"token server {server} sent an answer that is not a token") from e
         remember(token)  # before any check: a message must never show it, not even a piece of it
         if not token:
-            raise RegistryError(f"token server {parsed.netloc} sent no token")
+            raise RegistryError(f"token server {server} sent no token")
         if not _HEADER_SAFE_RE.fullmatch(token):
             raise RegistryError(
-                f"token server {parsed.netloc} sent a token with characters an HTTP header cannot carry "
+                f"token server {server} sent a token with characters an HTTP header cannot carry "
                 "(spaces, newlines or control characters); refused"
             )
-        if not math.isfinite(lifetime):
-            lifetime = DEFAULT_TOKEN_SECONDS
-        with self.lock:
-            # Refresh a little early so a token does not expire between check and use.
-            self.tokens[_normalise_scopes(scopes)] = (token, time.monotonic() + max(lifetime - 5, 1))
-        return token
+        return token, lifetime if math.isfinite(lifetime) else DEFAULT_TOKEN_SECONDS
 
 
 def _sent_authorization(request: PreparedRequest) -> str:

@@ -126,9 +126,10 @@ def no_query(url: str) -> str:
     return f"{parts.netloc}{parts.path}"
 
 
-def refused(response: Response, host: str, what: str, body: tuple[str, str]) -> RegistryError:
+def refused(response: Response, host: str, what: str, body: tuple[str, str], expected: str = "") -> RegistryError:
     """An answer that is not what was asked for, in one line: what failed, who answered (`host` is
-    the registry asked), their code and reason (`body`: error_body's, read by the caller)."""
+    the registry asked), their code and reason (`body`: error_body's, read by the caller), and
+    (`expected`) what the protocol allows there instead."""
     status = response.status_code
     who = urlsplit(response.url or "").netloc or host
     if response.is_redirect:
@@ -148,4 +149,6 @@ def refused(response: Response, host: str, what: str, body: tuple[str, str]) -> 
             401: " (check --username/--password or your docker login)",
             403: " (the credentials lack permission for this repository)",
         }.get(status, "")
-    return RegistryError(f"{what}: {who} answered HTTP {status} {reason}{hint}".rstrip(), status=status, code=code)
+    wanted = f"; expected {expected}" if expected else ""
+    line = f"{what}: {who} answered HTTP {status} {reason}{hint}".rstrip()
+    return RegistryError((line.rstrip(".") + wanted) if wanted else line, status=status, code=code)
