@@ -107,6 +107,7 @@ class FakeRegistry:
         self.uploads: dict[str, tuple[str, bytearray]] = {}  # open upload sessions: id -> (repository, data)
         self.calls: list[tuple[str, str]] = []  # (method, what was asked: repository and ref)
         self.faults: list[_Fault] = []
+        self.stored: list[str] = []  # what client writes stored, in order: "blob <repo>@<digest>", "manifest <repo>@<digest>"
         self.answers: dict[str, tuple[str, bytes]] = {}  # a listing path -> (content type, body) served instead
         # (method, path, answer) -> the answer `request` gives instead: a registry's own way of answering
         self.rewrite: Optional[Callable[[str, str, FakeResponse], FakeResponse]] = None
@@ -167,6 +168,10 @@ class FakeRegistry:
         with self.lock:
             self.calls.append((method, what))
 
+    def log_stored(self, what: str) -> None:
+        with self.lock:
+            self.stored.append(what)
+
     def asked(self, method: str) -> list[str]:
         return [what for m, what in self.calls if m == method]
 
@@ -221,6 +226,7 @@ class FakeClient:
             if (repository, entry["digest"]) not in self.registry.manifests:
                 raise RegistryError(f"{what}: HTTP 400 MANIFEST_UNKNOWN {entry['digest']}", status=400, code="MANIFEST_UNKNOWN")
         manifest = self.registry.add_manifest(repository, data, media_type, "" if ref.startswith("sha256:") else ref)
+        self.registry.log_stored(f"manifest {repository}@{manifest.digest}")
         return manifest.digest
 
     def get_blob(self, repository: str, digest: str, limit: int, what: str) -> bytes:
@@ -245,6 +251,7 @@ class FakeClient:
         data = self.registry.blobs.get((source_repository, digest))
         if data is not None and self.registry.mounts:
             self.registry.blobs[(repository, digest)] = data
+            self.registry.log_stored(f"blob {repository}@{digest}")
             return None
         return f"{self.base}/v2/{repository}/blobs/uploads/{self.registry.new_session(repository)}"
 
@@ -342,6 +349,7 @@ class FakeClient:
             if digest_of(bytes(data)) != digest:
                 return FakeResponse(400, {}, compact({"errors": [{"code": "DIGEST_INVALID"}]}), url=self.base + path)
             self.registry.blobs[(repository, digest)] = bytes(data)
+            self.registry.log_stored(f"blob {repository}@{digest}")
             return FakeResponse(201, {"Docker-Content-Digest": digest})
         if method == "DELETE":
             del self.registry.uploads[session]
