@@ -76,6 +76,31 @@ def reporter(fmt: Optional[str]) -> output.Reporter:
     return output.MarkdownReporter() if fmt == "markdown" else output.Reporter()
 
 
+class _AfterVerdict(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.name.startswith("manifest_spec") or record.levelno >= logging.CRITICAL
+
+
+def open_logs() -> None:
+    """A command starts: its log lines are heard again (in-process callers run several commands)."""
+    for handler in logging.getLogger().handlers:
+        for verdict in [f for f in handler.filters if isinstance(f, _AfterVerdict)]:
+            handler.removeFilter(verdict)
+
+
+def _quiet_logs() -> None:
+    """The verdict is out: requests still ending in the background (every waiter of a failed token
+    exchange fails at once) log nothing after it, so the error stays the last line, with --debug too.
+    The level stops new lines; the filter those already on their way; taking each handler's lock once
+    lets a line being written finish before the error is."""
+    logging.getLogger("manifest_spec").setLevel(logging.CRITICAL)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _AfterVerdict) for f in handler.filters):
+            handler.addFilter(_AfterVerdict())
+        handler.acquire()
+        handler.release()
+
+
 def handle_errors(func: F) -> F:
     """The one boundary between errors and exit codes: each `ManifestSpecError` becomes one clear
     line and the exit code its class names (errors.py); click's usage errors exit 2; never a traceback."""
@@ -100,6 +125,7 @@ def handle_errors(func: F) -> F:
         except click.ClickException:
             raise  # usage errors: click prints them and exits 2
         except ManifestSpecError as e:  # each class names its exit code (errors.py)
+            _quiet_logs()
             if isinstance(e, BatchError):  # several specs failing: one line each, naming its file
                 reporter(fmt).failures([(path, str(error)) for path, error in e.failures])
             else:

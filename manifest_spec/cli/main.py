@@ -17,6 +17,7 @@ from manifest_spec.cli.common import (
     ignore_missing_option,
     index_options,
     load_specs,
+    open_logs,
     options,
     output_choice,
     output_option,
@@ -97,6 +98,7 @@ def main(ctx: click.Context, /, debug: bool, **options: Any) -> None:
         handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
     # Only our own loggers at debug: they never log credentials, tokens or query strings.
     logging.getLogger("manifest_spec").setLevel(logging.DEBUG if debug else logging.WARNING)
+    open_logs()  # the last command's error muted the log lines that would have followed it
     ctx.obj = {"debug": debug, **options}
 
 

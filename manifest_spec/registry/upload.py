@@ -47,6 +47,12 @@ def copy_blob(
     `location`: an upload session already open in the target (a refused mount's), used by the first try."""
     what = f"copy blob {digest} from {source.host}/{source_repository} to {target.host}/{target_repository}"
     path = f"/v2/{source_repository}/blobs/{digest}"
+    if location and not is_upload_url(location):
+        # A mount answered 202 with, say, the blob's own URL (the Location a 201 carries): nothing to
+        # upload into, and nothing there is ours to PATCH or cancel.
+        raise RegistryError(f"{what}: {target.host} answered the mount with 202 Accepted and Location "
+                            f"{urlsplit(location).path}, not an upload session URL (/v2/<name>/blobs/uploads/<id>); "
+                            "expected 201 Created (mounted) or 202 with an upload session")
     retries = max(target.attempts, source.body_retries)
     opened = [location] if location else []
     refused: list[RegistryError] = []  # the first chunk's refusal, once: then one streamed PATCH
