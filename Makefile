@@ -11,7 +11,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 YAML_LS_VERSION ?= 1.25.0
 YAML_LS := .cache/npm/node_modules/yaml-language-server/package.json
 
-.PHONY: test demo venv registry-binary go-tools go-packages yaml-language-server peers benchmark clean
+.PHONY: chaos test demo venv registry-binary go-tools go-packages yaml-language-server peers benchmark clean
 
 venv: $(VENV)/.installed
 
@@ -86,6 +86,12 @@ benchmark: venv registry-binary go-tools peers
 
 test: venv registry-binary go-tools yaml-language-server
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Randomized fault schedules against the real registry (issue 17): `make chaos MINUTES=30`;
+# replay one with `.venv/bin/python tools/chaos.py --seed N [--shrink]`.
+MINUTES ?= 5
+chaos: venv registry-binary
+	$(PY) tools/chaos.py --minutes $(MINUTES)
 
 demo: venv registry-binary
 	$(PY) tools/demo.py

@@ -1,27 +1,33 @@
-"""The library API under the CLI: load, plan, lock, check locks and push any number of specs.
+"""The library API under the CLI: validate, load, plan, lock, check locks, push and inspect.
 
-Every function takes spec paths (or loaded specs) and a `Settings`, returns typed results, and
-raises the errors.py errors the CLI maps to exit codes. Several specs are one run: all are
-validated first, all resolved and verified before any manifest or tag is written, all pushed at once
-over shared connections, token caches and member reads.
+Every function takes spec paths (or loaded specs, or a reference) and a `Settings`, returns typed
+results, and raises the errors.py errors the CLI maps to exit codes. Several specs are one run:
+all are validated first, all resolved and verified before any manifest or tag is written, all
+pushed at once over shared connections, token caches and member reads (`Run`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from manifest_spec.errors import BatchError, ConflictError, ManifestSpecError, Problem, SpecError
+from manifest_spec.errors import ConflictError, ManifestSpecError, Problem, SpecError
 from manifest_spec.specfile.spec import Spec, load_spec, parse_spec
 
 if TYPE_CHECKING:  # the HTTP side is imported when a run starts: `validate` stays offline and quick
     from manifest_spec.carry.settings import CarrySettings
     from manifest_spec.events import Listener
-    from manifest_spec.oci.index import BuiltIndex
+    from manifest_spec.oci.index import Descriptor
+    from manifest_spec.oci.platforms import Platform
+    from manifest_spec.oci.reference import Reference
     from manifest_spec.push.engine import Outcome, Prepared, PushResult, PushSettings
+    from manifest_spec.push.batch import Finish, Job
     from manifest_spec.registry.client import ClientOptions
+    from manifest_spec.review.describe import Description
+    from manifest_spec.review.lock import Lock, LockCheck, LockWritten
     from manifest_spec.review.plan import SpecPlan
+    from manifest_spec.review.tospec import AdoptedSpec
 
 # Why 64: the widest round of a large spec fits in one wave, and an unanswered wave costs a whole
 # round trip. 10 platforms from other repositories make round 2 51 requests: 10 config GETs, 10
@@ -31,12 +37,12 @@ if TYPE_CHECKING:  # the HTTP side is imported when a run starts: `validate` sta
 # one that throttles connections.
 DEFAULT_JOBS = 64
 
-T = TypeVar("T")
-
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the flags decide for one run; `type_flag` wins over each spec's `type`."""
+    """Everything the flags decide for one run; `type_flag` wins over each spec's `type`. The
+    settings of the layers below (registry options, the engine's, the carry's) are derived from
+    it here, and only here."""
 
     variables: Mapping[str, str] = field(default_factory=dict)
     allow_unknown_platform: bool = False
@@ -47,10 +53,41 @@ class Settings:
     lock_file: Optional[str] = None  # another lock file than SPEC.lock (one spec only)
     jobs: int = DEFAULT_JOBS  # requests in flight per registry host
     client: Optional[ClientOptions] = None  # how to reach registries (None: the defaults)
-    listener: Optional[Listener] = None
+    listener: Optional[Listener] = None  # progress and warnings (manifest_spec.events)
     carry: Optional[CarrySettings] = None  # --no-referrers, --referrers-type (None: carry them all)
     label_annotations: tuple[str, ...] = ()  # --annotation-from-label: added to each spec's annotationsFromLabels
     attestations: Optional[str] = None  # --attestations keep|drop: wins over each spec's attestations:
+
+    def with_flags(self, spec: Spec) -> Spec:
+        """The spec as the flags amend it: more labels to copy, the attestations choice."""
+        labels = tuple(dict.fromkeys((*spec.label_annotations, *self.label_annotations)))
+        return replace(spec, label_annotations=labels, attestations=self.attestations or spec.attestations)
+
+    def client_options(self) -> ClientOptions:
+        """How to reach registries; one connection per request in flight (a smaller pool would only queue)."""
+        from manifest_spec.registry.client import ClientOptions
+
+        options = self.client or ClientOptions()
+        return replace(options, pool_size=max(self.jobs, options.pool_size))
+
+    def push_settings(self, spec: Spec, lock: Optional[Lock] = None) -> PushSettings:
+        """What the engine is told for `spec`: the index type flag > spec > docker. With its `lock`,
+        what the lock fixes: its type, no member left out, carried kinds discovered as it was made."""
+        from manifest_spec.carry.settings import CarrySettings
+        from manifest_spec.push.engine import PushSettings
+
+        carry = self.carry or CarrySettings()
+        if lock is None:
+            return PushSettings(self.type_flag or spec.type or "docker", self.ignore_missing, self.check_platform, carry)
+        if lock.carry is not None and carry.enabled:  # discover as the lock did, then keep what it names
+            carry = replace(carry, types=lock.carry.types)
+        return PushSettings(lock.index_type, False, self.check_platform, carry)
+
+    def lock_path(self, spec: Spec, count: int) -> str:
+        """`lock_file` for a run of one spec (from-args has no file to put a lock beside), else SPEC.lock."""
+        from manifest_spec.review import lock as locks
+
+        return self.lock_file if self.lock_file and count == 1 else locks.lock_path(spec.path)
 
 
 @dataclass(frozen=True)
@@ -135,53 +172,15 @@ def check_conflicts(specs: Sequence[Spec]) -> None:
                 )
 
 
-def check_tag_writes(prepared: Sequence[Prepared]) -> None:
-    """Before any write: no tag gets two contents in one run. A carry writes tags too (referrers
-    indexes, cosign tags): two specs carrying different artifacts for one image into one
-    repository, or an extra tag named like a carried one, would leave whichever landed last."""
-    owner: dict[tuple[str, str, str], tuple[str, str, str]] = {}  # (host, repository, tag) -> (digest, spec, what)
-    for p in prepared:
-        target = p.spec.image
-        writes = [(target, tag, p.index.digest, "the index") for tag in p.tags]
-        if p.carry is not None:
-            writes += [(p.carry.target, w.tag, w.digest, f"a carried {w.kind} tag") for w in p.carry.tag_writes]
-            # A carried tag that already holds what it should is not written, but must not be overwritten either.
-            writes += [(p.carry.target, tag, f"as it is: {tag}", "a carried tag kept as it is") for tag in p.carry.unchanged]
-        for ref, tag, digest, what in writes:
-            key = (ref.api_host.lower(), ref.repository, tag)
-            first = owner.setdefault(key, (digest, p.spec.path, what))
-            if first[0] != digest:
-                both = f"{first[1]} and {p.spec.path} both" if first[1] != p.spec.path else f"{p.spec.path}"
-                raise ConflictError(
-                    f"{both} would write {ref.with_tag(tag)} ({first[2]}, and {what}) with different content; "
-                    "push them in separate runs, or rename the tag (nothing was written)"
-                )
-
-
-def push_settings(spec: Spec, settings: Settings) -> PushSettings:
-    from manifest_spec.carry.settings import CarrySettings
-    from manifest_spec.push.engine import PushSettings
-
-    return PushSettings(
-        index_type=settings.type_flag or spec.type or "docker",
-        ignore_missing=settings.ignore_missing,
-        check_platform=settings.check_platform,
-        carry=settings.carry or CarrySettings(),
-    )
-
-
 class Run:
-    """One run's shared machinery: clients, request pools, engine. Use as a context manager."""
+    """One run's shared machinery: the client pool, the per-host scheduler, the engine. Use as a context manager."""
 
     def __init__(self, settings: Settings) -> None:
         from manifest_spec.push.engine import Engine
         from manifest_spec.push.scheduler import Scheduler
-        from manifest_spec.registry.client import ClientOptions, ClientPool
+        from manifest_spec.registry.client import ClientPool
 
-        self.settings = settings
-        options = settings.client or ClientOptions()
-        # One connection per request in flight: a pool smaller than the workers would only queue.
-        self.pool = ClientPool(replace(options, pool_size=max(settings.jobs, options.pool_size)))
+        self.pool = ClientPool(settings.client_options())
         self.scheduler = Scheduler(self.pool, settings.jobs)
         self.engine = Engine(self.scheduler, settings.listener)
 
@@ -196,100 +195,80 @@ class Run:
         self.scheduler.close(wait)
         self.pool.__exit__()
 
-    def plan(self, prepared: Sequence[Prepared]) -> list[SpecPlan]:
-        """Each prepared spec against what its tags hold, all at once, from the tag HEADs already read."""
-        from manifest_spec.review.plan import plan_prepared
-
-        def one(p: Prepared) -> SpecPlan:
-            target = p.spec.image
-            heads = lambda tag: self.engine.head(target, tag, f"plan {target.with_tag(tag)}").result()  # noqa: E731
-            return plan_prepared(p, self.pool(target), heads)
-
-        running = [self.engine.logic.submit(one, p) for p in prepared]
-        return [f.result() for f in running]
-
-    def prepare(self, specs: Sequence[Spec], *, locked: Optional[bool] = None, pushing: bool = False) -> list[Prepared]:
-        """Resolve and verify every spec; any failure raises, naming each failing spec. Read-only, but
-        for the blob mounts of a first push (`pushing`: see Engine.prepare)."""
-        prepared = settle(self.prepare_each(specs, locked=locked, pushing=pushing), single=len(specs) == 1)
-        check_tag_writes(prepared)
-        return prepared
-
-    def prepare_each(self, specs: Sequence[Spec], *, locked: Optional[bool] = None, pushing: bool = False) -> list[Outcome[Prepared]]:
+    def prepare(self, specs: Sequence[Spec], jobs: Sequence[Job], finish: Optional[Finish] = None, *,
+                pushing: bool = False) -> list[Prepared]:
+        """Each spec prepared from `jobs[i]` (or failed with it), then `finish`ed; any failure raises,
+        naming each failing spec. Read-only, but for a first push's blob mounts (Engine.prepare)."""
         from manifest_spec.push.engine import Outcome
 
-        specs = [with_flags(spec, self.settings) for spec in specs]
-        use_lock = self.settings.locked or self.settings.lock_file is not None if locked is None else locked
-        if use_lock:  # only a locked run reads lock files
-            from manifest_spec.review import lock as locks
-        jobs: list[Optional[tuple[Spec, PushSettings]]] = []
-        errors: dict[int, ManifestSpecError] = {}
-        read: dict[int, locks.Lock] = {}
-        for i, spec in enumerate(specs):
-            settings = push_settings(spec, self.settings)
-            if not use_lock:
-                jobs.append((spec, settings))
-                continue
-            try:
-                path = _lock_path(spec, self.settings, len(specs))
-                read[i] = locks.read_lock(path, spec.path)
-                jobs.append(locks.locked_spec(spec, read[i], settings, type_flag=self.settings.type_flag))
-            except ManifestSpecError as e:
-                errors[i] = e
-                jobs.append(None)
-        ready = [(i, job) for i, job in enumerate(jobs) if job is not None]
+        ready = [(i, job) for i, job in enumerate(jobs) if not isinstance(job, ManifestSpecError)]
         prepared = dict(zip((i for i, _ in ready), self.engine.prepare([job for _, job in ready], pushing=pushing)))
         outcomes: list[Outcome[Prepared]] = []
-        for i, spec in enumerate(specs):
-            if i in errors:
-                outcomes.append(Outcome(spec, error=errors[i]))
-                continue
-            outcome = prepared[i]
-            if outcome.value is not None and i in read:
+        for i, (spec, job) in enumerate(zip(specs, jobs)):
+            outcome = Outcome(spec, error=job) if isinstance(job, ManifestSpecError) else prepared[i]
+            if outcome.value is not None and finish is not None:
                 try:
-                    outcome = Outcome(spec, locks.apply_lock(outcome.value, read[i]))
+                    outcome = Outcome(spec, finish(i, outcome.value))
                 except ManifestSpecError as e:
                     outcome = Outcome(spec, error=e)
             outcomes.append(outcome)
-        return outcomes
+        from manifest_spec.push.batch import check_tag_writes, settle  # after the reads: not at start-up
+
+        result = settle(outcomes, single=len(specs) == 1)
+        check_tag_writes(result)
+        return result
 
 
-def with_flags(spec: Spec, settings: Settings) -> Spec:
-    """The spec as the flags amend it: more labels to copy, the attestations choice."""
-    labels = tuple(dict.fromkeys((*spec.label_annotations, *settings.label_annotations)))
-    return replace(spec, label_annotations=labels, attestations=settings.attestations or spec.attestations)
+def _prepare(run: Run, specs: Sequence[Spec], settings: Settings, *, locked: Optional[bool] = None,
+             pushing: bool = False) -> list[Prepared]:
+    """Resolve and verify every spec; read-only, but for the blob mounts of a first push (`pushing`:
+    see Engine.prepare). With `locked` (default: the settings'), each pinned to its lock file's
+    digests, and the index built checked against the lock."""
+    specs = [settings.with_flags(spec) for spec in specs]
+    if not (settings.locked or settings.lock_file is not None if locked is None else locked):
+        prepared = run.prepare(specs, [(spec, settings.push_settings(spec)) for spec in specs], pushing=pushing)
+    else:
+        from manifest_spec.review import lock as locks
 
+        jobs: list[Job] = []
+        read: dict[int, Lock] = {}
+        for i, spec in enumerate(specs):
+            try:
+                read[i] = locks.read_lock(settings.lock_path(spec, len(specs)), spec.path)
+                jobs.append((locks.pinned_spec(spec, read[i], settings.type_flag), settings.push_settings(spec, read[i])))
+            except ManifestSpecError as e:
+                jobs.append(e)
+        prepared = run.prepare(specs, jobs, lambda i, p: locks.apply_lock(p, read[i]), pushing=pushing)
+    if settings.listener is not None:
+        from manifest_spec.events import Warned
 
-def settle(outcomes: Sequence[Outcome[T]], *, single: bool) -> list[T]:
-    """The values, or the error: one spec's own error as it is, several specs' as a BatchError."""
-    failures = [(o.spec.path, o.error) for o in outcomes if o.error is not None]
-    if failures:
-        if single:
-            raise failures[0][1]
-        raise BatchError(failures)
-    return [o.value for o in outcomes if o.value is not None]
+        for p in prepared:
+            for warning in p.resolution.skipped:
+                settings.listener(Warned(p.spec.path, warning))
+    return prepared
 
 
 def push(specs: Sequence[Spec], settings: Settings) -> list[Outcome[PushResult]]:
-    """Resolve and verify all (no manifest or tag written if any fails), then push all; each spec's outcome."""
+    """Resolve and verify all (no manifest or tag written if any fails), then push all; each spec's
+    outcome. A member left out (`ignore_missing`) is told to the listener as a `Warned` event."""
     with Run(settings) as run:
-        prepared = run.prepare(specs, pushing=True)
-        return run.engine.push(prepared)
+        return run.engine.push(_prepare(run, specs, settings, pushing=True))
 
 
 def plan(specs: Sequence[Spec], settings: Settings) -> list[SpecPlan]:
     """What pushing each spec would change, tag by tag (read-only; what `plan` and `push --dry-run` show)."""
+    from manifest_spec.review.plan import plan_prepared
+
     with Run(settings) as run:
-        return run.plan(run.prepare(specs))
+        engine = run.engine
 
+        def one(p: Prepared) -> SpecPlan:
+            target = p.spec.image
+            heads = lambda tag: engine.head(target, tag, f"plan {target.with_tag(tag)}").result()  # noqa: E731
+            return plan_prepared(p, run.pool(target), heads)
 
-@dataclass(frozen=True)
-class LockWritten:
-    """A lock file written next to its spec, and the index it pins."""
-
-    spec: str
-    lock: str
-    index: BuiltIndex
+        running = [engine.logic.submit(one, p) for p in _prepare(run, specs, settings)]
+        return [f.result() for f in running]
 
 
 def lock(specs: Sequence[Spec], settings: Settings) -> list[LockWritten]:
@@ -297,46 +276,63 @@ def lock(specs: Sequence[Spec], settings: Settings) -> list[LockWritten]:
     from manifest_spec.review import lock as locks
 
     with Run(settings) as run:
-        prepared = run.prepare(specs, locked=False)
-    documents = [(p, _lock_path(s, settings, len(specs)), locks.lock_document(p, push_settings(s, settings).index_type))
-                 for s, p in zip(specs, prepared)]
-    for _, path, document in documents:
-        locks.write_lock(path, document)
-    return [LockWritten(s.path, path, p.index) for s, (p, path, _) in zip(specs, documents)]
-
-
-@dataclass(frozen=True)
-class LockCheck:
-    """A lock file compared with what a push would publish now."""
-
-    spec: str
-    lock: str
-    drift: list[str]  # empty: the lock still describes what a push would publish
+        prepared = _prepare(run, specs, settings, locked=False)
+    return locks.write_locks(prepared, [settings.lock_path(s, len(specs)) for s in specs],
+                             [settings.push_settings(s).index_type for s in specs])
 
 
 def check_locks(specs: Sequence[Spec], settings: Settings) -> list[LockCheck]:
     """`lock --check`: every way each lock no longer matches its spec or the registry; writes nothing."""
     from manifest_spec.review import lock as locks
 
+    paths = [settings.lock_path(s, len(specs)) for s in specs]
     with Run(settings) as run:
-        running = [
-            run.engine.logic.submit(locks.check_lock, with_flags(s, settings), _lock_path(s, settings, len(specs)), run.engine.head, settings.type_flag,
-                                    run.scheduler.submit)
-            for s in specs
-        ]
-        return [LockCheck(s.path, _lock_path(s, settings, len(specs)), f.result()) for s, f in zip(specs, running)]
+        engine = run.engine
+        running = [engine.logic.submit(locks.check_lock, settings.with_flags(s), path, engine.head, settings.type_flag,
+                                       run.scheduler.submit)
+                   for s, path in zip(specs, paths)]
+        return [locks.LockCheck(s.path, path, f.result()) for s, path, f in zip(specs, paths, running)]
 
 
-def _lock_path(spec: Spec, settings: Settings, count: int) -> str:
-    """`settings.lock_file` for a run of one spec (from-args has no file to put a lock beside), else SPEC.lock."""
-    from manifest_spec.review import lock as locks
+def image_reference(text: str) -> Reference:
+    """An image reference as `inspect` takes it: without a tag or digest, `:latest`."""
+    from manifest_spec.oci.reference import parse_reference
 
-    return settings.lock_file if settings.lock_file and count == 1 else locks.lock_path(spec.path)
+    reference = parse_reference(text)
+    return reference if reference.tag or reference.digest else reference.with_tag("latest")
+
+
+def inspect(reference: Reference, settings: Settings, *, layers: bool = True) -> Description:
+    """The manifest or index `reference` names, each entry's platform, digest, size and (`layers`) layers."""
+    from manifest_spec.registry.client import ClientPool
+    from manifest_spec.review.describe import describe
+
+    with ClientPool(settings.client_options()) as pool:
+        return describe(reference, pool(reference), with_layers=layers)
+
+
+def inspect_platform(reference: Reference, machine: Platform, settings: Settings) -> Descriptor:
+    """The entry a puller on `machine` gets from `reference` (`inspect --platform`, `crane digest --platform`)."""
+    from manifest_spec.registry.client import ClientPool
+    from manifest_spec.review.describe import describe, pulled_by
+
+    with ClientPool(settings.client_options()) as pool:
+        # Layers are not needed, but a single image's config is: it says where the image runs.
+        return pulled_by(describe(reference, pool(reference), with_layers=False, with_config=True), machine)
+
+
+def to_spec(reference: Reference, settings: Settings) -> AdoptedSpec:
+    """Spec data that reproduces the index `reference` names (members by digest), to adopt it."""
+    from manifest_spec.registry.client import ClientPool
+    from manifest_spec.review.tospec import index_to_spec
+
+    with ClientPool(settings.client_options()) as pool:
+        return index_to_spec(reference, pool(reference))
 
 
 def __getattr__(name: str) -> object:
-    """`api.ClientOptions` and `api.Credentials` for scripts, imported only when asked for
-    (they bring in the HTTP side, which `validate` never needs)."""
+    """`api.ClientOptions` and `api.Credentials` for scripts, imported only when asked
+    for (they bring in the HTTP side, which `validate` never needs)."""
     if name == "ClientOptions":
         from manifest_spec.registry.client import ClientOptions
 

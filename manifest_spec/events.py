@@ -37,5 +37,13 @@ class TagWritten:
     status: str
 
 
-Event = Union[MembersResolved, BlobCopied, TagWritten]
+@dataclass(frozen=True)
+class Warned:
+    """Something the run goes on without, worth a line: a member left out (--ignore-missing)."""
+
+    spec: str
+    message: str
+
+
+Event = Union[MembersResolved, BlobCopied, TagWritten, Warned]
 Listener = Callable[[Event], None]

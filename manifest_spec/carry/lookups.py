@@ -15,6 +15,7 @@ from concurrent.futures import Future
 from typing import Optional
 from urllib.parse import quote
 
+from manifest_spec.carry.confirm import again_while_missing, missing_after_seen
 from manifest_spec.carry.submit import Submit, later
 from manifest_spec.errors import ManifestSpecError, RegistryError, VerificationError
 from manifest_spec.oci.index import OCI_INDEX, Descriptor, digest_of
@@ -28,8 +29,21 @@ MAX_PAGES = 50  # a referrers listing longer than this is not a supply chain, it
 MAX_TAG_PAGES = 1000  # registries that page tag lists do so by 100 or more: 100 000 tags
 
 
-def repository_tags(client: RegistryClient, repository: str) -> frozenset[str]:
-    """Every tag of a repository (all `Link` pages); none when the repository does not exist (yet)."""
+def repository_tags(client: RegistryClient, repository: str, known: bool = False) -> frozenset[str]:
+    """Every tag of a repository (all `Link` pages); none when the repository does not exist (yet).
+    `known`: the run has just read manifests from it, so a 404 NAME_UNKNOWN is a passing fault: read
+    again, and an error if it stays (never "no tags", which would carry nothing)."""
+    if not known:
+        return _tags_once(client, repository) or frozenset()
+    what = f"tags of {client.host}/{repository}"
+    tags, reads = again_while_missing(lambda: _tags_once(client, repository), what, client.timeout)
+    if tags is None:
+        raise missing_after_seen(what, client.host, reads, f"this run has just read manifests from {repository}")
+    return tags
+
+
+def _tags_once(client: RegistryClient, repository: str) -> Optional[frozenset[str]]:
+    """The tag list; None when the registry says the repository does not exist (404 NAME_UNKNOWN)."""
     what = f"tags of {client.host}/{repository}"
     tags: set[str] = set()
     try:
@@ -40,8 +54,9 @@ def repository_tags(client: RegistryClient, repository: str) -> frozenset[str]:
                 raise VerificationError(f"{what}: not a tag list ({e})") from e
             tags.update(t for t in listed if isinstance(t, str))
     except RegistryError as e:
-        if not (e.status == 404 and e.code == "NAME_UNKNOWN"):
-            raise
+        if e.status == 404 and e.code == "NAME_UNKNOWN":
+            return None
+        raise
     return frozenset(tags)
 
 
@@ -63,18 +78,19 @@ class Lookups:
     def __init__(self, submit: Submit, types: frozenset[str] = frozenset()) -> None:
         self.submit = submit
         self.types = types
-        self._tags: dict[tuple[str, str], Future[frozenset[str]]] = {}
+        self._tags: dict[tuple[str, str, bool], Future[frozenset[str]]] = {}
         self._probes: dict[str, Future[tuple[Optional[list[Descriptor]], str]]] = {}
         self._listings: dict[tuple[str, str, str], Future[Optional[list[Descriptor]]]] = {}
         self._proven: dict[str, bool] = {}
         self.warnings: list[str] = []  # what discovery could not tell, for the plan (never only under --debug)
         self._lock = threading.RLock()  # re-entered when a probe is answered before its callback is added
 
-    def tags(self, where: Reference) -> Future[frozenset[str]]:
-        key = (where.api_host, where.repository)
+    def tags(self, where: Reference, known: bool = True) -> Future[frozenset[str]]:
+        """`known`: the run read manifests from this repository (a source), so it exists."""
+        key = (where.api_host, where.repository, known)
         with self._lock:
             if key not in self._tags:
-                self._tags[key] = later(self.submit, where, repository_tags, where.repository)
+                self._tags[key] = later(self.submit, where, repository_tags, where.repository, known)
             return self._tags[key]
 
     def has_api(self, where: Reference, answer: Optional[list[Descriptor]]) -> bool:

@@ -18,6 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Optional
 
+from manifest_spec.carry.confirm import again_while_missing
 from manifest_spec.carry.lookups import Lookups, parse_referrers_index
 from manifest_spec.carry.plan import CarryPlan, TargetState, plan_carry
 from manifest_spec.carry.referrers import (
@@ -25,6 +26,7 @@ from manifest_spec.carry.referrers import (
     Reading,
     complete,
     fetch_listed,
+    listed_manifest,
     manifest_or_none,
     read_tags,
     referrers_tag,
@@ -126,16 +128,62 @@ class CarryReads:
 
     def _read_target(self, pending: Pending, reading: Reading) -> tuple[Optional[Future[Optional[Manifest]]], dict[str, Future[Optional[Manifest]]]]:
         """The target's index and cosign tags for one image wherever the source may have something to add
-        to them — asked for by name, not trusted to a tag list: what is merged into must be exactly what is there."""
+        to them — asked for by name, not trusted to a tag list: what is merged into must be exactly what is there.
+        A 404 by name is believed only when the target's tag list agrees (confirm.py): writing ours over a tag
+        that a passing 404 hid would lose what others put there."""
         target = self.target
         where = f"{target.registry}/{target.repository}"
         index_tag = referrers_tag(pending.discovery.source.digest)
         may_list = reading.index is not None or pending.discovery.api.result() is not None
-        index = (later(self.submit, target, manifest_or_none, target.repository, index_tag, f"target referrers tag {where}:{index_tag}")
-                 if may_list else None)
-        cosign = {t: later(self.submit, target, manifest_or_none, target.repository, t, f"target cosign tag {where}:{t}")
-                  for t, _, _ in reading.cosign}
-        return index, cosign
+        wanted = ([index_tag] if may_list else []) + [t for t, _, _ in reading.cosign]
+        listed = self.lookups.tags(target, known=False) if wanted else None
+        reads = {t: later(self.submit, target, manifest_or_none, target.repository, t, f"target {'referrers' if t == index_tag else 'cosign'} tag {where}:{t}")
+                 for t in wanted}
+        confirmed = {t: _confirmed(self.submit, target, t, read, listed) for t, read in reads.items()}
+        return (confirmed[index_tag] if may_list else None), {t: confirmed[t] for t, _, _ in reading.cosign}
+
+
+def _confirmed(submit: Submit, target: Reference, tag: str, read: Future[Optional[Manifest]],
+               listed: Optional[Future[frozenset[str]]]) -> Future[Optional[Manifest]]:
+    """`read`'s answer, where an absence is confirmed by the tag list: a tag the list shows is read again,
+    and an error if it stays missing."""
+    result: Future[Optional[Manifest]] = Future()
+    what = f"target tag {target.registry}/{target.repository}:{tag}"
+
+    def settle(done: Future[Optional[Manifest]]) -> None:
+        try:
+            found = done.result()
+            if found is not None or listed is None:
+                result.set_result(found)
+            else:
+                listed.add_done_callback(check)
+        except BaseException as e:
+            result.set_exception(e)
+
+    def check(tags: Future[frozenset[str]]) -> None:
+        try:
+            if tag not in tags.result():
+                result.set_result(None)  # two reads agree: it is not there
+                return
+        except BaseException as e:
+            result.set_exception(e)
+            return
+        try:
+            again = later(submit, target, listed_manifest, target.repository, tag, what)
+        except BaseException as e:  # the run is ending (its pools shut): no one waits, but say so
+            result.set_exception(e)
+            return
+        again.add_done_callback(lambda done: _settle(done, result))
+
+    read.add_done_callback(settle)
+    return result
+
+
+def _settle(source: Future[Manifest], target: Future[Optional[Manifest]]) -> None:
+    try:
+        target.set_result(source.result())
+    except BaseException as e:
+        target.set_exception(e)
 
 
 def _entry_checks(
@@ -149,9 +197,15 @@ def _entry_checks(
             continue
         tag = f"{target.registry}/{target.repository}:{referrers_tag(subject)}"
         for entry in parse_referrers_index(current.data, current.media_type, f"target referrers tag {tag}"):
-            exists = later(submit, target, RegistryClient.manifest_exists, target.repository, entry.digest, f"check {tag}")
+            exists = later(submit, target, _still_there, target.repository, entry.digest, f"check {tag}")
             checks.append((subject, tag, entry.digest, exists))
     return checks
+
+
+def _still_there(client: RegistryClient, repository: str, digest: str, what: str) -> bool:
+    """Whether a manifest exists; a 404 is believed only when it stays (confirm.py)."""
+    found, _ = again_while_missing(lambda: True if client.manifest_exists(repository, digest, what) else None, what, client.timeout)
+    return found is not None
 
 
 def _configs_to_merge(

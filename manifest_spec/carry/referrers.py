@@ -18,6 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from manifest_spec.carry.confirm import again_while_missing, missing_after_seen
 from manifest_spec.carry.lookups import Lookups, parse_referrers_index
 from manifest_spec.carry.submit import Submit, later
 from manifest_spec.errors import RegistryError, VerificationError
@@ -135,8 +136,8 @@ class Reading:
     """The second round: the `<alg>-<hex>` index and cosign tags the tag list shows."""
 
     discovery: Discovery
-    index: Optional[Future[Optional[Manifest]]]
-    cosign: tuple[tuple[str, str, Future[Optional[Manifest]]], ...]  # (tag, kind, its manifest)
+    index: Optional[Future[Manifest]]  # a 404 on a listed tag is an error, never "none" (confirm.py)
+    cosign: tuple[tuple[str, str, Future[Manifest]], ...]  # (tag, kind, its manifest)
 
 
 @dataclass(frozen=True)
@@ -156,9 +157,9 @@ def read_tags(submit: Submit, discovery: Discovery) -> Reading:
     source, tags = discovery.source, discovery.tags.result()
     where = f"{source.registry}/{source.repository}"
     index_tag = referrers_tag(source.digest)
-    index = (later(submit, source, manifest_or_none, source.repository, index_tag, f"referrers tag {where}:{index_tag}")
+    index = (later(submit, source, listed_manifest, source.repository, index_tag, f"referrers tag {where}:{index_tag}")
              if index_tag in tags else None)
-    cosign = tuple((t, kind, later(submit, source, manifest_or_none, source.repository, t, f"cosign tag {where}:{t}"))
+    cosign = tuple((t, kind, later(submit, source, listed_manifest, source.repository, t, f"cosign tag {where}:{t}"))
                    for t, kind in cosign_tags(source.digest) if t in tags)
     return Reading(discovery, index, cosign)
 
@@ -212,7 +213,8 @@ def _fetch_listed(client: RegistryClient, source: Reference, entry: Descriptor) 
     """A listed referrer, verified: by digest, as listed, and pointing at the image. None: listed but gone
     (the tag schema's index is kept by clients, and may name a manifest deleted since)."""
     what = f"referrer {entry.digest} of {source}"
-    manifest = manifest_or_none(client, source.repository, entry.digest, what)
+    # Gone only when it stays gone: one 404 from a registry's passing fault must not drop it.
+    manifest, _ = again_while_missing(lambda: manifest_or_none(client, source.repository, entry.digest, what), what, client.timeout)
     if manifest is None:
         return None
     if (manifest.size, manifest.media_type) != (entry.size, entry.media_type):
@@ -242,6 +244,14 @@ def _artifact(manifest: Manifest, via: str, what: str, *, kind: str = "", tag: s
 def _subject_digest(manifest: Manifest) -> str:
     subject = manifest.json().get("subject")
     return str(subject.get("digest", "")) if isinstance(subject, dict) else ""
+
+
+def listed_manifest(client: RegistryClient, repository: str, tag: str, what: str) -> Manifest:
+    """A tag the repository's tag list has just shown: a 404 is read again, and an error if it stays."""
+    manifest, reads = again_while_missing(lambda: manifest_or_none(client, repository, tag, what), what, client.timeout)
+    if manifest is None:
+        raise missing_after_seen(what, client.host, reads, "the repository's tag list has just shown it")
+    return manifest
 
 
 def manifest_or_none(client: RegistryClient, repository: str, ref: str, what: str) -> Optional[Manifest]:

@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import sys
+from dataclasses import replace
 from typing import Any, Callable, NoReturn, Optional, TypeVar
 
 import click
@@ -66,6 +67,40 @@ def parse_vars(values: tuple[str, ...]) -> dict[str, str]:
     return result
 
 
+def reporter(fmt: Optional[str]) -> output.Reporter:
+    """The reporter for `--output FMT` (text when a command has no --output)."""
+    if fmt == "json":
+        from manifest_spec.cli.jsonout import JsonReporter
+
+        return JsonReporter()
+    return output.MarkdownReporter() if fmt == "markdown" else output.Reporter()
+
+
+class _AfterVerdict(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.name.startswith("manifest_spec") or record.levelno >= logging.CRITICAL
+
+
+def open_logs() -> None:
+    """A command starts: its log lines are heard again (in-process callers run several commands)."""
+    for handler in logging.getLogger().handlers:
+        for verdict in [f for f in handler.filters if isinstance(f, _AfterVerdict)]:
+            handler.removeFilter(verdict)
+
+
+def _quiet_logs() -> None:
+    """The verdict is out: requests still ending in the background (every waiter of a failed token
+    exchange fails at once) log nothing after it, so the error stays the last line, with --debug too.
+    The level stops new lines; the filter those already on their way; taking each handler's lock once
+    lets a line being written finish before the error is."""
+    logging.getLogger("manifest_spec").setLevel(logging.CRITICAL)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _AfterVerdict) for f in handler.filters):
+            handler.addFilter(_AfterVerdict())
+        handler.acquire()
+        handler.release()
+
+
 def handle_errors(func: F) -> F:
     """The one boundary between errors and exit codes: each `ManifestSpecError` becomes one clear
     line and the exit code its class names (errors.py); click's usage errors exit 2; never a traceback."""
@@ -85,15 +120,16 @@ def handle_errors(func: F) -> F:
                 raise_unexpected(e, fmt)
             # A full disk (`> /dev/full`): what was promised on stdout did not arrive; say so.
             _drop_stdout()
-            output.report_error(f"cannot write standard output: {e.strerror or e}")
+            reporter(None).error(f"cannot write standard output: {e.strerror or e}")
             sys.exit(1)
         except click.ClickException:
             raise  # usage errors: click prints them and exits 2
         except ManifestSpecError as e:  # each class names its exit code (errors.py)
+            _quiet_logs()
             if isinstance(e, BatchError):  # several specs failing: one line each, naming its file
-                output.report_failures([(path, str(error)) for path, error in e.failures], fmt)
+                reporter(fmt).failures([(path, str(error)) for path, error in e.failures])
             else:
-                output.report_error(str(e), fmt)
+                reporter(fmt).error(str(e))
             sys.exit(e.exit_code)
         except KeyboardInterrupt:
             output.diagnostic("interrupted")
@@ -107,7 +143,7 @@ def handle_errors(func: F) -> F:
 def raise_unexpected(e: BaseException, fmt: Optional[str]) -> NoReturn:
     """A bug: still one line, the traceback only with --debug."""
     logging.getLogger(__name__).debug("unexpected error", exc_info=e)
-    output.report_error(f"unexpected {type(e).__name__}: {e} (a bug; --debug shows the traceback)", fmt)
+    reporter(fmt).error(f"unexpected {type(e).__name__}: {e} (a bug; --debug shows the traceback)")
     sys.exit(1)
 
 
@@ -269,28 +305,35 @@ def index_options(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def run_settings(ctx: click.Context, specs: list[Any], **decided: Any) -> Any:
-    """The api.Settings of one run: registry options once (--password-stdin reads stdin), flag
-    credentials for one registry only (see --auth-registry). Progress is the push commands' own:
-    they pass `listener=` and close it."""
+def registry_settings(ctx: click.Context, registry: str, settings: Any = None, **decided: Any) -> Any:
+    """`settings` (None: api.Settings()) completed by the global flags: registry options (--password-stdin
+    reads stdin; flag credentials belong to `registry`, see --auth-registry) and --jobs; and `decided`."""
     from manifest_spec import api
 
-    obj = ctx.find_root().obj
-    options = client_options(ctx, specs[0].image.registry)
+    options = client_options(ctx, registry)
+    return replace(settings or api.Settings(), jobs=ctx.find_root().obj["jobs"], client=options, **decided)
+
+
+def run_settings(ctx: click.Context, specs: list[Any], settings: Any = None, **decided: Any) -> Any:
+    """The api.Settings of one run (the one its specs were loaded with, completed): flag credentials
+    for one registry only. Progress is the push commands' own: they pass `listener=` and close it."""
+    settings = registry_settings(ctx, specs[0].image.registry, settings, **{**ctx.meta.get(_INDEX_CHOICES, {}), **decided})
     registries = sorted({spec.image.registry for spec in specs})
-    if options.credentials and len(registries) > 1 and not obj["auth_registry"]:
+    if settings.client.credentials and len(registries) > 1 and not ctx.find_root().obj["auth_registry"]:
         raise click.UsageError(
             f"these specs push to {', '.join(registries)}; --username/--password belong to one registry: "
             "name it with --auth-registry, or let the docker config hold the credentials"
         )
-    return api.Settings(jobs=obj["jobs"], client=options, **{**ctx.meta.get(_INDEX_CHOICES, {}), **decided})
+    return settings
 
 
-def load_specs(paths: tuple[str, ...], variables: tuple[str, ...], allow_unknown_platform: bool) -> list[Any]:
-    """Every spec read and validated before the first request: a typo fails fast, offline, with all problems."""
+def load_specs(paths: tuple[str, ...], variables: tuple[str, ...], allow_unknown_platform: bool) -> tuple[list[Any], Any]:
+    """Every spec read and validated before the first request: a typo fails fast, offline, with all
+    problems. Also the api.Settings they were read with, for run_settings to complete."""
     from manifest_spec import api
 
-    return api.load(paths, api.Settings(variables=parse_vars(variables), allow_unknown_platform=allow_unknown_platform))
+    settings = api.Settings(variables=parse_vars(variables), allow_unknown_platform=allow_unknown_platform)
+    return api.load(paths, settings), settings
 
 
 def exits(func: F) -> F:

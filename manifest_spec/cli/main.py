@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import replace
 from typing import Any
 
 import click
 
 from manifest_spec import __version__
 from manifest_spec.cli import output
-from manifest_spec.cli.fromargs import arguments_options, arguments_spec
 from manifest_spec.cli.common import (
     carry_settings,
-    client_options,
     handle_errors,
     ignore_missing_option,
     index_options,
     load_specs,
+    open_logs,
     options,
     output_choice,
     output_option,
     parse_vars,
     referrers_options,
+    registry_settings,
+    reporter,
     run_settings,
     skip_platform_check_option,
     spec_arguments,
@@ -30,6 +32,7 @@ from manifest_spec.cli.common import (
     unknown_platform_option,
     var_option,
 )
+from manifest_spec.cli.fromargs import arguments_options, arguments_spec
 
 MAX_TIMEOUT = 3600.0
 
@@ -95,6 +98,7 @@ def main(ctx: click.Context, /, debug: bool, **options: Any) -> None:
         handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
     # Only our own loggers at debug: they never log credentials, tokens or query strings.
     logging.getLogger("manifest_spec").setLevel(logging.DEBUG if debug else logging.WARNING)
+    open_logs()  # the last command's error muted the log lines that would have followed it
     ctx.obj = {"debug": debug, **options}
 
 
@@ -113,7 +117,7 @@ def validate(specs: tuple[str, ...], variables: tuple[str, ...], output_format: 
 
     settings = api.Settings(variables=parse_vars(variables), allow_unknown_platform=allow_unknown_platform)
     results = api.validate(specs, settings, skip_non_specs=skip_non_specs)
-    output.report_validation([(r.file, r.problems) for r in results], output_format, {r.file for r in results if r.skipped})
+    reporter(output_format).validation([(r.file, r.problems) for r in results], {r.file for r in results if r.skipped})
     sys.exit(1 if any(r.problems for r in results) else 0)
 
 
@@ -123,7 +127,7 @@ def schema() -> None:
     """Print the JSON Schema of specs, for editors: manifest-spec schema > manifest-spec.schema.json"""
     from manifest_spec.specfile.spec import schema_text
 
-    output.report_schema(schema_text())
+    reporter("text").schema(schema_text())
 
 
 push_options = options(
@@ -144,31 +148,24 @@ def push(ctx: click.Context, index_type: str | None) -> None:
     ctx.obj = {**ctx.find_root().obj, "index_type": index_type}
 
 
-def _run_push(ctx: click.Context, specs: list[Any], ignore_missing: bool, skip_platform_check: bool, output_format: str,
-              dry_run: bool, carry: Any, locked: bool = False, lock_file: str | None = None, quiet: bool = False) -> None:
+def _run_push(ctx: click.Context, specs: list[Any], settings: Any, *, dry_run: bool, quiet: bool, output_format: str) -> None:
+    """The specs pushed (or planned: --dry-run) with `settings` completed by the global flags; reported by --output."""
     from manifest_spec import api
     from manifest_spec.cli import progress
 
-    listener = progress.listener_for(sys.stderr, quiet=quiet or dry_run, output_format=output_format)
+    report = reporter(output_format)
+    listener = progress.PushListener(progress.listener_for(sys.stderr, quiet=quiet or dry_run, output_format=output_format))
     try:
-        settings = run_settings(ctx, specs, type_flag=ctx.obj["index_type"], ignore_missing=ignore_missing,
-                                check_platform=not skip_platform_check, locked=locked, lock_file=lock_file, listener=listener,
-                                carry=carry)
-        with api.Run(settings) as run:
-            prepared = run.prepare(specs, pushing=not dry_run)
-            for item in prepared:
-                for warning in item.resolution.skipped:
-                    output.diagnostic(f"warning: {warning}")
-            if dry_run:
-                output.report_dry_run(run.plan(prepared), output_format)
-                return
-            outcomes = run.engine.push(prepared)
+        settings = run_settings(ctx, specs, settings, listener=listener)
+        if dry_run:
+            report.dry_run(api.plan(specs, settings))
+            return
+        outcomes = api.push(specs, settings)
     finally:
-        if listener:
-            listener.close()  # bars left by a failure end before the error line
+        listener.close()
     if len(outcomes) == 1 and outcomes[0].error is not None:
         raise outcomes[0].error  # one spec: exactly the error line it always had
-    output.report_push(outcomes, output_format)
+    report.push(outcomes)
     if any(o.error is not None for o in outcomes):
         sys.exit(1)
 
@@ -191,9 +188,19 @@ def from_spec(ctx: click.Context, spec_files: tuple[str, ...], variables: tuple[
         raise click.UsageError("--locked pushes exactly the locked digests; --ignore-missing does not go with it")
     if lock_file and len(spec_files) > 1:
         raise click.UsageError("--lock-file names the lock of one spec; with several, --locked uses each SPEC's own lock")
-    specs = load_specs(spec_files, variables, allow_unknown_platform)
-    carry = carry_settings(no_referrers, referrers_types)
-    _run_push(ctx, specs, ignore_missing, skip_platform_check, output_format, dry_run, carry, locked or bool(lock_file), lock_file, quiet)
+    specs, settings = load_specs(spec_files, variables, allow_unknown_platform)
+    settings = _push_settings(ctx, settings, ignore_missing, skip_platform_check, no_referrers, referrers_types,
+                              locked=locked or bool(lock_file), lock_file=lock_file)
+    _run_push(ctx, specs, settings, dry_run=dry_run, quiet=quiet, output_format=output_format)
+
+
+def _push_settings(ctx: click.Context, settings: Any, ignore_missing: bool, skip_platform_check: bool, no_referrers: bool,
+                   referrers_types: tuple[str, ...], **decided: Any) -> Any:
+    """What the push flags decide, on top of the settings the specs were read with (None: from-args)."""
+    from manifest_spec import api
+
+    return replace(settings or api.Settings(), type_flag=ctx.obj["index_type"], ignore_missing=ignore_missing,
+                   check_platform=not skip_platform_check, carry=carry_settings(no_referrers, referrers_types), **decided)
 
 
 @push.command("from-args")
@@ -210,8 +217,9 @@ def from_args(ctx: click.Context, /, lock_file: str | None, ignore_missing: bool
     if lock_file and ignore_missing:
         raise click.UsageError("--lock-file pushes exactly the locked digests; --ignore-missing does not go with it")
     spec = arguments_spec(ctx, **arguments)
-    _run_push(ctx, [spec], ignore_missing, skip_platform_check, output_format, dry_run, carry_settings(no_referrers, referrers_types),
-              locked=bool(lock_file), lock_file=lock_file, quiet=quiet)
+    settings = _push_settings(ctx, None, ignore_missing, skip_platform_check, no_referrers, referrers_types,
+                              locked=bool(lock_file), lock_file=lock_file)
+    _run_push(ctx, [spec], settings, dry_run=dry_run, quiet=quiet, output_format=output_format)
 
 
 @main.command()
@@ -226,16 +234,11 @@ def from_args(ctx: click.Context, /, lock_file: str | None, ignore_missing: bool
 @handle_errors
 def inspect(ctx: click.Context, reference: str, raw: bool, to_spec: bool, machine: str | None, output_format: str) -> None:
     """Show a manifest list / index (each entry's platform, digest, size, layers) or an image."""
-    from manifest_spec.oci.reference import parse_reference
-    from manifest_spec.registry.client import ClientPool
-    from manifest_spec.review.describe import describe
+    from manifest_spec import api
 
-    ref = parse_reference(reference)
-    if not ref.tag and not ref.digest:
-        ref = ref.with_tag("latest")
+    report, ref = reporter(output_format), api.image_reference(reference)
     if machine is not None:
         from manifest_spec.oci.platforms import parse_platform
-        from manifest_spec.review.describe import pulled_by
 
         if raw or to_spec:
             raise click.UsageError("--platform goes with neither --raw nor --to-spec")
@@ -243,16 +246,17 @@ def inspect(ctx: click.Context, reference: str, raw: bool, to_spec: bool, machin
             wanted = parse_platform(machine)
         except ValueError as e:
             raise click.BadParameter(str(e), param_hint="--platform") from e
-        with ClientPool(client_options(ctx, ref.registry)) as pool:
-            # Layers are not needed, but a single image's config is: it says where the image runs.
-            description = describe(ref, pool(ref), with_layers=False, with_config=True)
-        output.report_pulled(ref, pulled_by(description, wanted), output_format)
-        return
-    if to_spec:
-        from manifest_spec.cli.review import inspect_to_spec
-
-        inspect_to_spec(ctx, ref, reference, raw, output_format)
-        return
-    with ClientPool(client_options(ctx, ref.registry)) as pool:
-        description = describe(ref, pool(ref), with_layers=not raw)
-    output.report_inspect(description, output_format, raw)
+        report.pulled(ref, api.inspect_platform(ref, wanted, registry_settings(ctx, ref.registry)))
+    elif to_spec:
+        if raw:
+            raise click.UsageError("--to-spec and --raw exclude each other")
+        if not ref.tag:
+            raise click.BadParameter(f"give the tag the spec should push to as well: {ref.name}:TAG@{ref.digest}", param_hint="REF")
+        adopted = api.to_spec(ref, registry_settings(ctx, ref.registry))
+        for warning in adopted.warnings:
+            output.diagnostic(f"warning: {warning}")
+        report.to_spec(adopted, reference)
+    elif raw:
+        report.raw(api.inspect(ref, registry_settings(ctx, ref.registry), layers=False))
+    else:
+        report.inspect(api.inspect(ref, registry_settings(ctx, ref.registry)))

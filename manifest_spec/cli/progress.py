@@ -10,7 +10,8 @@ import os
 import threading
 from typing import IO, Any, Optional
 
-from manifest_spec.events import BlobCopied, Event, MembersResolved, TagWritten
+from manifest_spec.cli.output import diagnostic
+from manifest_spec.events import BlobCopied, Event, MembersResolved, TagWritten, Warned
 
 
 def listener_for(stream: IO[str], *, quiet: bool = False, output_format: str = "text") -> Optional[Bars]:
@@ -82,3 +83,21 @@ class Bars:
             for bar in self.bars.values():
                 bar.close()
             self.bars.clear()
+
+
+class PushListener:
+    """The listener of `push`: each `Warned` a `warning:` line on stderr, always; the rest drawn by
+    `bars` when there are any (listener_for). `close()` ends the bars."""
+
+    def __init__(self, bars: Optional[Bars]) -> None:
+        self.bars = bars
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Warned):
+            diagnostic(f"warning: {event.message}")
+        elif self.bars is not None:
+            self.bars(event)
+
+    def close(self) -> None:
+        if self.bars is not None:
+            self.bars.close()  # bars left by a failure end before the error line

@@ -1,17 +1,13 @@
-"""Commands for reviewable pushes: `plan`, `lock`, and `inspect --to-spec`; cli.main loads them on demand."""
+"""Commands for reviewable pushes: `plan` and `lock` (from specs or from arguments); cli.main loads them on demand."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
-from manifest_spec.cli import output
-from manifest_spec.cli.fromargs import arguments_options, arguments_spec
 from manifest_spec.cli.common import (
     carry_settings,
-    client_options,
     exits,
     handle_errors,
     ignore_missing_option,
@@ -19,6 +15,7 @@ from manifest_spec.cli.common import (
     load_specs,
     output_choice,
     referrers_options,
+    reporter,
     run_settings,
     skip_platform_check_option,
     spec_arguments,
@@ -26,6 +23,7 @@ from manifest_spec.cli.common import (
     unknown_platform_option,
     var_option,
 )
+from manifest_spec.cli.fromargs import arguments_options, arguments_spec
 
 _type_option = type_option("docker or oci, as `push --type` (wins over the spec's type).")
 _plan_output_option = click.option(
@@ -57,16 +55,16 @@ def plan(ctx: click.Context, specs: tuple[str, ...], variables: tuple[str, ...],
     `plan from-args [IMAGE]... --target REF` plans a `push from-args` (see its --help)."""
     if locked and ignore_missing:
         raise click.UsageError("--locked plans exactly the locked digests; --ignore-missing does not go with it")
-    loaded = load_specs(specs, variables, allow_unknown_platform)
-    return _plan(ctx, loaded, output_format, detailed_exitcode, type_flag=index_type, ignore_missing=ignore_missing,
+    loaded, settings = load_specs(specs, variables, allow_unknown_platform)
+    return _plan(ctx, loaded, settings, output_format, detailed_exitcode, type_flag=index_type, ignore_missing=ignore_missing,
                  check_platform=not skip_platform_check, locked=locked, carry=carry_settings(no_referrers, referrers_types))
 
 
-def _plan(ctx: click.Context, loaded: list[Any], output_format: str, detailed_exitcode: bool, **decided: Any) -> int:
+def _plan(ctx: click.Context, loaded: list[Any], settings: Any, output_format: str, detailed_exitcode: bool, **decided: Any) -> int:
     from manifest_spec import api
 
-    plans = api.plan(loaded, run_settings(ctx, loaded, **decided))
-    output.report_plan(plans, output_format)
+    plans = api.plan(loaded, run_settings(ctx, loaded, settings, **decided))
+    reporter(output_format).plan(plans)
     return 2 if detailed_exitcode and any(p.changes for p in plans) else 0
 
 
@@ -90,7 +88,7 @@ def plan_from_args(ctx: click.Context, /, index_type: str | None, lock_file: str
     if lock_file and ignore_missing:
         raise click.UsageError("--lock-file plans exactly the locked digests; --ignore-missing does not go with it")
     loaded = [arguments_spec(ctx, **arguments)]
-    return _plan(ctx, loaded, output_format, detailed_exitcode, type_flag=index_type, ignore_missing=ignore_missing,
+    return _plan(ctx, loaded, None, output_format, detailed_exitcode, type_flag=index_type, ignore_missing=ignore_missing,
                  check_platform=not skip_platform_check, locked=bool(lock_file), lock_file=lock_file,
                  carry=carry_settings(no_referrers, referrers_types))
 
@@ -119,8 +117,8 @@ def lock_command(ctx: click.Context, specs: tuple[str, ...], variables: tuple[st
     if STDIN in specs:
         raise click.BadParameter("a spec on standard input (-) has no place beside it for a lock file: give its file name",
                                  param_hint="SPEC")
-    loaded = load_specs(specs, variables, allow_unknown_platform)
-    return _lock(ctx, loaded, check, output_format, type_flag=index_type, check_platform=not skip_platform_check,
+    loaded, settings = load_specs(specs, variables, allow_unknown_platform)
+    return _lock(ctx, loaded, settings, check, output_format, type_flag=index_type, check_platform=not skip_platform_check,
                  carry=carry_settings(no_referrers, referrers_types))
 
 
@@ -140,34 +138,19 @@ def lock_from_args(ctx: click.Context, /, index_type: str | None, lock_file: str
                    output_format: str, no_referrers: bool, referrers_types: tuple[str, ...], **arguments: Any) -> int:
     """Write (or --check) the lock of a `push from-args`: the exact member digests it would publish."""
     loaded = [arguments_spec(ctx, **arguments)]
-    return _lock(ctx, loaded, check, output_format, type_flag=index_type, check_platform=not skip_platform_check,
+    return _lock(ctx, loaded, None, check, output_format, type_flag=index_type, check_platform=not skip_platform_check,
                  lock_file=lock_file, carry=carry_settings(no_referrers, referrers_types))
 
 
-def _lock(ctx: click.Context, loaded: list[Any], check: bool, output_format: str, **decided: Any) -> int:
+def _lock(ctx: click.Context, loaded: list[Any], settings: Any, check: bool, output_format: str, **decided: Any) -> int:
     from manifest_spec import api
 
-    settings = run_settings(ctx, loaded, **decided)
+    settings = run_settings(ctx, loaded, settings, **decided)
+    report = reporter(output_format)
     if check:
         checks = api.check_locks(loaded, settings)
-        output.report_lock_check([(c.spec, c.lock, c.drift) for c in checks], output_format)
+        report.lock_check([(c.spec, c.lock, c.drift) for c in checks])
         return 1 if any(c.drift for c in checks) else 0
     written = api.lock(loaded, settings)
-    output.report_locks([(w.spec, w.lock, w.index) for w in written], output_format)
+    report.locks([(w.spec, w.lock, w.index) for w in written])
     return 0
-
-
-def inspect_to_spec(ctx: click.Context, ref: Any, text: str, raw: bool, output_format: str) -> None:
-    """`inspect --to-spec REF`: print a spec that reproduces the index REF names."""
-    from manifest_spec.registry.client import ClientPool
-    from manifest_spec.review.tospec import index_to_spec, render_spec
-
-    if raw:
-        raise click.UsageError("--to-spec and --raw exclude each other")
-    if not ref.tag:
-        raise click.BadParameter(f"give the tag the spec should push to as well: {ref.name}:TAG@{ref.digest}", param_hint="REF")
-    with ClientPool(client_options(ctx, ref.registry)) as pool:
-        adopted = index_to_spec(ref, pool(ref))
-    for warning in adopted.warnings:
-        output.diagnostic(f"warning: {warning}")
-    output.report_to_spec(json.dumps(adopted.data, indent=2) + "\n" if output_format == "json" else render_spec(adopted, text))

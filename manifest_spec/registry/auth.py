@@ -17,6 +17,7 @@ from manifest_spec.errors import RegistryError
 from manifest_spec.registry.credentials import Credentials
 from manifest_spec.registry.httpclient import PreparedRequest, Response
 from manifest_spec.registry.httperrors import RequestException
+from manifest_spec.registry.singleflight import SingleFlight
 from manifest_spec.scrub import remember
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,8 @@ class RegistryAuth:
         self.tokens: dict[frozenset[str], tuple[str, float]] = {}
         self.basic = False  # the registry asked for Basic: send it with every request
         self.lock = threading.Lock()
-        self.fetch_lock = threading.Lock()  # one token fetch at a time: concurrent 401s share it
+        self.fetch_lock = threading.Lock()  # one token fetch at a time
+        self.flights: SingleFlight[str] = SingleFlight()  # concurrent 401s for the same token share one exchange
 
     def __call__(self, request: PreparedRequest) -> PreparedRequest:
         if urlparse(request.url or "").netloc != self.host:
@@ -172,15 +174,33 @@ class RegistryAuth:
     def token_for(self, challenge: Challenge, scopes: frozenset[str], sent: str) -> str:
         """A token for these scopes: one another thread fetched meanwhile, else a new one.
 
-        Threads resolving members concurrently all get the same first 401; without this each
-        would ask the token server. A cached token the refused request already carried is not
-        reused: it is the one that was refused.
+        Threads resolving members concurrently all get the same first 401; they share one exchange
+        per (realm, service, scopes) (singleflight.py), and its failure is every waiter's at once.
+        A realm that did not answer at all fails the exchanges for other scopes too, without
+        another try. A cached token the refused request already carried is not reused: it is the
+        one that was refused.
         """
-        with self.fetch_lock:
-            token = self.cached(scopes)
-            if token and sent != f"Bearer {token}":
-                return token
-            return self.fetch_token(challenge, scopes)
+        token = self.cached(scopes)
+        if token and sent != f"Bearer {token}":
+            return token
+        realm = challenge.params.get("realm", "")
+
+        def exchange() -> str:
+            with self.fetch_lock:  # one exchange at a time: another's token may cover these scopes
+                token = self.cached(scopes)
+                if token and sent != f"Bearer {token}":
+                    return token
+                down = self.flights.failure(("realm", realm))
+                if down is not None:
+                    raise down
+                try:
+                    return self.fetch_token(challenge, scopes)
+                except RegistryError as e:
+                    if e.status == 0:  # no answer at all (timeout, refused, reset): the realm, not these scopes
+                        self.flights.fail(("realm", realm), e)
+                    raise
+
+        return self.flights.run((realm, challenge.params.get("service", ""), scopes), exchange)
 
     def refused(self, response: Response) -> RegistryError:
         method, path = response.request.method, urlparse(response.request.url or "").path

@@ -180,8 +180,9 @@ class RegistryClient:
 
         return self.again_if_body_breaks(attempt, url, self.attempts)
 
-    def fail(self, response: Response, what: str) -> RegistryError:
-        """Turn an unexpected answer into one line: what failed, who answered, their code and reason."""
+    def fail(self, response: Response, what: str, expected: str = "") -> RegistryError:
+        """Turn an unexpected answer into one line: what failed, who answered, their code and reason,
+        and (`expected`) what the protocol allows there instead."""
         status = response.status_code
         who = urlsplit(response.url or "").netloc or self.host
         if response.is_redirect:
@@ -202,7 +203,9 @@ class RegistryClient:
                 401: " (check --username/--password or your docker login)",
                 403: " (the credentials lack permission for this repository)",
             }.get(status, "")
-        return RegistryError(f"{what}: {who} answered HTTP {status} {reason}{hint}".rstrip(), status=status, code=code)
+        wanted = f"; expected {expected}" if expected else ""
+        line = f"{what}: {who} answered HTTP {status} {reason}{hint}".rstrip()
+        return RegistryError((line.rstrip(".") + wanted) if wanted else line, status=status, code=code)
 
     def read_limited(self, response: Response, limit: int, what: str) -> bytes:
         """Read a body, refusing anything larger than `limit` before it is all in memory."""
@@ -235,19 +238,21 @@ class RegistryClient:
         off (TransientError): urllib3 retries failed requests, not bodies cut short after the answer
         began, nor POST and PATCH."""
         retries = self.body_retries if retries is None else retries
-        for attempt in range(retries + 1):
-            try:
-                return read()
-            except TransientError as e:
-                if attempt >= retries:
-                    raise
-                log.debug("again (%d of %d): %s %s after: %s", attempt + 2, retries + 1, self.host, urlsplit(path).path, e)
-                time.sleep(min(0.25 * 2**attempt, 4.0))
+        with deadline.operation(self.timeout):  # one window for every read of it (deadline.WINDOW)
+            for attempt in range(retries + 1):
+                try:
+                    return read()
+                except TransientError as e:
+                    pause = min(0.25 * 2**attempt, 4.0)
+                    if attempt >= retries or not deadline.may_try_again(pause):
+                        raise
+                    log.debug("again (%d of %d): %s %s after: %s", attempt + 2, retries + 1, self.host, urlsplit(path).path, e)
+                    time.sleep(pause)
         raise AssertionError("unreachable")
 
-    def transient(self, response: Response, what: str) -> RegistryError:
+    def transient(self, response: Response, what: str, expected: str = "") -> RegistryError:
         """fail(), as a TransientError when the answer is one worth another try (503, 429, ...)."""
-        error = self.fail(response, what)
+        error = self.fail(response, what, expected)
         if response.status_code in RETRY_STATUSES:
             return TransientError(str(error), status=error.status, code=error.code)
         return error
@@ -288,26 +293,34 @@ class RegistryClient:
         return self.head_manifest(repository, digest, what) is not None
 
     def put_manifest(self, repository: str, ref: str, data: bytes, media_type: str, what: str) -> str:
-        """PUT exact bytes; the registry must answer with the digest of those bytes."""
-        response = self.request(
-            "PUT", f"/v2/{repository}/manifests/{ref}", what, data=data, headers={"Content-Type": media_type}
-        )
-        if response.status_code not in (200, 201):
-            raise self.fail(response, what)
+        """PUT exact bytes; the registry must answer with the digest of those bytes. An answer cut short
+        (its body broke off after the status line) is confirmed by asking what `ref` holds now."""
         expected = digest_of(data)
+        try:
+            response = self.request(
+                "PUT", f"/v2/{repository}/manifests/{ref}", what, data=data, headers={"Content-Type": media_type}
+            )
+        except BrokenBodyError as broken:
+            self.confirm_put(repository, ref, expected, what, f"its answer broke off ({broken})")
+            return expected
+        if response.status_code not in (200, 201):
+            raise self.fail(response, what, "201 Created")
         returned = response.headers.get("Docker-Content-Digest")
         if returned and returned != expected:
             raise VerificationError(f"{what}: the registry stored digest {returned}, but the bytes sent hash to {expected}")
         if not returned:
             # Registries send the digest of what they stored; a 2xx without it (a proxy's page, a
             # registry that drops it) is confirmed by asking what `ref` holds now: one round trip.
-            held = self.head_manifest(repository, ref, what)
-            if held is None or held.digest != expected:
-                now = held.digest if held else "nothing"
-                raise VerificationError(
-                    f"{what}: the PUT was answered HTTP {response.status_code} without a digest, but {ref} holds {now}, not {expected}"
-                )
+            self.confirm_put(repository, ref, expected, what, f"the PUT was answered HTTP {response.status_code} without a digest")
         return expected
+
+    def confirm_put(self, repository: str, ref: str, expected: str, what: str, why: str) -> None:
+        """A PUT whose answer does not say what was stored: a HEAD says whether `ref` holds `expected`."""
+        held = self.head_manifest(repository, ref, what)
+        if held is None or held.digest != expected:
+            now = held.digest if held else "nothing"
+            raise VerificationError(f"{what}: {why}, and {ref} holds {now}, not {expected}")
+        log.debug("%s: %s; a HEAD confirms %s holds %s", what, why, ref, expected)
 
     # -- blobs ---------------------------------------------------------------------------
     def get_blob(self, repository: str, digest: str, limit: int, what: str) -> bytes:
@@ -320,7 +333,7 @@ class RegistryClient:
         response = self.request("HEAD", f"/v2/{repository}/blobs/{digest}", what)
         if response.status_code in (200, 404):
             return response.status_code == 200
-        raise self.fail(response, what)
+        raise self.fail(response, what, "200 OK (there) or 404 (not there)")
 
     def mount_blob(self, repository: str, digest: str, source_repository: str, what: str) -> Optional[str]:
         """Cross-repository mount: None when mounted (or already there), else the upload session the
@@ -340,7 +353,7 @@ class RegistryClient:
             if response.status_code == 202:
                 location = response.headers.get("Location")
                 return urljoin(self.base, location) if location else ""
-            raise self.transient(response, what)
+            raise self.transient(response, what, "201 Created (mounted) or 202 Accepted (an upload session instead)")
 
         return self.again_if_body_breaks(mount, f"/v2/{repository}/blobs/uploads/", self.attempts)
 
@@ -353,7 +366,7 @@ class RegistryClient:
         if response.status_code == 404:
             return None
         if response.status_code != 200:
-            raise self.fail(response, what)
+            raise self.fail(response, what, "200 OK (there) or 404 (not there)")
         digest = response.headers.get("Docker-Content-Digest", "")
         if not digest.startswith("sha256:"):
             # Some registries leave the header out of HEAD answers: GET and hash the bytes instead.

@@ -39,6 +39,38 @@ class Attempts:
 
 _local = threading.local()
 
+# A logical operation (one request with its retries, a read repeated because its body broke off, an
+# upload started over, a token fetched for it) starts no new try later than this many timeouts
+# after it began; each try ends within the timeout (plus the timeout per MiB moved). So one
+# operation takes at most (WINDOW + 1) x timeout, plus one try answered after a token: README, Deadlines.
+WINDOW = 2.0
+
+
+@contextmanager
+def operation(timeout: float) -> Iterator[None]:
+    """Open a retry window on this thread; nested (a token fetch inside a request) it is the outer's."""
+    if getattr(_local, "window_end", None) is not None:
+        yield
+        return
+    _local.window_end = time.monotonic() + WINDOW * timeout
+    try:
+        yield
+    finally:
+        _local.window_end = None
+
+
+def worst_case(timeout: float, rounds: int, mib: float = 0.0) -> float:
+    """The README's bound on a whole push: `rounds` batches of requests sent one after another (each
+    batch's requests in parallel), each operation within (WINDOW + 2) x timeout (its window, its last
+    try, and one more try answered after a token), plus the timeout per MiB moved."""
+    return rounds * (WINDOW + 2) * timeout + mib * timeout
+
+
+def may_try_again(wait: float) -> bool:
+    """Whether another try, after waiting `wait` seconds, still starts within this operation's window."""
+    end = getattr(_local, "window_end", None)
+    return end is None or time.monotonic() + wait < end
+
 
 @contextmanager
 def attempt(timeout: float) -> Iterator[Attempts]:
@@ -47,7 +79,8 @@ def attempt(timeout: float) -> Iterator[Attempts]:
     previous = current()
     _local.attempts = Attempts(timeout)
     try:
-        yield _local.attempts
+        with operation(timeout):
+            yield _local.attempts
     finally:
         _local.attempts = previous
 
@@ -117,15 +150,15 @@ class _Watchdog:
                 # becomes None): the socket noted when the request went out is the one to shut.
                 attempts = getattr(conn, "deadline_attempts", None)
                 sock = getattr(conn, "sock", None) or getattr(conn, "deadline_sock", None)
-            if sock is None:
-                continue
+            if sock is None or sock.fileno() < 0:
+                continue  # already closed (a reset try dropped it): nothing waits on it, nothing expired
             if attempts is not None:
-                attempts.expired = True
+                attempts.expired = True  # before the shutdown: the woken reader reads it at once
             try:
                 # socket.socket's shutdown, not SSLSocket's: wake the blocked reader, leave TLS state alone.
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
             except OSError:
-                pass  # already closed: nothing is waiting on it
+                pass  # closed meanwhile: nothing is waiting on it
 
 
 WATCHDOG = _Watchdog()

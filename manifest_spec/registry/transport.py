@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any, Optional, Union
 from urllib.parse import urlsplit
 
-from urllib3.exceptions import InvalidHeader, MaxRetryError, SSLError
+from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError, SSLError
 from urllib3.util.retry import Retry
 
 from manifest_spec.errors import TLSConfigError
-from manifest_spec.registry.deadline import POOL_CLASSES, note_retry
+from manifest_spec.registry.deadline import POOL_CLASSES, may_try_again, note_retry
 from manifest_spec.registry.httpclient import Session
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,11 @@ class _Retry(Retry):
         host = f"{pool.host}:{pool.port}" if pool is not None and pool.port else getattr(pool, "host", "")
         log.debug("retrying %s %s%s after %s", method, host, urlsplit(url or "").path, why)
         retry = super().increment(method, url, *args, **kwargs)  # raises when the budget is spent
+        wait = (retry.get_retry_after(response) if response is not None else None) or retry.get_backoff_time()
+        if not may_try_again(wait + retry.backoff_jitter):
+            # Past the operation's window (deadline.py): the last answer or error stands, no more tries.
+            log.debug("no more tries for %s %s%s: the retry window of the timeout is spent", method, host, urlsplit(url or "").path)
+            raise MaxRetryError(pool, url or "", error or ResponseError(why)) from error  # type: ignore[arg-type]
         note_retry()
         return retry
 

@@ -17,10 +17,10 @@ from manifest_spec.carry.lock import (
 )
 from manifest_spec.carry.submit import Submit
 from manifest_spec.errors import LockError, VerificationError, json_kind
-from manifest_spec.oci.index import Descriptor, descriptor_json
+from manifest_spec.oci.index import BuiltIndex, Descriptor, descriptor_json
 from manifest_spec.oci.platforms import platform_json
 from manifest_spec.oci.reference import DIGEST_RE, Reference
-from manifest_spec.push.engine import Prepared, PushSettings
+from manifest_spec.push.engine import Prepared
 from manifest_spec.specfile.document import STDIN, STDIN_NAME
 from manifest_spec.specfile.spec import Spec
 
@@ -104,6 +104,32 @@ def _label_values(prepared: Prepared) -> dict[str, str]:
 def render_lock(document: dict[str, Any]) -> str:
     """Deterministic: sorted keys, two-space indent, one trailing newline; JSON, hence also YAML."""
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+@dataclass(frozen=True)
+class LockWritten:
+    """A lock file written next to its spec, and the index it pins."""
+
+    spec: str
+    lock: str
+    index: BuiltIndex
+
+
+@dataclass(frozen=True)
+class LockCheck:
+    """A lock file compared with what a push would publish now."""
+
+    spec: str
+    lock: str
+    drift: list[str]  # empty: the lock still describes what a push would publish
+
+
+def write_locks(prepared: list[Prepared], paths: list[str], index_types: list[str]) -> list[LockWritten]:
+    """Each prepared spec's lock written to its path: documents first, then the files (all or none, as far as a disk allows)."""
+    documents = [lock_document(p, index_type) for p, index_type in zip(prepared, index_types)]
+    for path, document in zip(paths, documents):
+        write_lock(path, document)
+    return [LockWritten(p.spec.path, path, p.index) for p, path in zip(prepared, paths)]
 
 
 def write_lock(path: str, document: dict[str, Any]) -> None:
@@ -223,9 +249,10 @@ def check_lock(spec: Spec, path: str, head: Head, index_type: Optional[str] = No
     return found + member_drift(spec, lock, head) + (carry_drift(lock.carry, submit) if submit is not None else [])
 
 
-def locked_spec(spec: Spec, lock: Lock, settings: PushSettings, *, type_flag: Optional[str] = None) -> tuple[Spec, PushSettings]:
+def pinned_spec(spec: Spec, lock: Lock, type_flag: Optional[str] = None) -> Spec:
     """The spec with every member pinned to its locked digest (offline; refused when spec and lock disagree).
-    Pinning by digest makes resolution GET exactly the locked manifests (verified by hash), whatever the tags say now."""
+    Pinning by digest makes resolution GET exactly the locked manifests (verified by hash), whatever the tags
+    say now. What the lock fixes beside the digests (type, carried kinds): api.Settings.push_settings."""
     found = disagreements(spec, lock, type_flag)
     if found:
         raise LockError(f"{spec.path} and {lock.path} disagree: {'; '.join(found)}; {_RELOCK.format(spec=spec.path)}")
@@ -235,10 +262,7 @@ def locked_spec(spec: Spec, lock: Lock, settings: PushSettings, *, type_flag: Op
     members = tuple(
         replace(member, image=member.image.with_digest(locked.digest)) for member, locked in zip(spec.members, lock.members)
     )
-    settings = replace(settings, index_type=lock.index_type, ignore_missing=False)
-    if lock.carry is not None and settings.carry.enabled:  # discover as the lock did, then keep what it names
-        settings = replace(settings, carry=replace(settings.carry, types=lock.carry.types))
-    return replace(spec, members=members), settings
+    return replace(spec, members=members)
 
 
 def apply_lock(prepared: Prepared, lock: Lock) -> Prepared:

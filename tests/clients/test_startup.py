@@ -48,7 +48,8 @@ OURS_BEFORE_FIRST_REQUEST = {
     "manifest_spec.push.scheduler",
     "manifest_spec.registry", "manifest_spec.registry.auth", "manifest_spec.registry.client", "manifest_spec.registry.credentials",
     "manifest_spec.registry.deadline", "manifest_spec.registry.failures", "manifest_spec.registry.httpclient",
-    "manifest_spec.registry.httperrors", "manifest_spec.registry.proxies", "manifest_spec.registry.transport",
+    "manifest_spec.registry.httperrors", "manifest_spec.registry.proxies", "manifest_spec.registry.singleflight",
+    "manifest_spec.registry.transport",
     "manifest_spec.specfile", "manifest_spec.specfile.conforms", "manifest_spec.specfile.document", "manifest_spec.specfile.spec",
 }
 # click parses, PyYAML reads (its C extension brings Cython's runtime), urllib3 sends. Not requests

@@ -196,6 +196,7 @@ class FakeClient:
         self.base = registry.base
         self.attempts = attempts
         self.body_retries = min(attempts, 2)
+        self.timeout = 60.0  # the retry window of a just-seen 404's re-reads (carry/confirm.py)
 
     # -- manifests and blobs --------------------------------------------------------------
     def get_manifest(self, repository: str, ref: str, what: str) -> Manifest:
@@ -333,6 +334,9 @@ class FakeClient:
         if session not in self.registry.uploads:
             return FakeResponse(404, {}, compact({"errors": [{"code": "BLOB_UPLOAD_UNKNOWN"}]}), url=self.base + path)
         repository, data = self.registry.uploads[session]
+        if method == "PATCH" and "Content-Range" not in kwargs["headers"]:  # one streamed PATCH: the whole blob
+            data.extend(b"".join(kwargs["data"]))
+            return FakeResponse(202, {"Location": path})
         if method == "PATCH":
             start = int(kwargs["headers"]["Content-Range"].split("-")[0])
             if start != len(data):
@@ -353,11 +357,11 @@ class FakeClient:
             return FakeResponse(204)
         raise AssertionError(f"the fake has no answer for {method} {path}")
 
-    def fail(self, response: FakeResponse, what: str) -> RegistryError:
+    def fail(self, response: FakeResponse, what: str, expected: str = "") -> RegistryError:
         return RegistryError(f"{what}: {self.host} answered HTTP {response.status_code}", status=response.status_code)
 
-    def transient(self, response: FakeResponse, what: str) -> RegistryError:
-        error = self.fail(response, what)
+    def transient(self, response: FakeResponse, what: str, expected: str = "") -> RegistryError:
+        error = self.fail(response, what, expected)
         if response.status_code in (429, 500, 502, 503, 504):
             return TransientError(str(error), status=error.status)
         return error
