@@ -21,8 +21,8 @@ if TYPE_CHECKING:  # the HTTP side is imported when a run starts: `validate` sta
     from manifest_spec.oci.index import Descriptor
     from manifest_spec.oci.platforms import Platform
     from manifest_spec.oci.reference import Reference
-    from manifest_spec.push.engine import Outcome, Prepared, PushResult, PushSettings
     from manifest_spec.push.batch import Finish, Job
+    from manifest_spec.push.engine import Outcome, Prepared, PushResult, PushSettings
     from manifest_spec.registry.client import ClientOptions
     from manifest_spec.review.describe import Description
     from manifest_spec.review.lock import Lock, LockCheck, LockWritten
@@ -212,7 +212,10 @@ class Run:
                 except ManifestSpecError as e:
                     outcome = Outcome(spec, error=e)
             outcomes.append(outcome)
-        from manifest_spec.push.batch import check_tag_writes, settle  # after the reads: not at start-up
+        from manifest_spec.push.batch import (  # after the reads: not at start-up
+            check_tag_writes,
+            settle,
+        )
 
         result = settle(outcomes, single=len(specs) == 1)
         check_tag_writes(result)

@@ -172,26 +172,11 @@ _HOST_RE = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0
 
 def client_options(ctx: click.Context, target_registry: str) -> Any:
     """Registry options from the global flags; flag/env credentials belong to the target's registry."""
-    import os
-
     from manifest_spec.registry.client import ClientOptions
     from manifest_spec.registry.credentials import Credentials
 
     obj = ctx.find_root().obj
-    username, password = obj["username"], obj["password"]
-    if obj["password_stdin"]:
-        if password is not None:
-            raise click.UsageError("--password and --password-stdin exclude each other")
-        password = sys.stdin.read().rstrip("\r\n")
-    elif password is not None:
-        output.diagnostic("warning: --password shows in process lists; prefer --password-stdin or MANIFEST_SPEC_PASSWORD")
-    else:
-        password = os.environ.get("MANIFEST_SPEC_PASSWORD")
-    for name, value in (("user name", username), ("password", password)):
-        try:
-            (value or "").encode("utf-8")
-        except UnicodeEncodeError:
-            raise click.UsageError(f"the {name} is not valid UTF-8; registries take UTF-8 credentials only") from None
+    username, password = _flag_credentials(obj)
     auth_registry = obj["auth_registry"]
     if auth_registry is not None and not _HOST_RE.fullmatch(auth_registry):
         # Empty (an unset CI variable) would mean "every registry": the protection silently off.
@@ -219,6 +204,25 @@ def client_options(ctx: click.Context, target_registry: str) -> Any:
         certs_dir=obj["certs_dir"],
         timeout=obj["timeout"],
     )
+
+
+def _flag_credentials(obj: dict[str, Any]) -> tuple[Optional[str], Optional[str]]:
+    """--username and the password: --password-stdin, --password (with a warning) or the environment; UTF-8 only."""
+    username, password = obj["username"], obj["password"]
+    if obj["password_stdin"]:
+        if password is not None:
+            raise click.UsageError("--password and --password-stdin exclude each other")
+        password = sys.stdin.read().rstrip("\r\n")
+    elif password is not None:
+        output.diagnostic("warning: --password shows in process lists; prefer --password-stdin or MANIFEST_SPEC_PASSWORD")
+    else:
+        password = os.environ.get("MANIFEST_SPEC_PASSWORD")
+    for name, value in (("user name", username), ("password", password)):
+        try:
+            (value or "").encode("utf-8")
+        except UnicodeEncodeError:
+            raise click.UsageError(f"the {name} is not valid UTF-8; registries take UTF-8 credentials only") from None
+    return username, password
 
 
 def api_host(registry: str) -> str:

@@ -205,6 +205,26 @@ class _MemberResolver:
     def from_index(self, top: Manifest) -> tuple[tuple[Descriptor, ...], tuple[Child, ...]]:
         """An index member: all its entries, or with a spec platform that entry and its attestations."""
         _, entries, _ = parse_index(top.data)
+        entries = self.entries_taken(entries)
+        names = [f"{self.name} entry {entry.digest[:19]}" for entry in entries]
+        for entry, what in zip(entries, names):
+            if entry.media_type not in IMAGE_TYPES:
+                raise VerificationError(f"{what}: is {entry.media_type}; an index inside an index member is not supported")
+        # Every entry asked for at once; then each is checked in index order.
+        pending = [fetch_manifest(self.scheduler, self.where, e.digest, what) for e, what in zip(entries, names)]
+        for entry, what, fetched in zip(entries, names, pending):
+            # Every config asked for, every child announced, before the first config is waited for.
+            try:
+                self.child(fetched.result())
+                if not is_attestation(entry):
+                    self.config(fetched.result(), what)
+            except ManifestSpecError:
+                pass  # reported below, in index order, with the checks that come first
+        taken = [self.from_entry(entry, what, fetched.result()) for entry, what, fetched in zip(entries, names, pending)]
+        return tuple(d for d, _ in taken), tuple(c for _, c in taken)
+
+    def entries_taken(self, entries: list[Descriptor]) -> list[Descriptor]:
+        """All, or the one entry for the spec's platform and its attestations; attestations dropped when asked."""
         wanted = self.member.platform
         if wanted is not None:
             # The pullers' rule, as for a plain image's config; never a silent pick among several.
@@ -223,39 +243,23 @@ class _MemberResolver:
         if self.drop_attestations:  # neither in the index nor read, nor copied, nor their referrers carried
             self.dropped = tuple(e for e in entries if is_attestation(e))
             entries = [e for e in entries if not is_attestation(e)]
-        descriptors, children = [], []
-        names = [f"{self.name} entry {entry.digest[:19]}" for entry in entries]
-        for entry, what in zip(entries, names):
-            if entry.media_type not in IMAGE_TYPES:
-                raise VerificationError(f"{what}: is {entry.media_type}; an index inside an index member is not supported")
-        # Every entry asked for at once; then each is checked in index order.
-        pending = [fetch_manifest(self.scheduler, self.where, e.digest, what) for e, what in zip(entries, names)]
-        for entry, what, fetched in zip(entries, names, pending):
-            # Every config asked for, every child announced, before the first config is waited for.
-            try:
-                self.child(fetched.result())
-                if not is_attestation(entry):
-                    self.config(fetched.result(), what)
-            except ManifestSpecError:
-                pass  # reported below, in index order, with the checks that come first
-        for entry, what, fetched in zip(entries, names, pending):
-            manifest = fetched.result()
-            if (manifest.size, manifest.media_type) != (entry.size, entry.media_type):
-                raise VerificationError(
-                    f"{what}: the index says {entry.media_type}, {entry.size} bytes, but the manifest is "
-                    f"{manifest.media_type}, {manifest.size} bytes"
-                )
-            if is_attestation(entry):
-                descriptor, child = entry, self.child(manifest)
-            else:
-                platform_wanted = wanted if wanted is not None else entry.platform
-                claimed_by = "the spec" if wanted is not None else "the source index"
-                descriptor, child = self.from_image(manifest, platform_wanted, what, claimed_by)
-                merged = {**dict(entry.annotations), **dict(self.member.annotations)}
-                descriptor = replace(descriptor, annotations=tuple(sorted(merged.items())))
-            descriptors.append(descriptor)
-            children.append(child)
-        return tuple(descriptors), tuple(children)
+        return entries
+
+    def from_entry(self, entry: Descriptor, what: str, manifest: Manifest) -> tuple[Descriptor, Child]:
+        """One entry of an index member, checked against the manifest it names."""
+        if (manifest.size, manifest.media_type) != (entry.size, entry.media_type):
+            raise VerificationError(
+                f"{what}: the index says {entry.media_type}, {entry.size} bytes, but the manifest is "
+                f"{manifest.media_type}, {manifest.size} bytes"
+            )
+        if is_attestation(entry):
+            return entry, self.child(manifest)
+        wanted = self.member.platform
+        platform_wanted = wanted if wanted is not None else entry.platform
+        claimed_by = "the spec" if wanted is not None else "the source index"
+        descriptor, child = self.from_image(manifest, platform_wanted, what, claimed_by)
+        merged = {**dict(entry.annotations), **dict(self.member.annotations)}
+        return replace(descriptor, annotations=tuple(sorted(merged.items()))), child
 
 
 def _check_config_platform(actual: Platform, what: str, rule: str) -> None:

@@ -243,13 +243,21 @@ class RegistryAuth:
         else:
             headers = {"Authorization": _basic(creds.username, creds.password)} if creds and creds.username else {}
             response = self.send("GET", realm, params=query, headers=headers)
+        token, lifetime = self.read_token(response, parsed.netloc, bool(creds))
+        with self.lock:
+            # Refresh a little early so a token does not expire between check and use.
+            self.tokens[_normalise_scopes(scopes)] = (token, time.monotonic() + max(lifetime - 5, 1))
+        return token
+
+    def read_token(self, response: Response, server: str, credentials: bool) -> tuple[str, float]:
+        """The token a token server answered (remembered as a secret at once) and its lifetime in seconds."""
         if response.status_code in (401, 403):
-            who = "the credentials were refused" if creds else "anonymous access was refused"
-            raise RegistryError(f"token server {parsed.netloc} answered HTTP {response.status_code} for {self.host}: {who}", status=401)
+            who = "the credentials were refused" if credentials else "anonymous access was refused"
+            raise RegistryError(f"token server {server} answered HTTP {response.status_code} for {self.host}: {who}", status=401)
         if response.status_code != 200:
             reason = f" {response.reason}" if response.reason else ""
             raise RegistryError(
-                f"token server {parsed.netloc} answered HTTP {response.status_code}{reason} for {self.host}: "
+                f"token server {server} answered HTTP {response.status_code}{reason} for {self.host}: "
                 "the token server failed, not the credentials",
                 status=response.status_code,
             )
@@ -258,21 +266,16 @@ class RegistryAuth:
             token = str(body.get("access_token") or body.get("token") or "")
             lifetime = float(body.get("expires_in") or DEFAULT_TOKEN_SECONDS)
         except (ValueError, AttributeError, TypeError) as e:
-            raise RegistryError(f"token server {parsed.netloc} sent an answer that is not a token") from e
+            raise RegistryError(f"token server {server} sent an answer that is not a token") from e
         remember(token)  # before any check: a message must never show it, not even a piece of it
         if not token:
-            raise RegistryError(f"token server {parsed.netloc} sent no token")
+            raise RegistryError(f"token server {server} sent no token")
         if not _HEADER_SAFE_RE.fullmatch(token):
             raise RegistryError(
-                f"token server {parsed.netloc} sent a token with characters an HTTP header cannot carry "
+                f"token server {server} sent a token with characters an HTTP header cannot carry "
                 "(spaces, newlines or control characters); refused"
             )
-        if not math.isfinite(lifetime):
-            lifetime = DEFAULT_TOKEN_SECONDS
-        with self.lock:
-            # Refresh a little early so a token does not expire between check and use.
-            self.tokens[_normalise_scopes(scopes)] = (token, time.monotonic() + max(lifetime - 5, 1))
-        return token
+        return token, lifetime if math.isfinite(lifetime) else DEFAULT_TOKEN_SECONDS
 
 
 def _sent_authorization(request: PreparedRequest) -> str:

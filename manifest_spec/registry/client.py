@@ -6,7 +6,6 @@ import logging
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional, TypeVar
 from urllib.parse import urljoin, urlsplit
 
@@ -21,15 +20,16 @@ from manifest_spec.oci.manifest import Manifest
 from manifest_spec.oci.reference import Reference
 from manifest_spec.registry import deadline
 from manifest_spec.registry.auth import RegistryAuth
-from manifest_spec.registry.credentials import Credentials, find_credentials
 from manifest_spec.registry.failures import describe as describe_failure
 from manifest_spec.registry.failures import (
     error_body,
     is_loopback,
+    no_query,
+    refused,
     speaks_plain_http,
     tls_problem,
 )
-from manifest_spec.registry.httpclient import PreparedRequest, Response
+from manifest_spec.registry.httpclient import Response, read_capped
 from manifest_spec.registry.httperrors import (
     ChunkedEncodingError,
     ContentDecodingError,
@@ -41,7 +41,9 @@ from manifest_spec.registry.transport import (
     RETRY_STATUSES,
     check_ca_environment,
     make_session,
+    no_auth,
 )
+from manifest_spec.registry.transport import ClientOptions as ClientOptions
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,32 +54,6 @@ CHUNK = 64 * 1024
 VERIFIABLE = ("sha256:", "sha512:")
 WRITE_METHODS = frozenset({"PUT", "POST", "PATCH", "DELETE"})
 MAX_WRITE_REDIRECTS = 5
-
-
-@dataclass(frozen=True)
-class ClientOptions:
-    """How to reach registries; built by the CLI from global flags."""
-
-    plain_http: bool = False
-    insecure: bool = False
-    credentials: Optional[Credentials] = None  # from flags or environment ...
-    credentials_host: Optional[str] = None  # ... for this registry only (None: every registry)
-    docker_cfg: Optional[str] = None
-    certs_dir: Optional[str] = None
-    timeout: float = 60.0
-    attempts: int = 4
-    pool_size: int = 8
-
-    def credentials_for(self, host: str) -> Optional[Credentials]:
-        """Flags and environment for their registry, else docker / podman config, else anonymous."""
-        if self.credentials is not None and self.credentials_host in (None, host):
-            return self.credentials
-        return find_credentials(host, docker_cfg=self.docker_cfg)
-
-
-
-
-
 BODY_RETRIES = 2  # a body cut short or reset mid-way: GET again (urllib3 retries only until the headers)
 
 
@@ -118,7 +94,7 @@ class RegistryClient:
             if not response.is_redirect or response.status_code not in (307, 308) or not location:
                 return response
             url = urljoin(response.url, location)
-            log.debug("%s redirected (%d) to %s", method, response.status_code, _no_query(url))
+            log.debug("%s redirected (%d) to %s", method, response.status_code, no_query(url))
         raise RegistryError(f"{what}: more than {MAX_WRITE_REDIRECTS} redirects of a {method}; nothing was written")
 
     def send_once(self, method: str, url: str, what: str, **kwargs: Any) -> Response:
@@ -132,13 +108,13 @@ class RegistryClient:
         try:
             response = self.session.request(method, url, **kwargs)
         except RegistryError:  # raised by the authentication hook: a refusal, a failed token fetch
-            log.debug("%s %s stopped after %.0f ms (try %d)", method, _no_query(url), _ms(started), attempts.tries)
+            log.debug("%s %s stopped after %.0f ms (try %d)", method, no_query(url), deadline.elapsed_ms(started), attempts.tries)
             raise
         except RequestException as e:
             sent = e.request.url if e.request is not None else None
             failed = sent if isinstance(sent, str) and sent else url  # the host a redirect led to
             who = urlsplit(failed).netloc or self.host
-            log.debug("%s %s failed after %.0f ms (try %d): %s", method, _no_query(failed), _ms(started), attempts.tries, type(e).__name__)
+            log.debug("%s %s failed after %.0f ms (try %d): %s", method, no_query(failed), deadline.elapsed_ms(started), attempts.tries, type(e).__name__)
             if isinstance(e, SSLError) and speaks_plain_http(e) and who == self.host:
                 if is_loopback(self.host) and url.startswith("https://"):
                     # As docker does for registries on this machine: the server speaks http, so use it.
@@ -154,7 +130,7 @@ class RegistryClient:
             raise error(f"{what}: {describe_failure(e, who, attempts, self.timeout)}") from e
         response.attempts = attempts  # type: ignore[attr-defined]  # read by reading_body
         for step in [*response.history, response]:
-            log.debug("%s %s -> %d in %.0f ms (try %d)", step.request.method, _no_query(step.url), step.status_code, _ms(started), attempts.tries)
+            log.debug("%s %s -> %d in %.0f ms (try %d)", step.request.method, no_query(step.url), step.status_code, deadline.elapsed_ms(started), attempts.tries)
         return response
 
     def use_plain_http(self) -> None:
@@ -173,7 +149,7 @@ class RegistryClient:
         what = f"get a token for {self.host}"
 
         def attempt() -> Response:
-            response = self.request(method, url, what, auth=_no_auth, **kwargs)
+            response = self.request(method, url, what, auth=no_auth, **kwargs)
             if method == "POST" and response.status_code in RETRY_STATUSES:  # urllib3 repeats only the GET
                 raise self.transient(response, what)
             return response
@@ -183,45 +159,16 @@ class RegistryClient:
     def fail(self, response: Response, what: str, expected: str = "") -> RegistryError:
         """Turn an unexpected answer into one line: what failed, who answered, their code and reason,
         and (`expected`) what the protocol allows there instead."""
-        status = response.status_code
-        who = urlsplit(response.url or "").netloc or self.host
         if response.is_redirect:
-            where = _no_query(urljoin(response.url, response.headers.get("Location", "")))
-            method = response.request.method if response.request is not None else "request"
-            return RegistryError(
-                f"{what}: {who} answered the {method} with a {status} redirect to {where}; a write is followed "
-                "only through 307/308 (method and body kept), so it did not land",
-                status=status,
-            )
+            return refused(response, self.host, what, ("", ""))
         with self.reading_body(what, response):
-            code, message = error_body(response)
-        reason = f"{code}: {message}" if code else (message or response.reason or "")
-        if who != self.host:
-            hint = f" (a host {self.host} sent us to; credentials go only to {self.host})" if status == 401 else ""
-        else:
-            hint = {
-                401: " (check --username/--password or your docker login)",
-                403: " (the credentials lack permission for this repository)",
-            }.get(status, "")
-        wanted = f"; expected {expected}" if expected else ""
-        line = f"{what}: {who} answered HTTP {status} {reason}{hint}".rstrip()
-        return RegistryError((line.rstrip(".") + wanted) if wanted else line, status=status, code=code)
+            body = error_body(response)
+        return refused(response, self.host, what, body, expected)
 
     def read_limited(self, response: Response, limit: int, what: str) -> bytes:
         """Read a body, refusing anything larger than `limit` before it is all in memory."""
-        declared = response.headers.get("Content-Length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            response.close()
-            raise VerificationError(f"{what}: {declared} bytes is over the {limit} byte limit")
-        chunks, total = [], 0
         with self.reading_body(what, response):
-            for chunk in response.iter_content(CHUNK):
-                total += len(chunk)
-                if total > limit:
-                    response.close()
-                    raise VerificationError(f"{what}: more than {limit} bytes, over the limit")
-                chunks.append(chunk)
-        return b"".join(chunks)
+            return read_capped(response, limit, what, CHUNK)
 
     @contextmanager
     def reading_body(self, what: str, response: Response) -> Iterator[None]:
@@ -375,20 +322,6 @@ class RegistryClient:
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         length = response.headers.get("Content-Length", "")
         return Descriptor(media_type, digest, int(length) if length.isdigit() else 0)
-
-
-def _no_auth(request: PreparedRequest) -> PreparedRequest:
-    return request
-
-
-def _no_query(url: str) -> str:
-    """host:port/path for a log line or message: a query may carry signed state or a credential."""
-    parts = urlsplit(url)
-    return f"{parts.netloc}{parts.path}"
-
-
-def _ms(started: float) -> float:
-    return (time.monotonic() - started) * 1000
 
 
 class ClientPool:

@@ -210,3 +210,8 @@ def extend_for_body(response: Any, received: int) -> None:
     attempts, conn = getattr(response, "attempts", None), getattr(getattr(response, "raw", None), "connection", None)
     if attempts is not None and conn is not None and received:
         WATCHDOG.extend(conn, attempts.timeout * received / MIB)
+
+
+def elapsed_ms(started: float) -> float:
+    """Milliseconds since `started` (a time.monotonic()), for a log line."""
+    return (time.monotonic() - started) * 1000

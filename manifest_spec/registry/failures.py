@@ -8,7 +8,7 @@ import re
 import socket
 import ssl
 from typing import Iterator, Optional
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from urllib3.exceptions import (
     ConnectTimeoutError,
@@ -16,6 +16,7 @@ from urllib3.exceptions import (
     ReadTimeoutError,
 )
 
+from manifest_spec.errors import RegistryError
 from manifest_spec.registry.deadline import Attempts
 from manifest_spec.registry.httpclient import Response
 from manifest_spec.registry.httperrors import Timeout
@@ -117,3 +118,37 @@ def tls_problem(error: Exception, host: str) -> str:
                 f"put client.cert and client.key in <certs dir>/{host}/ (--certs-dir)"
             )
     return f"{short(error)} (--insecure skips verification)"
+
+
+def no_query(url: str) -> str:
+    """host:port/path for a log line or message: a query may carry signed state or a credential."""
+    parts = urlsplit(url)
+    return f"{parts.netloc}{parts.path}"
+
+
+def refused(response: Response, host: str, what: str, body: tuple[str, str], expected: str = "") -> RegistryError:
+    """An answer that is not what was asked for, in one line: what failed, who answered (`host` is
+    the registry asked), their code and reason (`body`: error_body's, read by the caller), and
+    (`expected`) what the protocol allows there instead."""
+    status = response.status_code
+    who = urlsplit(response.url or "").netloc or host
+    if response.is_redirect:
+        where = no_query(urljoin(response.url, response.headers.get("Location", "")))
+        method = response.request.method if response.request is not None else "request"
+        return RegistryError(
+            f"{what}: {who} answered the {method} with a {status} redirect to {where}; a write is followed "
+            "only through 307/308 (method and body kept), so it did not land",
+            status=status,
+        )
+    code, message = body
+    reason = f"{code}: {message}" if code else (message or response.reason or "")
+    if who != host:
+        hint = f" (a host {host} sent us to; credentials go only to {host})" if status == 401 else ""
+    else:
+        hint = {
+            401: " (check --username/--password or your docker login)",
+            403: " (the credentials lack permission for this repository)",
+        }.get(status, "")
+    wanted = f"; expected {expected}" if expected else ""
+    line = f"{what}: {who} answered HTTP {status} {reason}{hint}".rstrip()
+    return RegistryError((line.rstrip(".") + wanted) if wanted else line, status=status, code=code)

@@ -23,6 +23,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import urllib3
 from urllib3.util import Timeout
 
+from manifest_spec.errors import VerificationError
 from manifest_spec.registry import httperrors
 from manifest_spec.registry.proxies import environment_proxy, proxy_authorization
 
@@ -122,6 +123,22 @@ class Response:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def read_capped(response: Response, limit: int, what: str, chunk_bytes: int) -> bytes:
+    """A whole body, refused (VerificationError) once it is larger than `limit`, before it is all in memory."""
+    declared = response.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        response.close()
+        raise VerificationError(f"{what}: {declared} bytes is over the {limit} byte limit")
+    chunks, total = [], 0
+    for chunk in response.iter_content(chunk_bytes):
+        total += len(chunk)
+        if total > limit:
+            response.close()
+            raise VerificationError(f"{what}: more than {limit} bytes, over the limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _charset(content_type: str) -> str:

@@ -13,8 +13,9 @@ from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError, SSLE
 from urllib3.util.retry import Retry
 
 from manifest_spec.errors import TLSConfigError
+from manifest_spec.registry.credentials import Credentials, find_credentials
 from manifest_spec.registry.deadline import POOL_CLASSES, may_try_again, note_retry
-from manifest_spec.registry.httpclient import Session
+from manifest_spec.registry.httpclient import PreparedRequest, Session
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,28 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # (upload sessions) are not: a repeated PATCH would append twice.
 RETRY_METHODS = frozenset({"GET", "HEAD", "PUT", "OPTIONS"})
 RETRY_AFTER_CAP = 30.0
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """How to reach registries; built by the CLI from global flags."""
+
+    plain_http: bool = False
+    insecure: bool = False
+    credentials: Optional[Credentials] = None  # from flags or environment ...
+    credentials_host: Optional[str] = None  # ... for this registry only (None: every registry)
+    docker_cfg: Optional[str] = None
+    certs_dir: Optional[str] = None
+    timeout: float = 60.0
+    attempts: int = 4
+    pool_size: int = 8
+
+    def credentials_for(self, host: str) -> Optional[Credentials]:
+        """Flags and environment for their registry, else docker / podman config, else anonymous."""
+        if self.credentials is not None and self.credentials_host in (None, host):
+            return self.credentials
+        return find_credentials(host, docker_cfg=self.docker_cfg)
+
 
 
 class _Retry(Retry):
@@ -164,3 +187,8 @@ def make_session(host: str, *, insecure: bool, certs_dir: Optional[str], attempt
     session.verify = tls.verify
     session.cert = tls.cert
     return session
+
+
+def no_auth(request: PreparedRequest) -> PreparedRequest:
+    """An `auth` that attaches nothing: for the token realm, which gets no registry credentials."""
+    return request

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Optional
+from typing import Any, Iterator, Optional
 from urllib.parse import urljoin, urlsplit
 
-from manifest_spec.errors import RegistryError, VerificationError
+from manifest_spec.errors import RegistryError, TransientError, VerificationError
 from manifest_spec.events import BlobCopied, Listener
 from manifest_spec.registry.client import RegistryClient
 from manifest_spec.registry.deadline import extend_for_body
@@ -25,6 +25,11 @@ CHUNK_BYTES = 4 * 1024 * 1024
 # so in `OCI-Chunk-Min-Length` on the POST's answer, and may refuse smaller chunks (but the last) with
 # 416. Honoured up to this bound on memory; a registry wanting more gets this much and its 416 shown.
 MAX_CHUNK_BYTES = 64 * 1024 * 1024
+# A first ranged PATCH refused with one of these: the registry takes no chunks (Google Artifact Registry's
+# docs: "does not support Docker chunked uploads ... You must use monolithic uploads", quoted in
+# dotnet/sdk-container-builds#287; the status is not documented) or not chunks this size (GHCR's 416).
+# The copy then starts over in a new session as docker sends blobs: one streamed PATCH, no Content-Range.
+CHUNKS_REFUSED = frozenset({400, 405, 411, 413, 415, 416})
 UPLOADS_PATH = "/blobs/uploads/"
 
 
@@ -50,11 +55,19 @@ def copy_blob(
                             "expected 201 Created (mounted) or 202 with an upload session")
     retries = max(target.attempts, source.body_retries)
     opened = [location] if location else []
-    target.again_if_body_breaks(
-        lambda: _copy_once(source, path, target, target_repository, digest, what, listener, opened.pop() if opened else None),
-        path,
-        retries,
-    )
+    refused: list[RegistryError] = []  # the first chunk's refusal, once: then one streamed PATCH
+
+    def once() -> None:
+        session = opened.pop() if opened else None
+        _copy_once(source, path, target, target_repository, digest, what, listener, session, refused)
+
+    try:
+        target.again_if_body_breaks(once, path, retries)
+    except RegistryError as e:
+        if not refused or refused[0] is not e:
+            raise
+        log.debug("%s: chunks refused (%s); one streamed PATCH instead", what, e)
+        target.again_if_body_breaks(once, path, retries)
 
 
 def _copy_once(
@@ -66,9 +79,11 @@ def _copy_once(
     what: str,
     listener: Optional[Listener],
     location: Optional[str],
+    refused: list[RegistryError],
 ) -> None:
-    """GET from the source, upload in chunks to the target; the digest is checked before commit.
-    Any failure cancels the upload session, so a repeat starts clean."""
+    """GET from the source, upload in chunks to the target (one streamed PATCH once `refused` holds the
+    first chunk's refusal); the digest is checked before commit. Any failure cancels the upload session,
+    so a repeat starts clean."""
     try:
         response = source.request("GET", path, what, stream=True)
         if response.status_code != 200:
@@ -77,33 +92,58 @@ def _copy_once(
         if location:  # a refused mount's session: abandoned like any broken copy, not left dangling
             _abandon(target, location, what)
         raise
-    declared = response.headers.get("Content-Length")
-    total = int(declared) if declared and declared.isdigit() else None
     try:
         location, chunk_bytes = (location, CHUNK_BYTES) if location else open_upload(target, target_repository, what)
     except BaseException:
         response.close()
         raise
-    algorithm = "sha512" if digest.startswith("sha512:") else "sha256"
-    hasher, offset = hashlib.new(algorithm), 0
+    hasher = hashlib.new("sha512" if digest.startswith("sha512:") else "sha256")
+    sent = [0]
     try:
         with response, source.reading_body(what, response):
-            # Each chunk read may take the timeout per MiB: granted ahead, as a read waits for a whole chunk.
-            extend_for_body(response, chunk_bytes)
-            for chunk in response.iter_content(chunk_bytes):
-                extend_for_body(response, len(chunk))
-                hasher.update(chunk)
-                location = _patch(target, location, chunk, offset, what)
-                offset += len(chunk)
-                if listener:
-                    listener(BlobCopied(digest, offset, total))
-        if f"{algorithm}:{hasher.hexdigest()}" != digest:
-            raise VerificationError(f"{what}: the source sent content hashing to {algorithm}:{hasher.hexdigest()}; nothing committed")
+            chunks = _hashed_chunks(response, chunk_bytes, hasher, sent, digest, listener)
+            location = _send(target, location, chunks, sent, refused, what)
+        if f"{hasher.name}:{hasher.hexdigest()}" != digest:
+            raise VerificationError(f"{what}: the source sent content hashing to {hasher.name}:{hasher.hexdigest()}; nothing committed")
     except BaseException:
         _abandon(target, location, what)
         raise
     commit_upload(target, location, digest, what)
-    log.debug("%s: %d bytes", what, offset)
+    log.debug("%s: %d bytes", what, sent[0])
+
+
+def _hashed_chunks(response: Response, chunk_bytes: int, hasher: Any, sent: list[int], digest: str,
+                   listener: Optional[Listener]) -> Iterator[bytes]:
+    """The body in chunks, each hashed, counted in `sent[0]` once sent on, and told to `listener`."""
+    declared = response.headers.get("Content-Length")
+    total = int(declared) if declared and declared.isdigit() else None
+    # Each chunk read may take the timeout per MiB: granted ahead, as a read waits for a whole chunk.
+    extend_for_body(response, chunk_bytes)
+    for chunk in response.iter_content(chunk_bytes):
+        extend_for_body(response, len(chunk))
+        hasher.update(chunk)
+        yield chunk
+        sent[0] += len(chunk)
+        if listener:
+            listener(BlobCopied(digest, sent[0], total))
+
+
+def _send(target: RegistryClient, location: str, chunks: Iterator[bytes], sent: list[int], refused: list[RegistryError],
+          what: str) -> str:
+    """PATCH each chunk at its offset; or, once chunks were refused, all of them as one streamed PATCH."""
+    if refused:
+        response = target.request("PATCH", location, what, data=chunks, headers={"Content-Type": "application/octet-stream"})
+        if not 200 <= response.status_code < 300:
+            raise unexpected(target, response, what, "202 Accepted for the streamed blob")
+        return session_location(target, response, location, what)
+    for chunk in chunks:
+        try:
+            location = _patch(target, location, chunk, sent[0], what)
+        except RegistryError as e:
+            if sent[0] == 0 and e.status in CHUNKS_REFUSED and not isinstance(e, TransientError):
+                refused.append(e)
+            raise
+    return location
 
 
 def commit_upload(target: RegistryClient, location: str, digest: str, what: str, data: bytes = b"") -> None:

@@ -244,6 +244,28 @@ def looks_like_spec(raw: bytes) -> bool:
     return any(difflib.get_close_matches(key.lower(), ["manifests"], n=1, cutoff=0.8) for key in keys)
 
 
+def _yaml_problem(e: BaseException, text: str) -> tuple[int, int, str, str]:
+    """Where and why `text` is not YAML a spec can be read from."""
+    if isinstance(e, yaml.MarkedYAMLError):
+        mark = e.problem_mark or e.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = e.problem or e.context or "invalid YAML"
+        if e.problem and e.context:
+            start = e.context_mark
+            started = f" that starts at line {start.line + 1}" if start and start.line + 1 != line else ""
+            message += f" ({e.context}{started})"
+        if mark and text[mark.index - 1 : mark.index + 1] == "${":
+            message += "; inside [...] or {...} quote a value that uses ${NAME}"
+        return (line, column, "", f"YAML syntax error: {message}")
+    if isinstance(e, yaml.reader.ReaderError):  # e.g. a NUL byte; position counts characters of text
+        line = text.count("\n", 0, e.position) + 1
+        column = e.position - text.rfind("\n", 0, e.position)
+        return (line, column, "", f"YAML error: {str(e).splitlines()[0]}")
+    if isinstance(e, RecursionError):  # the composer recurses once per nesting level
+        return (1, 1, "", f"YAML nests far deeper than {MAX_DEPTH} levels; a spec nests 4")
+    return (1, 1, "", f"YAML error: {e}")
+
+
 def read_document(raw: bytes, variables: Mapping[str, str]) -> Document:
     """Parse one YAML document safely; problems are collected, never raised."""
     doc = Document(data=None)
@@ -257,28 +279,8 @@ def read_document(raw: bytes, variables: Mapping[str, str]) -> Document:
         return doc
     try:
         root = _compose(text)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = e.problem or e.context or "invalid YAML"
-        if e.problem and e.context:
-            start = e.context_mark
-            started = f" that starts at line {start.line + 1}" if start and start.line + 1 != line else ""
-            message += f" ({e.context}{started})"
-        if mark and text[mark.index - 1 : mark.index + 1] == "${":
-            message += "; inside [...] or {...} quote a value that uses ${NAME}"
-        doc.problems.append((line, column, "", f"YAML syntax error: {message}"))
-        return doc
-    except yaml.reader.ReaderError as e:  # e.g. a NUL byte; position counts characters of text
-        line = text.count("\n", 0, e.position) + 1
-        column = e.position - text.rfind("\n", 0, e.position)
-        doc.problems.append((line, column, "", f"YAML error: {str(e).splitlines()[0]}"))
-        return doc
-    except yaml.YAMLError as e:
-        doc.problems.append((1, 1, "", f"YAML error: {e}"))
-        return doc
-    except RecursionError:  # the composer recurses once per nesting level
-        doc.problems.append((1, 1, "", f"YAML nests far deeper than {MAX_DEPTH} levels; a spec nests 4"))
+    except (yaml.YAMLError, RecursionError) as e:
+        doc.problems.append(_yaml_problem(e, text))
         return doc
     if root is None:
         doc.problems.append((1, 1, "", "spec file is empty"))

@@ -27,6 +27,7 @@ from support.profiles import (
     blobs_redirected_to,
     immutable_tags,
     never_mount,
+    no_chunked_uploads,
     no_digest_on_manifest_put,
     rate_limited_once,
     refuse_docker_lists_naming_oci,
@@ -78,12 +79,16 @@ def artifactory(front: Front) -> None:
     bare_manifest_heads(front.proxy)
 
 
+def gar(front: Front) -> None:
+    front.seen["ranged patches"] = no_chunked_uploads(front.proxy)
+
+
 def harbor(front: Front) -> None:
     front.seen["mounts"] = never_mount(front.proxy)
 
 
 PROFILES: dict[str, Callable[[Front], None]] = {
-    "ghcr": ghcr, "ecr": ecr, "docker-hub": docker_hub, "quay": quay, "nexus": nexus, "artifactory": artifactory, "harbor": harbor,
+    "ghcr": ghcr, "ecr": ecr, "docker-hub": docker_hub, "quay": quay, "nexus": nexus, "artifactory": artifactory, "harbor": harbor, "gar": gar,
 }
 
 
@@ -153,6 +158,8 @@ def _profile_checks(front: Front) -> None:
         assert seen["redirected"] and seen["cdn"][0].requests("GET")
         assert all(not authorization for _, _, authorization in seen["cdn authorization"])
     assert seen.get("refused lists", []) == []
+    if "ranged patches" in seen:  # GAR: each blob's first chunk refused, then one streamed PATCH took it
+        assert seen["ranged patches"]
 
 
 @pytest.mark.parametrize("profile", ["quay", "nexus"])

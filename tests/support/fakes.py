@@ -334,6 +334,9 @@ class FakeClient:
         if session not in self.registry.uploads:
             return FakeResponse(404, {}, compact({"errors": [{"code": "BLOB_UPLOAD_UNKNOWN"}]}), url=self.base + path)
         repository, data = self.registry.uploads[session]
+        if method == "PATCH" and "Content-Range" not in kwargs["headers"]:  # one streamed PATCH: the whole blob
+            data.extend(b"".join(kwargs["data"]))
+            return FakeResponse(202, {"Location": path})
         if method == "PATCH":
             start = int(kwargs["headers"]["Content-Range"].split("-")[0])
             if start != len(data):

@@ -268,3 +268,40 @@ def refuse_docker_lists_naming_oci(proxy: FaultProxy) -> list[str]:
 
     _wrap(proxy, decide)
     return refused
+
+
+def _read_chunked(handler: Any) -> None:
+    """A request body sent with Transfer-Encoding: chunked, made plain (the proxy forwards by Content-Length)."""
+    body = bytearray()
+    while True:
+        size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
+                pass
+            break
+        body += handler.rfile.read(size)
+        handler.rfile.readline()
+    del handler.headers["Transfer-Encoding"]
+    handler.headers["Content-Length"] = str(len(body))
+    handler.rfile = io.BytesIO(bytes(body))
+
+
+def no_chunked_uploads(proxy: FaultProxy) -> list[str]:
+    """Google Artifact Registry: "does not support Docker chunked uploads ... You must use monolithic
+    uploads" (its Docker API reference, quoted in dotnet/sdk-container-builds#287). A PATCH with a
+    Content-Range is refused — with 400 here: the status is not documented — while docker's one streamed
+    PATCH (no Content-Range) goes through. Returns the ranged PATCHes refused."""
+    refused: list[str] = []
+
+    def decide(handler: Any) -> Optional[Reply]:
+        if handler.command != "PATCH":
+            return None
+        if "chunked" in (handler.headers.get("Transfer-Encoding") or "").lower():
+            _read_chunked(handler)
+        if handler.headers.get("Content-Range") is None:
+            return None
+        refused.append(handler.path)
+        return _errors(400, "BLOB_UPLOAD_INVALID", "chunked uploads are not supported; use a monolithic upload")
+
+    _wrap(proxy, decide)
+    return refused

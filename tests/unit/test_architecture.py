@@ -1,7 +1,7 @@
 """The package's shape, read from its own source with ast (issue 15): imports run one way between
 the packages of the README's Architecture section, with no cycle, no private name crosses a module
-boundary. Each rule is also shown failing on a small made-up package, so a rule that can never
-fire is caught too."""
+boundary, no module is over 350 lines and no function over 45. Each rule is also shown failing on
+a small made-up package, so a rule that can never fire is caught too."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ PACKAGE = Path(manifest_spec.__file__).resolve().parent
 RANK = {"oci": 0, "specfile": 1, "registry": 1, "carry": 2, "push": 3, "review": 4, "api": 5, "cli": 6, "__main__": 7}
 # The root modules (and the package's __init__) every package may import; they import only each other.
 SHARED = {"manifest_spec", "errors", "events", "scrub"}
+
+MAX_MODULE_LINES = 350
+MAX_FUNCTION_LINES = 45  # from `def` to its last line, docstring included, decorators not
 
 Edge = tuple[str, str, str, int]  # importing module, imported module, name taken from it ("" for all), line
 
@@ -151,6 +154,18 @@ def _module_names(module: str, tree: ast.AST, modules: Mapping[str, str]) -> set
     return bound
 
 
+def too_long(modules: Mapping[str, str]) -> list[str]:
+    """Modules over MAX_MODULE_LINES lines and functions (methods, nested ones) over MAX_FUNCTION_LINES."""
+    found = [f"{m}: {n} lines" for m, source in modules.items() if (n := len(source.splitlines())) > MAX_MODULE_LINES]
+    for module, source in modules.items():
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    found.append(f"{module}:{node.lineno} {node.name}: {length} lines")
+    return found
+
+
 # ------------------------------------------------------------------------------- the real package
 
 
@@ -176,6 +191,10 @@ def test_specfile_never_imports_registry() -> None:
 
 def test_no_private_name_crosses_a_module() -> None:
     assert private_uses(sources()) == []
+
+
+def test_no_module_nor_function_is_too_long() -> None:
+    assert too_long(sources()) == []
 
 
 # ------------------------------------------------------------------ each rule fires when it should
@@ -233,3 +252,14 @@ def test_private_names_from_another_module_are_found() -> None:
         "manifest_spec.registry.client:1 imports manifest_spec.oci.reference._split",
         "manifest_spec.push.engine:2 uses client._retry",
     ]
+
+
+def test_a_long_module_and_a_long_function_are_found() -> None:
+    body = "".join(f"    x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES - 1))
+    ok = {"manifest_spec.oci.reference": f"def f():\n{body}" + "\n" * (MAX_MODULE_LINES - MAX_FUNCTION_LINES)}
+    assert too_long(ok) == []
+    method = "".join(f"        x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES))
+    long_function = {"manifest_spec.oci.reference": f"class C:\n    def f(self):\n{method}"}
+    assert too_long(long_function) == [f"manifest_spec.oci.reference:2 f: {MAX_FUNCTION_LINES + 1} lines"]
+    long_module = {"manifest_spec.oci.reference": "x = 1\n" * (MAX_MODULE_LINES + 1)}
+    assert too_long(long_module) == [f"manifest_spec.oci.reference: {MAX_MODULE_LINES + 1} lines"]

@@ -84,3 +84,9 @@ def test_the_rules_see_what_they_forbid() -> None:
     fixtures = [n for n in ast.walk(copy) if isinstance(n, ast.FunctionDef) and is_fixture(n)]
     assert [f.name for f in fixtures] == ["other_registry"] and called_names(fixtures[0]) & STARTERS == {"Registry"}
     assert len([n for n in ast.walk(copy) if is_spec_literal(n)]) == 1
+
+
+def test_test_file_names_are_unique_across_the_folders() -> None:
+    """The test folders are no packages: two `test_x.py` in two folders stop the whole run at collection."""
+    names = [path.name for path in TESTS.rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []

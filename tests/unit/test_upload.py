@@ -87,10 +87,19 @@ def test_a_503_to_a_patch_starts_over_and_a_400_does_not(source: FakeRegistry, t
     assert target.blobs[("team/app", digest)] == DATA and len(target.asked("POST")) == 2
 
     other = source.add_blob("ci/app", DATA[::-1])
-    target.fail("PATCH", "/blobs/uploads/", 400, times=1)
+    target.fail("PATCH", "/blobs/uploads/", 400, times=2)  # the chunk, then the streamed PATCH
     with pytest.raises(RegistryError, match="HTTP 400"):
         copy(source, target, other)
     assert ("team/app", other) not in target.blobs and target.uploads == {}
+
+
+def test_a_first_chunk_refused_starts_over_as_one_streamed_patch(source: FakeRegistry, target: FakeRegistry) -> None:
+    # Google Artifact Registry takes no chunked uploads (its docs, quoted in dotnet/sdk-container-builds#287).
+    digest = source.add_blob("ci/app", DATA)
+    target.fail("PATCH", "/blobs/uploads/", 400, times=1)
+    copy(source, target, digest)
+    assert target.blobs[("team/app", digest)] == DATA and target.uploads == {}
+    assert [m for m, _ in target.calls] == ["POST", "PATCH", "DELETE", "POST", "PATCH", "PUT"]
 
 
 def test_a_refused_mounts_session_is_used_by_the_first_try(source: FakeRegistry, target: FakeRegistry) -> None:
