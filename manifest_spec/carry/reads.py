@@ -142,11 +142,14 @@ class CarryReads:
             if wanted and self.target_list is None:
                 self.target_list = later(self.submit, target, tags_or_none, target.repository)
             listed = self.target_list
-        reads = {t: later(self.submit, target, manifest_or_none, target.repository, t, f"target {'referrers' if t == index_tag else 'cosign'} tag {where}:{t}")
+        # Each tag read twice at once (a passing 404 rarely strikes both), beside the tag list: no round added.
+        reads = {t: tuple(later(self.submit, target, manifest_or_none, target.repository, t,
+                                f"target {'referrers' if t == index_tag else 'cosign'} tag {where}:{t}") for _ in range(2))
                  for t in wanted}
-        for read in reads.values():
-            read.add_done_callback(self._note_found)
-        confirmed = {t: _confirmed(self.submit, target, t, read, listed, self.target_found) for t, read in reads.items()}
+        for pair in reads.values():
+            for read in pair:
+                read.add_done_callback(self._note_found)
+        confirmed = {t: _confirmed(self.submit, target, t, pair, listed, self.target_found) for t, pair in reads.items()}
         return (confirmed[index_tag] if may_list else None), {t: confirmed[t] for t, _, _ in reading.cosign}
 
     def _note_found(self, read: Future[Optional[Manifest]]) -> None:
@@ -154,17 +157,22 @@ class CarryReads:
             self.target_found.set()  # the target repository exists: a tag list saying otherwise is wrong
 
 
-def _confirmed(submit: Submit, target: Reference, tag: str, read: Future[Optional[Manifest]],
+def _confirmed(submit: Submit, target: Reference, tag: str, reads: tuple[Future[Optional[Manifest]], ...],
                listed: Optional[Future[Optional[frozenset[str]]]], exists: threading.Event) -> Future[Optional[Manifest]]:
-    """`read`'s answer, where an absence is confirmed by the tag list: a tag the list shows is read again,
-    and an error if it stays missing. A list saying the repository does not exist is believed only when
-    no other read found something in it, and after one more read of the tag by name."""
+    """What either read found; an absence only when the tag list agrees (a tag it shows is read again, an error
+    if it stays missing; "no such repository" is read again if another read found something there)."""
     result: Future[Optional[Manifest]] = Future()
     what = f"target tag {target.registry}/{target.repository}:{tag}"
+    left = [len(reads)]
+    lock = threading.Lock()
 
-    def settle(done: Future[Optional[Manifest]]) -> None:
+    def settle(_: Future[Optional[Manifest]]) -> None:
+        with lock:
+            left[0] -= 1
+            if left[0]:
+                return
         try:
-            found = done.result()
+            found = next((m for m in (r.result() for r in reads) if m is not None), None)
             if found is not None or listed is None:
                 result.set_result(found)
             else:
@@ -181,14 +189,18 @@ def _confirmed(submit: Submit, target: Reference, tag: str, read: Future[Optiona
             again: Future[Optional[Manifest]]
             if names is not None:  # listed: read again, an error if it stays missing
                 again = later(submit, target, _listed, target.repository, tag, what)
-            else:  # "no such repository": wrong if another read found something there; else one more read by name
-                again = later(submit, target, _recheck if exists.is_set() else _once_more, target.repository, tag, what)
+            elif exists.is_set():  # "no such repository", but another read found something there: read the list again
+                again = later(submit, target, _recheck, target.repository, tag, what)
+            else:  # no such repository: three reads agree
+                result.set_result(None)
+                return
         except BaseException as e:  # a failed list, or the run is ending (its pools shut)
             result.set_exception(e)
             return
         again.add_done_callback(lambda done: _settle(done, result))
 
-    read.add_done_callback(settle)
+    for read in reads:
+        read.add_done_callback(settle)
     return result
 
 
@@ -203,13 +215,6 @@ def _recheck(client: RegistryClient, repository: str, tag: str, what: str) -> Op
         raise missing_after_seen(f"tags of {client.host}/{repository}", client.host, reads,
                                  "another read has just found a manifest in that repository")
     return listed_manifest(client, repository, tag, what) if tag in names else None
-
-
-def _once_more(client: RegistryClient, repository: str, tag: str, what: str) -> Optional[Manifest]:
-    """The list says the repository does not exist and the tag answered 404: one more read by name,
-    so that a third read has to agree before ours is written there."""
-    found, _ = again_while_missing(lambda: manifest_or_none(client, repository, tag, what), what, client.timeout, (0.25,))
-    return found
 
 
 def _settle(source: Future[Optional[Manifest]], target: Future[Optional[Manifest]]) -> None:
