@@ -296,6 +296,7 @@ def run_schedule(registries: Registries, seed: int, workdir: Path, suppressed: f
         proxy.rate = far.rate = 0.0
         if front is not None:
             front.rate = 0.0
+        _quiesce([proxy, far])
         violations = _check(world, code, out, err, exception, killed, before, [proxy, far])
         issued = registries.tokens.issued if registries.tokens is not None else []
         if any(token in out + err for token in issued):
@@ -310,6 +311,20 @@ def run_schedule(registries: Registries, seed: int, workdir: Path, suppressed: f
         print(err)
     lines = err.strip().splitlines()
     return Outcome(seed, choice.scenario, code, wall, bound, injected, violations, lines[-1] if lines else "", killed, faults)
+
+
+def _quiesce(proxies: list[ChaosProxy], quiet: float = 0.5, limit: float = 15.0) -> None:
+    """Wait until no request has reached the proxies for `quiet` seconds: a failed in-process run returns
+    while requests it had in flight still finish (a mount linking a blob), and distribution answers a
+    GET of a blob being linked that moment with a 500 — its race, not damage: check once it is done."""
+    end = time.monotonic() + limit
+    last = sum(len(p.seen) for p in proxies)
+    while time.monotonic() < end:
+        time.sleep(quiet)
+        now = sum(len(p.seen) for p in proxies)
+        if now == last:
+            return
+        last = now
 
 
 def _stdin(choice: Choice) -> Optional[str]:
