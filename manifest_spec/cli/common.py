@@ -116,10 +116,10 @@ def handle_errors(func: F) -> F:
         except BrokenPipeError:
             _stdout_closed()
         except OSError as e:
-            if not _is_stdout_failure(e):
+            if not output.is_stdout_failure(e):
                 raise_unexpected(e, fmt)
             # A full disk (`> /dev/full`): what was promised on stdout did not arrive; say so.
-            _drop_stdout()
+            output.drop_stdout()
             reporter(None).error(f"cannot write standard output: {e.strerror or e}")
             sys.exit(1)
         except click.ClickException:
@@ -147,23 +147,10 @@ def raise_unexpected(e: BaseException, fmt: Optional[str]) -> NoReturn:
     sys.exit(1)
 
 
-def _is_stdout_failure(error: OSError) -> bool:
-    """Whether `error` came from writing standard output (ENOSPC, EIO on flush), not from a file."""
-    import errno
-
-    return error.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG) and error.filename is None
-
-
-def _drop_stdout() -> None:
-    """Whatever is still buffered for stdout cannot be written; send it nowhere so exit stays quiet."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-
-
 def _stdout_closed() -> NoReturn:
     """The reader of stdout went away: stop quietly, as `cat` does (no message, no traceback)."""
     # Python would flush the rest at exit and complain; whatever is left goes nowhere instead.
-    _drop_stdout()
+    output.drop_stdout()
     sys.exit(EXIT_STDOUT_CLOSED)
 
 

@@ -8,6 +8,7 @@ pull-request comment, `cli/jsonout.JsonReporter` one JSON document for programs.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from typing import Any, Collection
@@ -32,6 +33,19 @@ def diagnostic(message: str) -> None:
 def report_error(message: str) -> None:
     """A failed command, as text: one line on stderr (cli/common.reporter picks by --output)."""
     Reporter().error(message)
+
+
+def is_stdout_failure(error: OSError) -> bool:
+    """Whether `error` came from writing standard output (ENOSPC, EIO on flush), not from a file."""
+    import errno
+
+    return error.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG) and error.filename is None
+
+
+def drop_stdout() -> None:
+    """Whatever is still buffered for stdout cannot be written; send it nowhere so exit stays quiet."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def carry_lines(prepared: Any, done: bool, prefix: str = "") -> None:
