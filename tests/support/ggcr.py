@@ -21,7 +21,6 @@ import atexit
 import os
 import re
 import selectors
-import signal
 import subprocess
 import tempfile
 import time
@@ -31,6 +30,8 @@ from typing import IO, Any, Iterator
 
 import pytest
 
+from support.served import ServedProcess
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BINARY = REPO_ROOT / ".cache" / "go" / "bin" / "ggcr-registry"
 NOT_FOUND_HINT = (
@@ -38,7 +39,6 @@ NOT_FOUND_HINT = (
     "golang-github-google-go-containerregistry-dev and builds the registry offline)"
 )
 STARTUP_TIMEOUT = 10.0
-STOP_TIMEOUT = 10.0
 _LISTENING = re.compile(rb"^listening on (127\.0\.0\.1:\d+)\s*$")
 
 
@@ -50,7 +50,7 @@ class GgcrStartError(RuntimeError):
     """The registry exited or did not say where it listens in time."""
 
 
-class GgcrRegistry:
+class GgcrRegistry(ServedProcess):
     """go-containerregistry's registry on a free loopback port; same surface as ``Registry``.
 
     ``host`` is ``127.0.0.1:PORT``, ``url`` is ``http://`` + ``host``. Its storage is memory:
@@ -112,32 +112,9 @@ class GgcrRegistry:
         raise GgcrStartError(f"ggcr-registry {state} within {self.startup_timeout:.0f} s: "
                              f"{self.stderr_text().strip()}")
 
-    def stderr_text(self) -> str:
-        """What the registry wrote to stderr so far (requests, with ``log_requests``)."""
-        if self._stderr_path is None or not self._stderr_path.exists():
-            return ""
-        return self._stderr_path.read_text(encoding="utf-8", errors="replace")
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
     def stop(self) -> None:
         """SIGTERM the registry and wait for it. Idempotent."""
-        proc, self.process = self.process, None
-        if proc is not None:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
-        if self._stderr is not None:
-            self._stderr.close()
-            self._stderr = None
+        self.terminate_process()
         if self._stderr_path is not None:
             self._stderr_path.unlink(missing_ok=True)
             self._stderr_path = None

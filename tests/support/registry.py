@@ -16,7 +16,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -26,13 +25,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Iterator, Mapping
 
+from support.served import ServedProcess
+
 DEFAULT_BINARY = "/usr/bin/docker-registry"
 NOT_FOUND_HINT = (
     "docker-registry not found: run `make test` (it installs it) "
     "or `sudo apt-get install docker-registry`"
 )
 STARTUP_TIMEOUT = 10.0
-STOP_TIMEOUT = 10.0
 _PORT_ATTEMPTS = 3
 
 
@@ -87,7 +87,7 @@ def clean_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.upper().startswith("REGISTRY_")}
 
 
-class Registry:
+class Registry(ServedProcess):
     """A real ``docker-registry`` on a free loopback port.
 
     ``Registry(extra_config)`` only prepares; :meth:`start` (or ``with``) starts it.
@@ -133,7 +133,7 @@ class Registry:
                     return self
                 except RegistryStartError as exc:
                     last_error = exc
-                    self._terminate()
+                    self.terminate_process()
                     if "address already in use" not in str(exc).lower():
                         break
         except BaseException:
@@ -214,33 +214,9 @@ class Registry:
         finally:
             conn.close()
 
-    def stderr_text(self) -> str:
-        """What the registry wrote to stdout/stderr so far."""
-        if self._stderr_path is None or not self._stderr_path.exists():
-            return ""
-        return self._stderr_path.read_text(encoding="utf-8", errors="replace")
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def _terminate(self) -> None:
-        proc, self.process = self.process, None
-        if proc is not None:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-        if self._stderr is not None:
-            self._stderr.close()
-            self._stderr = None
-
     def stop(self) -> None:
         """SIGTERM the registry, wait for it, remove its storage. Idempotent."""
-        self._terminate()
+        self.terminate_process()
         atexit.unregister(self.stop)
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
