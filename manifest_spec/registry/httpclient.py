@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from typing import Any, Callable, Iterator, Optional, Union
 from urllib.parse import urlencode, urljoin, urlsplit
 
@@ -163,6 +164,7 @@ class Session:
         self._managers: dict[Optional[str], urllib3.PoolManager] = {}
         self._proxies: dict[tuple[str, str], Optional[str]] = {}  # the environment, read once per scheme and host
         self._contexts: dict[tuple[Any, ...], Any] = {}
+        self._contexts_lock = threading.Lock()
 
     def request(
         self, method: str, url: str, *, params: Any = None, data: Body = None, headers: Optional[dict[str, str]] = None,
@@ -283,9 +285,10 @@ class Session:
 
             verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         key = (verify, cert)
-        context = self._contexts.get(key)
-        if context is None:
-            context = self._contexts.setdefault(key, _context(verify, cert))
+        with self._contexts_lock:  # one read of the files: the first requests of a run all come at once
+            context = self._contexts.get(key)
+            if context is None:
+                context = self._contexts[key] = _context(verify, cert)
         return {"ssl_context": context, "cert_reqs": "CERT_REQUIRED" if verify is not False else "CERT_NONE"}
 
     def close(self) -> None:
