@@ -25,15 +25,15 @@ ENVIRONMENTS = [
     {},
     {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:8", "NO_PROXY": "bypassed.example"},
     {"https_proxy": "127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:7"},  # lower case wins; a scheme is added
-    {"ALL_PROXY": "http://u:p%40ss@127.0.0.1:6", "no_proxy": ".internal, 10.0.0.0/8,registry.example:5000"},
+    {"ALL_PROXY": "http://u:p%40ss@127.0.0.1:6", "no_proxy": ".internal, 127.0.0.0/16,registry.example:5000"},
     {"HTTP_PROXY": "http://127.0.0.1:8", "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "*"},
-    {"HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "10.0.0.0/33,10.1.2.3"},
+    {"HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.0/33,127.1.2.3"},
     {"https_proxy": "http://127.0.0.1:9", "no_proxy": "example"},  # a bare suffix: requests' endswith
 ]
 URLS = [
     "https://registry.example/v2/", "http://registry.example:5000/v2/", "https://registry.example:5000/v2/",
     "https://bypassed.example/token", "https://sub.bypassed.example/v2/", "https://a.internal/v2/",
-    "https://10.1.2.3/v2/", "https://11.1.2.3/v2/", "http://127.0.0.1:5000/v2/", "https://[::1]:5000/v2/",
+    "https://127.0.2.3/v2/", "https://127.1.2.3/v2/", "http://127.0.0.1:5000/v2/", "https://[::1]:5000/v2/",
 ]
 
 
