@@ -8,6 +8,7 @@ import subprocess
 from typing import Any, NoReturn
 
 import pytest
+from support.fakes import FakeRegistry
 
 WHERE = "belongs in tests/registry or tests/clients, not tests/unit"
 
@@ -33,3 +34,15 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(socket.socket, name, no_network)
     monkeypatch.setattr(socket, "getaddrinfo", no_network)
     monkeypatch.setattr(subprocess.Popen, "__init__", no_process)
+
+
+@pytest.fixture
+def source() -> FakeRegistry:
+    """The registry the members come from (an in-process fake)."""
+    return FakeRegistry("source.test")
+
+
+@pytest.fixture
+def target() -> FakeRegistry:
+    """The registry the index goes to (an in-process fake)."""
+    return FakeRegistry("target.test")

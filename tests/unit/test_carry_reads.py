@@ -23,14 +23,6 @@ TARGET = Reference("target.test", "team/app", tag="v1")
 WRITES = ("PUT", "POST", "PATCH", "DELETE")
 
 
-@pytest.fixture
-def source() -> FakeRegistry:
-    return FakeRegistry("source.test")
-
-
-@pytest.fixture
-def target() -> FakeRegistry:
-    return FakeRegistry("target.test")
 
 
 @pytest.fixture

@@ -21,14 +21,6 @@ WAIT = 30
 TARGET = Reference("target.test", "team/app", tag="v1")
 
 
-@pytest.fixture
-def source() -> FakeRegistry:
-    return FakeRegistry("source.test")
-
-
-@pytest.fixture
-def target() -> FakeRegistry:
-    return FakeRegistry("target.test")
 
 
 @pytest.fixture

@@ -30,14 +30,6 @@ WRITES = ("PUT", "POST", "PATCH", "DELETE")
 OCI = PushSettings(index_type="oci")
 
 
-@pytest.fixture
-def source() -> FakeRegistry:
-    return FakeRegistry("source.test")
-
-
-@pytest.fixture
-def target() -> FakeRegistry:
-    return FakeRegistry("target.test")
 
 
 class Run:

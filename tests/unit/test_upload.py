@@ -23,14 +23,6 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(upload, "CHUNK_BYTES", 4096)
 
 
-@pytest.fixture
-def source() -> FakeRegistry:
-    return FakeRegistry("source.test")
-
-
-@pytest.fixture
-def target() -> FakeRegistry:
-    return FakeRegistry("target.test")
 
 
 def copy(source: FakeRegistry, target: FakeRegistry, digest: str, events: list[Event] | None = None, location: str | None = None) -> None:
