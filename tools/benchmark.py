@@ -1,6 +1,6 @@
 """Benchmark: whole processes of manifest-spec and of its peers, against the real registry behind a delaying proxy.
 
-    .venv/bin/python tools/benchmark.py [--latency 0,5,50] [--runs 5] [--no-peers] [--growth]
+    PYTHONPATH=tests .venv/bin/python tools/benchmark.py [--latency 0,5,50] [--runs 5] [--no-peers] [--growth]
 
 Scenarios (issue 8): a: 10 platforms + 3 extra tags, members in the target repository, first
 push; b: the same index again (nothing to write); c: 10 platforms whose members live in other
@@ -21,21 +21,18 @@ import argparse
 import collections
 import os
 import statistics
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # its `support` package
-
-import benchpeers  # noqa: E402
-from benchpeers import MANIFEST_TOOL, Push, install, manifest_spec, peers, run_sequence  # noqa: E402
-from support.faults import FaultProxy, sequential_depth  # noqa: E402
-from support.registry import Registry  # noqa: E402
-from support.scenarios import EXTRA_TAGS, seed_members, spec_data, write  # noqa: E402
-from support.tls import make_pki  # noqa: E402
-from support.tlsfront import TLSFront  # noqa: E402
+import benchpeers  # beside this file (tools/ is the script's folder); `support` is tests/support: PYTHONPATH=tests
+from benchpeers import MANIFEST_TOOL, Push, install, manifest_spec, peers, run_sequence
+from support.faults import FaultProxy, sequential_depth
+from support.registry import Registry
+from support.scenarios import EXTRA_TAGS, seed_members, spec_data, write
+from support.tls import make_pki
+from support.tlsfront import TLSFront
 
 # As installed: pip compiles bytecode, so the processes may write and use it here as well.
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | {"HOME": tempfile.gettempdir()}

@@ -9,6 +9,8 @@ started, so the copies issue 15 removed do not grow back.
 - A proxy in front of a registry (fault, recording, chaos, TLS front) is a fixture only there too
   (`fault_proxy`, `recording_proxy`, `token_front`): a test file takes it (and may set it up, as
   test_engine's `slow` does) but does not define its own; a one-off one is a `with` in the test.
+- `support` is a package on the path pytest (`pythonpath = tests`) and the Makefile's tool targets
+  (`PYTHONPATH=tests`) set: no file of tests/ or tools/ edits `sys.path`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
+TOOLS = TESTS.parent / "tools"
 BUILDER = TESTS / "support" / "specs.py"
 FIXTURES = TESTS / "conftest.py"
 STARTERS = frozenset({"started_registry", "started_ggcr_registry", "Registry", "GgcrRegistry", "MTLSRegistry"})
@@ -87,8 +90,19 @@ def test_registry_proxies_are_fixtures_only_in_the_shared_conftest() -> None:
     assert found == [], f"fixtures starting a proxy in front of a registry outside tests/conftest.py (take fault_proxy or recording_proxy): {found}"
 
 
+def sys_path_uses(tree: ast.AST) -> list[ast.Attribute]:
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "path" and isinstance(n.value, ast.Name) and n.value.id == "sys"]
+
+
+def test_no_file_edits_sys_path() -> None:
+    found = []
+    for path in sorted([*TESTS.rglob("*.py"), *TOOLS.rglob("*.py")]):
+        found += [where(path, node) for node in sys_path_uses(ast.parse(path.read_text(encoding="utf-8")))]
+    assert found == [], f"sys.path edited (support is on the path: pytest's pythonpath, PYTHONPATH=tests for tools/): {found}"
+
+
 def test_the_rules_see_what_they_forbid() -> None:
-    """The three checks above would fail on the copies they replaced (so an empty list means something)."""
+    """The checks above would fail on the copies they replaced (so an empty list means something)."""
     copy = ast.parse(
         "import pytest\n"
         "@pytest.fixture(scope='module')\n"
@@ -111,6 +125,8 @@ def test_the_rules_see_what_they_forbid() -> None:
     assert [called_names(f) & STARTERS for f in fixtures] == [{"Registry"}, set(), set()]
     assert [called_names(f) & FRONTS for f in fixtures] == [set(), {"FaultProxy"}, set()]  # taking one is fine
     assert len([n for n in ast.walk(copy) if is_spec_literal(n)]) == 1
+    tool = ast.parse("import sys\nsys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tests'))\nimport support\n")
+    assert [n.lineno for n in sys_path_uses(tool)] == [2]
 
 
 def test_test_file_names_are_unique_across_the_folders() -> None:
