@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import benchpeers  # beside this file (tools/ is the script's folder); `support` is tests/support: PYTHONPATH=tests
+# benchpeers: beside this file (the script's folder); support: tests/support, by PYTHONPATH=tests as `make benchmark` runs this
+import benchpeers
 from benchpeers import MANIFEST_TOOL, Push, install, manifest_spec, peers, run_sequence
 from support.faults import FaultProxy, sequential_depth
 from support.registry import Registry

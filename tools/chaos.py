@@ -19,7 +19,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from support.chaosrun import Registries, run_schedule, shrink, started  # tests/support: PYTHONPATH=tests, as `make chaos`
+# tests/support: on the path by PYTHONPATH=tests, as `make chaos` runs this
+from support.chaosrun import Registries, run_schedule, shrink, started
 
 
 def main() -> int:

@@ -13,7 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from support.artifacts import push_attestation, push_sbom, push_signature  # tests/support: PYTHONPATH=tests
+# tests/support: on the path by PYTHONPATH=tests, as `make demo` runs this
+from support.artifacts import push_attestation, push_sbom, push_signature
 from support.images import push_image
 from support.registry import Registry
 
