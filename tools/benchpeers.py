@@ -1,4 +1,4 @@
-"""The tools tests/benchmark.py runs side by side: how each pushes one multi-platform index, and
+"""The tools tools/benchmark.py runs side by side: how each pushes one multi-platform index, and
 what its processes cost (wall, CPU, peak RSS from wait4).
 
 A user of each would run these commands: manifest-spec and manifest-tool one process per spec
