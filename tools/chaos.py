@@ -19,9 +19,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # its `support` package
-
-from support.chaosrun import Registries, run_schedule, shrink, started  # noqa: E402
+# tests/support: on the path by PYTHONPATH=tests, as `make chaos` runs this
+from support.chaosrun import Registries, run_schedule, shrink, started
 
 
 def main() -> int:
