@@ -3,6 +3,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# tools/*.py import the tests' `support` package (tests/support), as pytest does (pythonpath = tests)
+TOOL := PYTHONPATH=tests $(PY)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
@@ -82,19 +84,19 @@ peers:
 		  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq buildah docker.io; }
 
 benchmark: venv registry-binary go-tools peers
-	$(PY) tools/benchmark.py $(BENCHMARK_ARGS)
+	$(TOOL) tools/benchmark.py $(BENCHMARK_ARGS)
 
 test: venv registry-binary go-tools yaml-language-server
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Randomized fault schedules against the real registry (issue 17): `make chaos MINUTES=30`;
-# replay one with `.venv/bin/python tools/chaos.py --seed N [--shrink]`.
+# replay one with `PYTHONPATH=tests .venv/bin/python tools/chaos.py --seed N [--shrink]`.
 MINUTES ?= 5
 chaos: venv registry-binary
-	$(PY) tools/chaos.py --minutes $(MINUTES)
+	$(TOOL) tools/chaos.py --minutes $(MINUTES)
 
 demo: venv registry-binary
-	$(PY) tools/demo.py
+	$(TOOL) tools/demo.py
 
 clean:
 	rm -rf $(VENV) .cache build dist *.egg-info .pytest_cache

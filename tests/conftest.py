@@ -1,8 +1,9 @@
 """Shared fixtures, the only place a registry is started for tests: per session a plain registry,
 a second one, go-containerregistry's, one serving HTTPS and one requiring client certificates; per
 module one behind Basic auth and one behind a token server, with the module's own account
-(`basic_account`) or token server (`tokens`). Also a fresh repository name per test, and no ambient
-credentials for any test."""
+(`basic_account`) or token server (`tokens`). Also the only place a proxy in front of one is a
+fixture (`fault_proxy`, `recording_proxy`, `token_front`), a fresh repository name per test, and no
+ambient credentials for any test."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from support.registry import Registry, htpasswd_config, started_registry, unique
 if TYPE_CHECKING:  # only for the annotation: the unit tests need not import JWT and X.509 code
     from support.faults import FaultProxy
     from support.ggcr import GgcrRegistry
+    from support.recorder import RecordingProxy
     from support.tls import PKI
     from support.tokenserver import TokenServer
 
@@ -128,6 +130,28 @@ def token_front(tokens: TokenServer) -> Iterator[FaultProxy]:
 def token_registry(tokens: TokenServer, token_realm: Optional[str]) -> Iterator[Registry]:
     """A registry trusting the module's `tokens` fixture (a TokenServer with its own users and policy)."""
     yield from started_registry(tokens.registry_config(realm=token_realm))
+
+
+# -- proxies in front of them: what a test injects (faults) or counts (requests) -----------------
+
+
+@pytest.fixture
+def fault_proxy(registry: Registry) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy in front of the test's `registry` (support/faults.py), stopped after
+    the test. A module that runs on both registries (`registry_on_both`) gets it in front of each."""
+    from support.faults import FaultProxy
+
+    with FaultProxy(registry.host) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def recording_proxy(registry: Registry) -> Iterator[RecordingProxy]:
+    """A proxy recording every request to the test's `registry` (support/recorder.py), stopped after the test."""
+    from support.recorder import RecordingProxy
+
+    with RecordingProxy(registry.host, lifetime=120) as proxy:
+        yield proxy
 
 
 @pytest.fixture(autouse=True)

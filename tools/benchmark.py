@@ -1,6 +1,6 @@
 """Benchmark: whole processes of manifest-spec and of its peers, against the real registry behind a delaying proxy.
 
-    .venv/bin/python tools/benchmark.py [--latency 0,5,50] [--runs 5] [--no-peers] [--growth]
+    PYTHONPATH=tests .venv/bin/python tools/benchmark.py [--latency 0,5,50] [--runs 5] [--no-peers] [--growth] [--baseline COMMIT]
 
 Scenarios (issue 8): a: 10 platforms + 3 extra tags, members in the target repository, first
 push; b: the same index again (nothing to write); c: 10 platforms whose members live in other
@@ -21,21 +21,27 @@ import argparse
 import collections
 import os
 import statistics
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # its `support` package
-
-import benchpeers  # noqa: E402
-from benchpeers import MANIFEST_TOOL, Push, install, manifest_spec, peers, run_sequence  # noqa: E402
-from support.faults import FaultProxy, sequential_depth  # noqa: E402
-from support.registry import Registry  # noqa: E402
-from support.scenarios import EXTRA_TAGS, seed_members, spec_data, write  # noqa: E402
-from support.tls import make_pki  # noqa: E402
-from support.tlsfront import TLSFront  # noqa: E402
+# benchpeers: beside this file (the script's folder); support: tests/support, by PYTHONPATH=tests as `make benchmark` runs this
+import benchpeers
+from benchpeers import (
+    MANIFEST_TOOL,
+    Push,
+    install,
+    install_commit,
+    manifest_spec,
+    peers,
+    run_sequence,
+)
+from support.faults import FaultProxy, sequential_depth
+from support.registry import Registry
+from support.scenarios import EXTRA_TAGS, seed_members, spec_data, write
+from support.tls import make_pki
+from support.tlsfront import TLSFront
 
 # As installed: pip compiles bytecode, so the processes may write and use it here as well.
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | {"HOME": tempfile.gettempdir()}
@@ -122,7 +128,7 @@ def run_round(bench: Bench, latency: int, run: int, tools: list[tuple[str, Calla
     """a, b, c, d once for every tool, interleaved: load moves every tool's figures alike."""
     for scenario in ("a", "b", "c", "d"):
         for name, commands, tls in tools:
-            if scenario == "d" and name not in (OURS, "manifest-tool"):
+            if scenario == "d" and not name.startswith((OURS, "manifest-tool")):
                 continue  # 20 specs x 8 processes each would take minutes per run
             key = f"{_slug(name)}-{latency}-{run}"
             pushes = bench.pushes("a" if scenario == "b" else scenario, key)
@@ -130,7 +136,7 @@ def run_round(bench: Bench, latency: int, run: int, tools: list[tuple[str, Calla
 
 
 def _slug(name: str) -> str:
-    return name.split()[0].replace("-", "")
+    return name.split()[0].replace("-", "").replace("@", "-")  # part of a tag: no '@'
 
 
 def startup(runs: int) -> list[str]:
@@ -138,6 +144,8 @@ def startup(runs: int) -> list[str]:
     lines = []
     for label, command in [
         ("python -c pass", [benchpeers.PYTHON[0], "-c", "pass"]),
+        # The floor of a push's start-up with the libraries it is built on: parse, read YAML, speak HTTP.
+        ("python -c 'import click, yaml, urllib3'", [benchpeers.PYTHON[0], "-c", "import click, yaml, urllib3"]),
         ("manifest-spec --version", [benchpeers.PYTHON[0], "-m", "manifest_spec", "--version"]),
         ("manifest-spec validate (one spec)", [benchpeers.PYTHON[0], "-m", "manifest_spec", "validate", str(benchpeers.ROOT / "specs" / "app.yaml")]),
         ("manifest-tool --version", [str(MANIFEST_TOOL), "--version"]),
@@ -195,9 +203,15 @@ def main() -> None:
     parser.add_argument("--no-peers", action="store_true", help="manifest-spec alone")
     parser.add_argument("--growth", action="store_true", help="also the growth curves (N specs, M members)")
     parser.add_argument("--editable", action="store_true", help="run this interpreter's (editable) copy, not a fresh install")
+    parser.add_argument("--baseline", metavar="COMMIT", help="also run this commit of manifest-spec, interleaved, as 'manifest-spec@COMMIT'")
     args = parser.parse_args()
     if not args.editable:
         print(f"manifest-spec installed from this tree into {install()}")
+    baseline = []
+    if args.baseline:
+        python = install_commit(args.baseline)
+        print(f"manifest-spec {args.baseline} installed into {python}")
+        baseline = [(f"{OURS}@{args.baseline}", lambda pushes, python=python: manifest_spec(pushes, python=python), False)]
     latencies = [int(x) for x in args.latency.split(",")]
     print(f"load average before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
     for line in startup(args.runs):
@@ -209,7 +223,7 @@ def main() -> None:
             bench = Bench(registry, proxy, work, seed(registry))
             found = [] if args.no_peers else peers(work, lambda ref: ref.replace(proxy.host, front.host, 1))
             skipped = {p.name: p.available for p in found if p.available}
-            tools = [(OURS, manifest_spec, False)] + [(p.name, p.commands, p.tls) for p in found if not p.available]
+            tools = [(OURS, manifest_spec, False), *baseline] + [(p.name, p.commands, p.tls) for p in found if not p.available]
             for latency in latencies:
                 proxy.delay = latency / 1000
                 for run in range(args.runs):

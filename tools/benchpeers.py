@@ -1,4 +1,4 @@
-"""The tools tests/benchmark.py runs side by side: how each pushes one multi-platform index, and
+"""The tools tools/benchmark.py runs side by side: how each pushes one multi-platform index, and
 what its processes cost (wall, CPU, peak RSS from wait4).
 
 A user of each would run these commands: manifest-spec and manifest-tool one process per spec
@@ -114,8 +114,23 @@ def install() -> str:
     return str(python)
 
 
-def manifest_spec(pushes: list[Push], *flags: str) -> list[list[str]]:
-    return [[PYTHON[0], "-m", "manifest_spec", "--plain-http", *flags, "push", "from-spec", *(p.spec for p in pushes)]]
+def install_commit(commit: str) -> str:
+    """Another commit of this project pip-installed (not editable) into .cache/bench-<commit>, to run
+    beside the tree's (--baseline): "unchanged within noise" is then measured in one run, not across days."""
+    venv = ROOT / ".cache" / f"bench-{commit}"
+    python = venv / "bin" / "python"
+    if not python.is_file():
+        with tempfile.TemporaryDirectory() as tree:
+            archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], check=True, capture_output=True).stdout
+            subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            subprocess.run([str(python), "-m", "pip", "install", "-q", tree], check=True, stdout=subprocess.DEVNULL,
+                           env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    return str(python)
+
+
+def manifest_spec(pushes: list[Push], *flags: str, python: str = "") -> list[list[str]]:
+    return [[python or PYTHON[0], "-m", "manifest_spec", "--plain-http", *flags, "push", "from-spec", *(p.spec for p in pushes)]]
 
 
 def manifest_tool(config: str) -> Callable[[list[Push]], list[list[str]]]:

@@ -1,7 +1,8 @@
 """`make demo`: a throwaway registry, small per-arch images, then manifest-spec on specs/*.yaml.
 
-Run with the project's virtualenv: `.venv/bin/python tools/demo.py`. Nothing outside a
-temporary directory is touched; the registry stops when the demo ends.
+Run from the repository root with the project's virtualenv and the tests' `support` package:
+`PYTHONPATH=tests .venv/bin/python tools/demo.py`. Nothing outside a temporary directory is
+touched; the registry stops when the demo ends.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # its `support` package
+# tests/support: on the path by PYTHONPATH=tests, as `make demo` runs this
+from support.artifacts import push_attestation, push_sbom, push_signature
+from support.images import push_image
+from support.registry import Registry
 
-from support.artifacts import push_attestation, push_sbom, push_signature  # noqa: E402
-from support.images import push_image  # noqa: E402
-from support.registry import Registry  # noqa: E402
-
-from manifest_spec.specfile.spec import load_spec  # noqa: E402
+from manifest_spec.specfile.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOL = shutil.which("manifest-spec", path=str(Path(sys.executable).parent)) or "manifest-spec"

@@ -1,4 +1,4 @@
-"""Growth curves for tests/benchmark.py --growth: one process pushing N specs of 4 platforms
+"""Growth curves for tools/benchmark.py --growth: one process pushing N specs of 4 platforms
 (N = 1, 10, 50, 200), and one spec of M members (M = 10, 100, 500: Windows builds with distinct
 os.version), at 50 ms per request. Goals (issue 18): 200 specs in <= 3 s with sequential depth
 <= 8; 500 members in <= 2 s; peak RSS <= 80 MB in both; wall per spec falling as N grows.

@@ -246,6 +246,11 @@ def _still_there(client: RegistryClient, repository: str, digest: str, what: str
     return found is not None
 
 
+def _config(client: RegistryClient, repository: str, digest: str, what: str) -> bytes:
+    """A cosign manifest's config blob (bounded, its digest checked by the client)."""
+    return client.get_blob(repository, digest, MAX_CONFIG_BYTES, what)
+
+
 def _configs_to_merge(
     submit: Submit, target: Reference, readings: list[Reading], in_target: list[dict[str, Future[Optional[Manifest]]]]
 ) -> dict[str, Future[bytes]]:
@@ -261,6 +266,5 @@ def _configs_to_merge(
             if ours.media_type not in IMAGE_TYPES:
                 raise VerificationError(f"{what}: holds {ours.media_type}, not a cosign manifest; refusing to merge into it")
             config = ours.json().get("config") or {}
-            configs[tag] = later(submit, target, RegistryClient.get_blob, target.repository, str(config.get("digest", "")),
-                                 MAX_CONFIG_BYTES, f"{what} config")
+            configs[tag] = later(submit, target, _config, target.repository, str(config.get("digest", "")), f"{what} config")
     return configs

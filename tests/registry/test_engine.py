@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 from support.clirun import tag_digest
@@ -25,9 +25,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def slow(registry: Registry) -> Iterator[FaultProxy]:
-    with FaultProxy(registry.host, delay=DELAY) as proxy:
-        yield proxy
+def slow(fault_proxy: FaultProxy) -> FaultProxy:
+    """The shared fault proxy, every answer `DELAY` late: round trips that show in the timings."""
+    fault_proxy.delay = DELAY
+    return fault_proxy
 
 
 def push(*paths: str) -> None:

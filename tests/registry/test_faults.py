@@ -31,12 +31,6 @@ USER, PASSWORD = "ivy", "ivy:Fault-s3cret"
 
 
 @pytest.fixture
-def proxy(registry: Registry) -> Iterator[FaultProxy]:
-    with FaultProxy(registry.host) as p:
-        yield p
-
-
-@pytest.fixture
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """urllib3's backoff (0.5, 1, 2, 4 s) would make the tests that exhaust retries slow."""
     original = transport.make_retry
@@ -62,51 +56,51 @@ def push(tmp_path: Path, the_spec: dict[str, Any], *flags: str, login: bool = Fa
 
 @pytest.mark.parametrize("status", [301, 302, 303])
 def test_an_index_put_redirected_to_a_get_fails_and_the_tag_keeps_its_index(
-    registry: Registry, proxy: FaultProxy, image: PushedImage, repo_name: str, tmp_path: Path, status: int
+    registry: Registry, fault_proxy: FaultProxy, image: PushedImage, repo_name: str, tmp_path: Path, status: int
 ) -> None:
     before = digest_line(push(tmp_path, spec_for(registry.host, repo_name, f"{repo_name}-t")))[0]
     push_image(registry.url, repo_name, "arm64", architecture="arm64")
-    changed = spec_for(proxy.host, repo_name, f"{repo_name}-t")
-    changed["manifests"].append(member(f"{proxy.host}/{repo_name}:arm64", "arm64"))
-    proxy.inject("PUT", r"/manifests/v1$", redirect(status, "/v2/"), forward=False)  # /v2/ answers 200 to a GET
+    changed = spec_for(fault_proxy.host, repo_name, f"{repo_name}-t")
+    changed["manifests"].append(member(f"{fault_proxy.host}/{repo_name}:arm64", "arm64"))
+    fault_proxy.inject("PUT", r"/manifests/v1$", redirect(status, "/v2/"), forward=False)  # /v2/ answers 200 to a GET
     line = assert_clean_failure(push(tmp_path, changed), f"{status} redirect", "did not land")
     assert "Digest:" not in line
     assert tag_digest(registry.url, f"{repo_name}-t", "v1") == before
-    assert proxy.requests("GET").count("/v2/") == 0  # not followed as a GET
+    assert fault_proxy.requests("GET").count("/v2/") == 0  # not followed as a GET
 
 
 def test_an_index_put_answered_200_without_landing_is_a_failure(
-    registry: Registry, proxy: FaultProxy, image: PushedImage, repo_name: str, tmp_path: Path
+    registry: Registry, fault_proxy: FaultProxy, image: PushedImage, repo_name: str, tmp_path: Path
 ) -> None:
-    proxy.inject("PUT", r"/manifests/v1$", serve(b"<html>Saved!</html>", "text/html", digest_header=False), forward=False)
-    assert_clean_failure(push(tmp_path, spec_for(proxy.host, repo_name)), "without a digest", "holds nothing")
+    fault_proxy.inject("PUT", r"/manifests/v1$", serve(b"<html>Saved!</html>", "text/html", digest_header=False), forward=False)
+    assert_clean_failure(push(tmp_path, spec_for(fault_proxy.host, repo_name)), "without a digest", "holds nothing")
     assert tag_digest(registry.url, repo_name, "v1") is None
 
 
 def test_an_index_put_that_landed_without_a_digest_header_is_confirmed(
-    registry: Registry, proxy: FaultProxy, image: PushedImage, repo_name: str, tmp_path: Path
+    registry: Registry, fault_proxy: FaultProxy, image: PushedImage, repo_name: str, tmp_path: Path
 ) -> None:
-    proxy.inject("PUT", r"/manifests/v1$", set_header("Docker-Content-Digest", None))
-    result = push(tmp_path, spec_for(proxy.host, repo_name))
+    fault_proxy.inject("PUT", r"/manifests/v1$", set_header("Docker-Content-Digest", None))
+    result = push(tmp_path, spec_for(fault_proxy.host, repo_name))
     assert_ok(result)
-    assert proxy.requests("HEAD").count(f"/v2/{repo_name}/manifests/v1") == 2  # before (is it there?) and after
+    assert fault_proxy.requests("HEAD").count(f"/v2/{repo_name}/manifests/v1") == 2  # before (is it there?) and after
     assert tag_digest(registry.url, repo_name, "v1") == digest_line(result)[0]
 
 
 def test_a_307_of_the_index_put_is_followed_with_its_body(
-    registry: Registry, proxy: FaultProxy, image: PushedImage, repo_name: str, tmp_path: Path
+    registry: Registry, fault_proxy: FaultProxy, image: PushedImage, repo_name: str, tmp_path: Path
 ) -> None:
-    proxy.inject("PUT", r"/manifests/v1$", redirect(307, f"/v2/{repo_name}/manifests/v1?moved=1"), times=1, forward=False)
-    result = push(tmp_path, spec_for(proxy.host, repo_name))
+    fault_proxy.inject("PUT", r"/manifests/v1$", redirect(307, f"/v2/{repo_name}/manifests/v1?moved=1"), times=1, forward=False)
+    result = push(tmp_path, spec_for(fault_proxy.host, repo_name))
     assert_ok(result)
-    assert proxy.requests("PUT") == [f"/v2/{repo_name}/manifests/v1"] * 2
+    assert fault_proxy.requests("PUT") == [f"/v2/{repo_name}/manifests/v1"] * 2
     assert tag_digest(registry.url, repo_name, "v1") == digest_line(result)[0]
 
 
-def test_a_write_redirected_in_a_loop_stops(registry: Registry, proxy: FaultProxy, image: PushedImage, repo_name: str, tmp_path: Path) -> None:
-    proxy.inject("PUT", r"/manifests/v1", redirect(307, f"/v2/{repo_name}/manifests/v1?again=1"), forward=False)
-    assert_clean_failure(push(tmp_path, spec_for(proxy.host, repo_name)), "more than 5 redirects of a PUT")
-    assert len(proxy.requests("PUT")) == 5
+def test_a_write_redirected_in_a_loop_stops(registry: Registry, fault_proxy: FaultProxy, image: PushedImage, repo_name: str, tmp_path: Path) -> None:
+    fault_proxy.inject("PUT", r"/manifests/v1", redirect(307, f"/v2/{repo_name}/manifests/v1?again=1"), forward=False)
+    assert_clean_failure(push(tmp_path, spec_for(fault_proxy.host, repo_name)), "more than 5 redirects of a PUT")
+    assert len(fault_proxy.requests("PUT")) == 5
     assert tag_digest(registry.url, repo_name, "v1") is None
 
 
@@ -142,12 +136,12 @@ def tag_digest_with(registry: Registry, repo: str, tag: str, session: requests.S
 
 
 def test_a_registry_dripping_bytes_trips_the_overall_deadline(
-    registry: Registry, proxy: FaultProxy, image: PushedImage, repo_name: str, tmp_path: Path
+    registry: Registry, fault_proxy: FaultProxy, image: PushedImage, repo_name: str, tmp_path: Path
 ) -> None:
-    proxy.inject("GET", r"/manifests/amd64$", drip(0.1))  # ~50 s for the manifest; each byte resets a socket timeout
+    fault_proxy.inject("GET", r"/manifests/amd64$", drip(0.1))  # ~50 s for the manifest; each byte resets a socket timeout
     started = time.monotonic()
-    result = push(tmp_path, spec_for(proxy.host, repo_name), "--timeout", "1")
-    assert_clean_failure(result, f"{proxy.host} did not send the whole answer within 1 s")
+    result = push(tmp_path, spec_for(fault_proxy.host, repo_name), "--timeout", "1")
+    assert_clean_failure(result, f"{fault_proxy.host} did not send the whole answer within 1 s")
     assert time.monotonic() - started < 10
     assert tag_digest(registry.url, repo_name, "v1") is None
 
@@ -212,76 +206,76 @@ def test_https_to_another_registry_speaking_http_says_use_plain_http(
     ids=["upload-post-503", "upload-post-reset", "patch-503", "patch-reset"],
 )
 def test_a_broken_upload_session_is_started_again(
-    registry: Registry, other_registry: Registry, proxy: FaultProxy, repo_name: str, tmp_path: Path, method: str, pattern: str, how: str
+    registry: Registry, other_registry: Registry, fault_proxy: FaultProxy, repo_name: str, tmp_path: Path, method: str, pattern: str, how: str
 ) -> None:
     source = push_image(other_registry.url, repo_name, "amd64")
-    resets = reset_connections(proxy, method, pattern, times=1 if how == "reset" else 0)
+    resets = reset_connections(fault_proxy, method, pattern, times=1 if how == "reset" else 0)
     if how == "503":
-        proxy.inject(method, pattern, UNAVAILABLE, times=1, forward=False)
-    result = push(tmp_path, spec_for(proxy.host, repo_name, source_host=other_registry.host))
+        fault_proxy.inject(method, pattern, UNAVAILABLE, times=1, forward=False)
+    result = push(tmp_path, spec_for(fault_proxy.host, repo_name, source_host=other_registry.host))
     assert_ok(result)
     blobs = 1 + len(source.layer_digests)
     unseen = len(resets) if method == "POST" else 0  # a reset request never reaches the proxy's record
-    assert len(proxy.requests("POST")) + unseen == blobs + 1  # one session started again
+    assert len(fault_proxy.requests("POST")) + unseen == blobs + 1  # one session started again
     assert tag_digest(registry.url, repo_name, "v1") == digest_line(result)[0]
 
 
 @pytest.mark.parametrize("how", ["503", "reset"])
 def test_a_refused_mounts_session_that_breaks_is_started_again(
-    registry: Registry, proxy: FaultProxy, image: PushedImage, repo_name: str, tmp_path: Path, how: str
+    registry: Registry, fault_proxy: FaultProxy, image: PushedImage, repo_name: str, tmp_path: Path, how: str
 ) -> None:
     target = f"{repo_name}-copy"
     # A registry without shared storage: each mount answered 202 with a real upload session; the
     # first PATCH into one of them breaks, so that blob starts over in a new session of its own.
-    proxy.inject("POST", r"mount=", upload_session_instead(registry.url, proxy.host, target), forward=False)
-    resets = reset_connections(proxy, "PATCH", r"/blobs/uploads/.", times=1 if how == "reset" else 0)
+    fault_proxy.inject("POST", r"mount=", upload_session_instead(registry.url, fault_proxy.host, target), forward=False)
+    resets = reset_connections(fault_proxy, "PATCH", r"/blobs/uploads/.", times=1 if how == "reset" else 0)
     if how == "503":
-        proxy.inject("PATCH", r"/blobs/uploads/.", UNAVAILABLE, times=1, forward=False)
-    result = push(tmp_path, spec_for(proxy.host, repo_name, target))
+        fault_proxy.inject("PATCH", r"/blobs/uploads/.", UNAVAILABLE, times=1, forward=False)
+    result = push(tmp_path, spec_for(fault_proxy.host, repo_name, target))
     assert_ok(result)
     blobs = 1 + len(image.layer_digests)
-    assert len(proxy.requests("POST")) == blobs + 1  # each mount once, and the one new session
-    assert len(proxy.requests("PATCH")) + len(resets) == blobs + 1  # a reset request is not in the proxy's record
-    assert not [p for p in proxy.requests("HEAD") if "/blobs/" in p]  # no HEAD before a mount
+    assert len(fault_proxy.requests("POST")) == blobs + 1  # each mount once, and the one new session
+    assert len(fault_proxy.requests("PATCH")) + len(resets) == blobs + 1  # a reset request is not in the proxy's record
+    assert not [p for p in fault_proxy.requests("HEAD") if "/blobs/" in p]  # no HEAD before a mount
     assert tag_digest(registry.url, target, "v1") == digest_line(result)[0]
 
 
 @pytest.mark.parametrize("how", ["503", "reset"])
 def test_a_broken_mount_post_is_sent_again(
-    registry: Registry, proxy: FaultProxy, image: PushedImage, repo_name: str, tmp_path: Path, how: str
+    registry: Registry, fault_proxy: FaultProxy, image: PushedImage, repo_name: str, tmp_path: Path, how: str
 ) -> None:
-    resets = reset_connections(proxy, "POST", r"mount=", times=1 if how == "reset" else 0)
+    resets = reset_connections(fault_proxy, "POST", r"mount=", times=1 if how == "reset" else 0)
     if how == "503":
-        proxy.inject("POST", r"mount=", UNAVAILABLE, times=1, forward=False)
-    result = push(tmp_path, spec_for(proxy.host, repo_name, f"{repo_name}-copy"))
+        fault_proxy.inject("POST", r"mount=", UNAVAILABLE, times=1, forward=False)
+    result = push(tmp_path, spec_for(fault_proxy.host, repo_name, f"{repo_name}-copy"))
     assert_ok(result)
-    assert len(proxy.requests("POST")) + len(resets) == 1 + len(image.layer_digests) + 1
+    assert len(fault_proxy.requests("POST")) + len(resets) == 1 + len(image.layer_digests) + 1
     assert tag_digest(registry.url, f"{repo_name}-copy", "v1") == digest_line(result)[0]
 
 
 def test_an_upload_that_keeps_failing_stops_within_the_budget(
-    registry: Registry, other_registry: Registry, proxy: FaultProxy, repo_name: str, tmp_path: Path, no_backoff: None
+    registry: Registry, other_registry: Registry, fault_proxy: FaultProxy, repo_name: str, tmp_path: Path, no_backoff: None
 ) -> None:
     source = push_image(other_registry.url, repo_name, "amd64")
     # The target has the config already: one blob to copy, so the count is one blob's sessions
     # (several blobs are in flight together, and the run stops at the first that fails).
     push_blob(registry.url, repo_name, get_blob(other_registry.url, repo_name, source.config_digest))
     assert len(source.layer_digests) == 1
-    proxy.inject("POST", r"/blobs/uploads/$", UNAVAILABLE, forward=False)
-    result = push(tmp_path, spec_for(proxy.host, repo_name, source_host=other_registry.host))
+    fault_proxy.inject("POST", r"/blobs/uploads/$", UNAVAILABLE, forward=False)
+    result = push(tmp_path, spec_for(fault_proxy.host, repo_name, source_host=other_registry.host))
     assert_clean_failure(result, "copy blob", "HTTP 503")
-    assert len(proxy.requests("POST")) == 5  # the first session and 4 more, then stop
+    assert len(fault_proxy.requests("POST")) == 5  # the first session and 4 more, then stop
     assert tag_digest(registry.url, repo_name, "v1") is None
 
 
 @pytest.mark.parametrize("value", ["soon", "-5"])
 def test_an_unreadable_retry_after_means_the_normal_backoff(
-    registry: Registry, proxy: FaultProxy, image: PushedImage, repo_name: str, tmp_path: Path, value: str
+    registry: Registry, fault_proxy: FaultProxy, image: PushedImage, repo_name: str, tmp_path: Path, value: str
 ) -> None:
-    proxy.inject("GET", r"/manifests/amd64$", lambda r: UNAVAILABLE(r).with_header("Retry-After", value), times=1, forward=False)
-    result = push(tmp_path, spec_for(proxy.host, repo_name))
+    fault_proxy.inject("GET", r"/manifests/amd64$", lambda r: UNAVAILABLE(r).with_header("Retry-After", value), times=1, forward=False)
+    result = push(tmp_path, spec_for(fault_proxy.host, repo_name))
     assert_ok(result)
-    assert proxy.requests("GET").count(f"/v2/{repo_name}/manifests/amd64") == 2
+    assert fault_proxy.requests("GET").count(f"/v2/{repo_name}/manifests/amd64") == 2
 
 
 # -- the auth exchange: the same retries, and the right party named ------------------------------

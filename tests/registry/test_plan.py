@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-import pytest
 from click.testing import Result
 
 from support.ggcr import registry_on_both as registry  # noqa: F401  (each test on both registries)
@@ -15,13 +14,6 @@ from support.images import push_image
 from support.recorder import RecordingProxy
 from support.registry import Registry
 from support.specs import AMD64, ARM64, S390X, repo_spec
-
-
-@pytest.fixture
-def proxy(registry: Registry) -> Iterator[RecordingProxy]:
-    """A recording proxy in front of the session's registry, stopped after the test."""
-    with RecordingProxy(registry.host, lifetime=120) as recording:
-        yield recording
 
 
 def plan_json(tmp_path: Path, spec: dict[str, Any], *flags: str) -> tuple[Result, dict[str, Any]]:
@@ -38,10 +30,10 @@ def platforms_of(tag: dict[str, Any]) -> dict[str, tuple[str, Any, Any]]:
     return {p["platform"]: (p["change"], p["before"], p["after"]) for p in tag["platforms"]}
 
 
-def test_create_when_the_tags_do_not_exist(registry: Registry, repo_name: str, tmp_path: Path, proxy: RecordingProxy) -> None:
+def test_create_when_the_tags_do_not_exist(registry: Registry, repo_name: str, tmp_path: Path, recording_proxy: RecordingProxy) -> None:
     amd64 = push_image(registry.url, repo_name, "amd64")
     arm64 = push_image(registry.url, repo_name, "arm64", architecture="arm64")
-    spec = repo_spec(proxy.host, repo_name, "v1", [("amd64", AMD64), ("arm64", ARM64)], tags=["latest"])
+    spec = repo_spec(recording_proxy.host, repo_name, "v1", [("amd64", AMD64), ("arm64", ARM64)], tags=["latest"])
 
     result, body = plan_json(tmp_path, spec, "--detailed-exitcode")
 
@@ -51,7 +43,7 @@ def test_create_when_the_tags_do_not_exist(registry: Registry, repo_name: str, t
         planned = tags_of(body)[tag]
         assert planned["action"] == "create" and planned["current"]["state"] == "missing"
         assert platforms_of(planned) == {"linux/amd64": ("added", None, amd64.digest), "linux/arm64": ("added", None, arm64.digest)}
-    assert proxy.writes() == []
+    assert recording_proxy.writes() == []
     assert tag_digest(registry.url, repo_name, "v1") is None
 
 

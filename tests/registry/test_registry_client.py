@@ -60,14 +60,8 @@ def client(registry: Registry) -> Iterator[RegistryClient]:
 
 
 @pytest.fixture
-def proxy(registry: Registry) -> Iterator[FaultProxy]:
-    with FaultProxy(registry.host) as p:
-        yield p
-
-
-@pytest.fixture
-def proxied(proxy: FaultProxy) -> Iterator[RegistryClient]:
-    c = RegistryClient(proxy.host, NO_RETRIES)
+def proxied(fault_proxy: FaultProxy) -> Iterator[RegistryClient]:
+    c = RegistryClient(fault_proxy.host, NO_RETRIES)
     yield c
     c.close()
 
@@ -151,48 +145,48 @@ def test_unreachable_registry(repo_name: str) -> None:
 # -- faults ------------------------------------------------------------------------------------
 
 
-def test_wrong_bytes_for_a_digest(proxy: FaultProxy, proxied: RegistryClient, repo_name: str, image: PushedImage) -> None:
-    proxy.inject("GET", "/manifests/", corrupt_body())
+def test_wrong_bytes_for_a_digest(fault_proxy: FaultProxy, proxied: RegistryClient, repo_name: str, image: PushedImage) -> None:
+    fault_proxy.inject("GET", "/manifests/", corrupt_body())
     with pytest.raises(VerificationError, match=f"not the {image.digest} asked for"):
         proxied.get_manifest(repo_name, image.digest, "test")
 
 
-def test_wrong_bytes_for_a_tag_disagree_with_the_digest_header(proxy: FaultProxy, proxied: RegistryClient, repo_name: str, image: PushedImage) -> None:
-    proxy.inject("GET", "/manifests/", corrupt_body())
+def test_wrong_bytes_for_a_tag_disagree_with_the_digest_header(fault_proxy: FaultProxy, proxied: RegistryClient, repo_name: str, image: PushedImage) -> None:
+    fault_proxy.inject("GET", "/manifests/", corrupt_body())
     with pytest.raises(VerificationError, match=f"Docker-Content-Digest {image.digest} does not match"):
         proxied.get_manifest(repo_name, "v1", "test")
 
 
-def test_wrong_digest_header(proxy: FaultProxy, proxied: RegistryClient, repo_name: str, image: PushedImage) -> None:
+def test_wrong_digest_header(fault_proxy: FaultProxy, proxied: RegistryClient, repo_name: str, image: PushedImage) -> None:
     wrong = "sha256:" + "f" * 64
-    proxy.inject("GET", "/manifests/", set_header("Docker-Content-Digest", wrong))
+    fault_proxy.inject("GET", "/manifests/", set_header("Docker-Content-Digest", wrong))
     with pytest.raises(VerificationError, match=f"Docker-Content-Digest {wrong}"):
         proxied.get_manifest(repo_name, "v1", "test")
 
 
 @pytest.mark.parametrize("content_type", [SCHEMA1_SIGNED, SCHEMA1, DOCKER_MANIFEST])
-def test_schema1_is_rejected(proxy: FaultProxy, proxied: RegistryClient, repo_name: str, image: PushedImage, content_type: str) -> None:
-    proxy.inject("GET", "/manifests/", serve(schema1_manifest(repo_name, "v1"), content_type))
+def test_schema1_is_rejected(fault_proxy: FaultProxy, proxied: RegistryClient, repo_name: str, image: PushedImage, content_type: str) -> None:
+    fault_proxy.inject("GET", "/manifests/", serve(schema1_manifest(repo_name, "v1"), content_type))
     with pytest.raises(VerificationError, match="schema 1"):
         proxied.get_manifest(repo_name, "v1", "test")
 
 
-def test_content_type_must_match_the_media_type(proxy: FaultProxy, proxied: RegistryClient, repo_name: str, image: PushedImage) -> None:
-    proxy.inject("GET", "/manifests/", set_header("Content-Type", OCI_INDEX))
+def test_content_type_must_match_the_media_type(fault_proxy: FaultProxy, proxied: RegistryClient, repo_name: str, image: PushedImage) -> None:
+    fault_proxy.inject("GET", "/manifests/", set_header("Content-Type", OCI_INDEX))
     with pytest.raises(VerificationError, match=re.escape(f"served as {OCI_INDEX} but the manifest says mediaType {DOCKER_MANIFEST}")):
         proxied.get_manifest(repo_name, "v1", "test")
 
 
-def test_oci_error_body(proxy: FaultProxy, proxied: RegistryClient, repo_name: str, image: PushedImage) -> None:
-    proxy.inject("GET", "/manifests/", error(404, "MANIFEST_UNKNOWN", "manifest unknown", {"Tag": "v1"}))
+def test_oci_error_body(fault_proxy: FaultProxy, proxied: RegistryClient, repo_name: str, image: PushedImage) -> None:
+    fault_proxy.inject("GET", "/manifests/", error(404, "MANIFEST_UNKNOWN", "manifest unknown", {"Tag": "v1"}))
     with pytest.raises(RegistryError) as caught:
         proxied.get_manifest(repo_name, "v1", "what")
     assert caught.value.not_found
     assert str(caught.value) == f'what: {proxied.host} answered HTTP 404 MANIFEST_UNKNOWN: manifest unknown ({{"Tag": "v1"}})'
 
 
-def test_server_error_with_an_html_body(proxy: FaultProxy, proxied: RegistryClient, repo_name: str, image: PushedImage) -> None:
-    proxy.inject("GET", "/manifests/", serve(b"<html>\n<body>bad gateway</body>\n</html>\n", "text/html", status=502, digest_header=False))
+def test_server_error_with_an_html_body(fault_proxy: FaultProxy, proxied: RegistryClient, repo_name: str, image: PushedImage) -> None:
+    fault_proxy.inject("GET", "/manifests/", serve(b"<html>\n<body>bad gateway</body>\n</html>\n", "text/html", status=502, digest_header=False))
     with pytest.raises(RegistryError) as caught:
         proxied.get_manifest(repo_name, "v1", "what")
     assert not caught.value.not_found
@@ -200,45 +194,45 @@ def test_server_error_with_an_html_body(proxy: FaultProxy, proxied: RegistryClie
 
 
 @pytest.mark.parametrize("announced", [True, False], ids=["content-length", "no-length"])
-def test_manifest_over_4_mib(proxy: FaultProxy, proxied: RegistryClient, repo_name: str, image: PushedImage, announced: bool) -> None:
+def test_manifest_over_4_mib(fault_proxy: FaultProxy, proxied: RegistryClient, repo_name: str, image: PushedImage, announced: bool) -> None:
     huge = json.dumps({"schemaVersion": 2, "mediaType": DOCKER_MANIFEST, "padding": "x" * MAX_MANIFEST_BYTES}).encode()
     fault = serve(huge, DOCKER_MANIFEST)
-    proxy.inject("GET", "/manifests/", fault if announced else (lambda reply: without_length()(fault(reply))))
+    fault_proxy.inject("GET", "/manifests/", fault if announced else (lambda reply: without_length()(fault(reply))))
     with pytest.raises(VerificationError, match="limit"):
         proxied.get_manifest(repo_name, "v1", "test")
 
 
-def test_truncated_manifest(proxy: FaultProxy, proxied: RegistryClient, repo_name: str, image: PushedImage) -> None:
-    proxy.inject("GET", "/manifests/", truncate(100))
+def test_truncated_manifest(fault_proxy: FaultProxy, proxied: RegistryClient, repo_name: str, image: PushedImage) -> None:
+    fault_proxy.inject("GET", "/manifests/", truncate(100))
     with pytest.raises(RegistryError) as caught:
         proxied.get_manifest(repo_name, "v1", "what")
     assert str(caught.value).startswith(f"what: the connection to {proxied.host} broke while reading the body")
 
 
-def test_a_transient_server_error_is_retried(proxy: FaultProxy, repo_name: str, image: PushedImage) -> None:
-    proxy.inject("GET", "/manifests/", error(503, "UNAVAILABLE", "try again"), times=1, forward=False)
-    c = RegistryClient(proxy.host, OPTIONS)
+def test_a_transient_server_error_is_retried(fault_proxy: FaultProxy, repo_name: str, image: PushedImage) -> None:
+    fault_proxy.inject("GET", "/manifests/", error(503, "UNAVAILABLE", "try again"), times=1, forward=False)
+    c = RegistryClient(fault_proxy.host, OPTIONS)
     try:
         assert c.get_manifest(repo_name, "v1", "test").digest == image.digest
     finally:
         c.close()
-    assert len(proxy.requests("GET")) == 2
+    assert len(fault_proxy.requests("GET")) == 2
 
 
-def test_truncated_manifest_without_length_fails_verification(proxy: FaultProxy, proxied: RegistryClient, repo_name: str, image: PushedImage) -> None:
-    proxy.inject("GET", "/manifests/", lambda reply: without_length()(truncate(100)(reply)))
+def test_truncated_manifest_without_length_fails_verification(fault_proxy: FaultProxy, proxied: RegistryClient, repo_name: str, image: PushedImage) -> None:
+    fault_proxy.inject("GET", "/manifests/", lambda reply: without_length()(truncate(100)(reply)))
     with pytest.raises(VerificationError):
         proxied.get_manifest(repo_name, image.digest, "test")
 
 
-def test_wrong_bytes_for_a_blob(proxy: FaultProxy, proxied: RegistryClient, repo_name: str, image: PushedImage) -> None:
-    proxy.inject("GET", "/blobs/", corrupt_body())
+def test_wrong_bytes_for_a_blob(fault_proxy: FaultProxy, proxied: RegistryClient, repo_name: str, image: PushedImage) -> None:
+    fault_proxy.inject("GET", "/blobs/", corrupt_body())
     with pytest.raises(VerificationError, match=f"not {image.config_digest}"):
         proxied.get_blob(repo_name, image.config_digest, 1 << 20, "test")
 
 
-def test_put_answered_with_another_digest(proxy: FaultProxy, proxied: RegistryClient, repo_name: str, image: PushedImage) -> None:
-    proxy.inject("PUT", "/manifests/", set_header("Docker-Content-Digest", "sha256:" + "e" * 64))
+def test_put_answered_with_another_digest(fault_proxy: FaultProxy, proxied: RegistryClient, repo_name: str, image: PushedImage) -> None:
+    fault_proxy.inject("PUT", "/manifests/", set_header("Docker-Content-Digest", "sha256:" + "e" * 64))
     index = json_bytes({"schemaVersion": 2, "mediaType": DOCKER_LIST, "manifests": [image.descriptor()]})
     with pytest.raises(VerificationError, match="stored digest"):
         proxied.put_manifest(repo_name, "list", index, DOCKER_LIST, "test")
@@ -247,9 +241,9 @@ def test_put_answered_with_another_digest(proxy: FaultProxy, proxied: RegistryCl
 # -- the same faults through the CLI: exit 1, one line, nothing written ------------------------
 
 
-def test_cli_inspect_of_corrupt_content(proxy: FaultProxy, repo_name: str, image: PushedImage) -> None:
-    proxy.inject("GET", "/manifests/", corrupt_body())
-    assert_clean_failure(run_cli("inspect", f"{proxy.host}/{repo_name}@{image.digest}"), "asked for")
+def test_cli_inspect_of_corrupt_content(fault_proxy: FaultProxy, repo_name: str, image: PushedImage) -> None:
+    fault_proxy.inject("GET", "/manifests/", corrupt_body())
+    assert_clean_failure(run_cli("inspect", f"{fault_proxy.host}/{repo_name}@{image.digest}"), "asked for")
 
 
 @pytest.mark.parametrize(
@@ -264,40 +258,40 @@ def test_cli_inspect_of_corrupt_content(proxy: FaultProxy, repo_name: str, image
     ids=["schema1", "truncated", "truncated-without-length", "oci-404", "corrupt-config"],
 )
 def test_cli_push_through_faults_writes_nothing(
-    registry: Registry, proxy: FaultProxy, repo_name: str, tmp_path: Path, path: str, fault: object, message: str
+    registry: Registry, fault_proxy: FaultProxy, repo_name: str, tmp_path: Path, path: str, fault: object, message: str
 ) -> None:
     push_image(registry.url, repo_name, "amd64")
     push_image(registry.url, repo_name, "arm64", architecture="arm64")
-    proxy.inject("GET", path, fault)  # type: ignore[arg-type]
-    result = push_spec(tmp_path, repo_spec(proxy.host, repo_name, "target", [("amd64", "amd64"), ("arm64", "arm64")]))
+    fault_proxy.inject("GET", path, fault)  # type: ignore[arg-type]
+    result = push_spec(tmp_path, repo_spec(fault_proxy.host, repo_name, "target", [("amd64", "amd64"), ("arm64", "arm64")]))
     assert_clean_failure(result, message)
-    assert proxy.requests("PUT") == [] and proxy.requests("POST") == []
+    assert fault_proxy.requests("PUT") == [] and fault_proxy.requests("POST") == []
     assert tag_digest(registry.url, repo_name, "target") is None
 
 
-def test_cli_push_streams_blobs_the_registry_refuses_to_mount(registry: Registry, proxy: FaultProxy, repo_name: str, tmp_path: Path) -> None:
+def test_cli_push_streams_blobs_the_registry_refuses_to_mount(registry: Registry, fault_proxy: FaultProxy, repo_name: str, tmp_path: Path) -> None:
     source, target = f"{repo_name}/src", f"{repo_name}/app"
     image = push_image(registry.url, source, "amd64")
 
     # What a registry without shared storage answers: an upload session instead of the mount.
-    proxy.inject("POST", r"/blobs/uploads/\?.*mount=", upload_session_instead(registry.url, proxy.host, target), forward=False)
-    the_spec = spec(f"{proxy.host}/{target}:target", (f"{proxy.host}/{source}:amd64", "amd64"))
+    fault_proxy.inject("POST", r"/blobs/uploads/\?.*mount=", upload_session_instead(registry.url, fault_proxy.host, target), forward=False)
+    the_spec = spec(f"{fault_proxy.host}/{target}:target", (f"{fault_proxy.host}/{source}:amd64", "amd64"))
     result = push_spec(tmp_path, the_spec)
 
     assert result.exit_code == 0, result.stderr
-    assert proxy.requests("DELETE") == []  # the blobs went into the sessions the refused mounts opened
-    assert len(proxy.requests("POST")) == 2 and len(proxy.requests("PATCH")) == 2
+    assert fault_proxy.requests("DELETE") == []  # the blobs went into the sessions the refused mounts opened
+    assert len(fault_proxy.requests("POST")) == 2 and len(fault_proxy.requests("PATCH")) == 2
     assert get_manifest(registry.url, target, image.digest)[0] == image.manifest_bytes
     for blob in (image.config_digest, *image.layer_digests):
         get_blob(registry.url, target, blob)
     assert list_tags(registry.url, target) == ["target"]
 
 
-def test_cli_push_when_a_streamed_blob_is_cut_short(registry: Registry, proxy: FaultProxy, repo_name: str, tmp_path: Path) -> None:
+def test_cli_push_when_a_streamed_blob_is_cut_short(registry: Registry, fault_proxy: FaultProxy, repo_name: str, tmp_path: Path) -> None:
     source, target = f"{repo_name}/src", f"{repo_name}/app"
     image = push_image(registry.url, source, "amd64", layer_size=4096)
-    proxy.inject("POST", r"/blobs/uploads/\?.*mount=", lambda reply: Reply(202, (), b""), forward=False)
-    proxy.inject("GET", f"/blobs/{image.layer_digests[0]}$", truncate(10))
-    the_spec = spec(f"{proxy.host}/{target}:target", (f"{proxy.host}/{source}:amd64", "amd64"))
+    fault_proxy.inject("POST", r"/blobs/uploads/\?.*mount=", lambda reply: Reply(202, (), b""), forward=False)
+    fault_proxy.inject("GET", f"/blobs/{image.layer_digests[0]}$", truncate(10))
+    the_spec = spec(f"{fault_proxy.host}/{target}:target", (f"{fault_proxy.host}/{source}:amd64", "amd64"))
     assert_clean_failure(push_spec(tmp_path, the_spec), image.layer_digests[0])
     assert list_tags(registry.url, target) == []

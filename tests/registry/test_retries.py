@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import pytest
 import requests
@@ -38,12 +38,6 @@ from manifest_spec.registry.transport import RETRY_AFTER_CAP, make_retry
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 USER, PASSWORD = "frank", "frank:Retry-s3cret"
-
-
-@pytest.fixture
-def proxy(registry: Registry) -> Iterator[FaultProxy]:
-    with FaultProxy(registry.host) as p:
-        yield p
 
 
 def stamped(when: list[float], fault: Any = None) -> Any:
@@ -75,29 +69,29 @@ UNAVAILABLE = error(503, "UNAVAILABLE", "service unavailable")
 # -- transient failures are retried and the push succeeds --------------------------------------
 
 
-def test_503_on_a_manifest_get_then_success(registry: Registry, proxy: FaultProxy, images: Any, repo_name: str, tmp_path: Path) -> None:
-    proxy.inject("GET", r"/manifests/amd64$", UNAVAILABLE, times=1, forward=False)
-    result = push(tmp_path, two_member_spec(proxy.host, repo_name))
+def test_503_on_a_manifest_get_then_success(registry: Registry, fault_proxy: FaultProxy, images: Any, repo_name: str, tmp_path: Path) -> None:
+    fault_proxy.inject("GET", r"/manifests/amd64$", UNAVAILABLE, times=1, forward=False)
+    result = push(tmp_path, two_member_spec(fault_proxy.host, repo_name))
     assert_ok(result)
-    assert proxy.requests("GET").count(f"/v2/{repo_name}/manifests/amd64") == 2
+    assert fault_proxy.requests("GET").count(f"/v2/{repo_name}/manifests/amd64") == 2
     assert tag_digest(registry.url, repo_name, "v1") == digest_line(result)[0]
 
 
-def test_503_on_the_index_put_then_success(registry: Registry, proxy: FaultProxy, images: Any, repo_name: str, tmp_path: Path) -> None:
-    proxy.inject("PUT", r"/manifests/v1$", UNAVAILABLE, times=1, forward=False)
-    result = push(tmp_path, two_member_spec(proxy.host, repo_name))
+def test_503_on_the_index_put_then_success(registry: Registry, fault_proxy: FaultProxy, images: Any, repo_name: str, tmp_path: Path) -> None:
+    fault_proxy.inject("PUT", r"/manifests/v1$", UNAVAILABLE, times=1, forward=False)
+    result = push(tmp_path, two_member_spec(fault_proxy.host, repo_name))
     assert_ok(result)
-    assert proxy.requests("PUT") == [f"/v2/{repo_name}/manifests/v1"] * 2  # the same bytes, PUT again
+    assert fault_proxy.requests("PUT") == [f"/v2/{repo_name}/manifests/v1"] * 2  # the same bytes, PUT again
     assert tag_digest(registry.url, repo_name, "v1") == digest_line(result)[0]
 
 
-def test_429_retry_after_is_honoured(registry: Registry, proxy: FaultProxy, images: Any, repo_name: str, tmp_path: Path) -> None:
+def test_429_retry_after_is_honoured(registry: Registry, fault_proxy: FaultProxy, images: Any, repo_name: str, tmp_path: Path) -> None:
     when: list[float] = []
     too_many = error(429, "TOOMANYREQUESTS", "slow down")
-    proxy.inject("GET", r"/manifests/amd64$", stamped(when, lambda r: too_many(r).with_header("Retry-After", "1")), times=1, forward=False)
-    proxy.inject("GET", r"/manifests/amd64$", stamped(when))
+    fault_proxy.inject("GET", r"/manifests/amd64$", stamped(when, lambda r: too_many(r).with_header("Retry-After", "1")), times=1, forward=False)
+    fault_proxy.inject("GET", r"/manifests/amd64$", stamped(when))
     started = time.monotonic()
-    result = push(tmp_path, two_member_spec(proxy.host, repo_name))
+    result = push(tmp_path, two_member_spec(fault_proxy.host, repo_name))
     assert_ok(result)
     assert len(when) == 2
     assert when[1] - when[0] >= 0.95, f"retried after {when[1] - when[0]:.2f} s, not after Retry-After: 1"
@@ -110,31 +104,31 @@ def test_retry_after_is_capped() -> None:
     assert retry.get_retry_after(HTTPResponse(headers={"Retry-After": "2"}, status=429)) == 2
 
 
-def test_a_reset_connection_on_a_get_is_retried(registry: Registry, proxy: FaultProxy, images: Any, repo_name: str, tmp_path: Path) -> None:
-    resets = reset_connections(proxy, "GET", r"/manifests/arm64$", times=1)
-    result = push(tmp_path, two_member_spec(proxy.host, repo_name))
+def test_a_reset_connection_on_a_get_is_retried(registry: Registry, fault_proxy: FaultProxy, images: Any, repo_name: str, tmp_path: Path) -> None:
+    resets = reset_connections(fault_proxy, "GET", r"/manifests/arm64$", times=1)
+    result = push(tmp_path, two_member_spec(fault_proxy.host, repo_name))
     assert_ok(result)
     assert len(resets) == 1
-    assert proxy.requests("GET").count(f"/v2/{repo_name}/manifests/arm64") == 1  # the retry, answered
+    assert fault_proxy.requests("GET").count(f"/v2/{repo_name}/manifests/arm64") == 1  # the retry, answered
     assert tag_digest(registry.url, repo_name, "v1") == digest_line(result)[0]
 
 
 @pytest.mark.parametrize("path", [r"/manifests/arm64$", r"/blobs/sha256:"], ids=["manifest", "config-blob"])
-def test_a_body_cut_short_on_a_get_is_retried(registry: Registry, proxy: FaultProxy, images: Any, repo_name: str, tmp_path: Path, path: str) -> None:
-    proxy.inject("GET", path, truncate(40), times=1)
-    result = push(tmp_path, two_member_spec(proxy.host, repo_name))
+def test_a_body_cut_short_on_a_get_is_retried(registry: Registry, fault_proxy: FaultProxy, images: Any, repo_name: str, tmp_path: Path, path: str) -> None:
+    fault_proxy.inject("GET", path, truncate(40), times=1)
+    result = push(tmp_path, two_member_spec(fault_proxy.host, repo_name))
     assert_ok(result)
-    gets = [p for p in proxy.requests("GET") if re.search(path, p)]
+    gets = [p for p in fault_proxy.requests("GET") if re.search(path, p)]
     assert len(gets) >= 2 and len(gets) - len(set(gets)) == 1, gets  # exactly one of them read twice
     assert tag_digest(registry.url, repo_name, "v1") == digest_line(result)[0]
 
 
-def test_a_body_cut_short_every_time_is_one_clear_error(registry: Registry, proxy: FaultProxy, images: Any, repo_name: str, tmp_path: Path) -> None:
-    proxy.inject("GET", r"/manifests/arm64$", truncate(40))
-    result = push(tmp_path, two_member_spec(proxy.host, repo_name))
+def test_a_body_cut_short_every_time_is_one_clear_error(registry: Registry, fault_proxy: FaultProxy, images: Any, repo_name: str, tmp_path: Path) -> None:
+    fault_proxy.inject("GET", r"/manifests/arm64$", truncate(40))
+    result = push(tmp_path, two_member_spec(fault_proxy.host, repo_name))
     assert_clean_failure(result, "manifests[1]", "broke while reading")
-    assert 2 <= proxy.requests("GET").count(f"/v2/{repo_name}/manifests/arm64") <= 5  # bounded
-    assert proxy.requests("PUT") == []
+    assert 2 <= fault_proxy.requests("GET").count(f"/v2/{repo_name}/manifests/arm64") <= 5  # bounded
+    assert fault_proxy.requests("PUT") == []
 
 
 # -- answers that will not change are not retried ----------------------------------------------
@@ -153,19 +147,19 @@ def test_a_body_cut_short_every_time_is_one_clear_error(registry: Registry, prox
     ids=["get-404", "get-400", "put-400", "put-403", "put-413-with-retry-after", "post-400"],
 )
 def test_permanent_answers_and_posts_are_sent_once(
-    registry: Registry, proxy: FaultProxy, images: Any, repo_name: str, tmp_path: Path, method: str, path: str, fault: Any, message: str
+    registry: Registry, fault_proxy: FaultProxy, images: Any, repo_name: str, tmp_path: Path, method: str, path: str, fault: Any, message: str
 ) -> None:
-    proxy.inject(method, path, fault, forward=False)
+    fault_proxy.inject(method, path, fault, forward=False)
     target = f"{repo_name}-copy" if method == "POST" else repo_name  # POST: a mount into another repo
     started = time.monotonic()
-    result = push(tmp_path, two_member_spec(proxy.host, repo_name, target))
+    result = push(tmp_path, two_member_spec(fault_proxy.host, repo_name, target))
     assert_clean_failure(result, message)
-    sent = [p for p in proxy.requests(method) if re.search(path, p)]
+    sent = [p for p in fault_proxy.requests(method) if re.search(path, p)]
     if method == "POST":  # every blob's mount is in flight at once: each one sent once, never again
         blobs = {b for image in images for b in (image.config_digest, *image.layer_digests)}
-        assert 1 <= len(sent) <= len(blobs) and len(proxy.requests("POST")) == len(sent), proxy.seen
+        assert 1 <= len(sent) <= len(blobs) and len(fault_proxy.requests("POST")) == len(sent), fault_proxy.seen
     else:
-        assert len(sent) == 1, proxy.seen
+        assert len(sent) == 1, fault_proxy.seen
     assert time.monotonic() - started < 3
     assert tag_digest(registry.url, target, "v1") is None
 
@@ -174,15 +168,15 @@ def test_permanent_answers_and_posts_are_sent_once(
 
 
 def test_a_source_blob_cut_short_during_a_cross_registry_copy_is_read_again(
-    registry: Registry, other_registry: Registry, proxy: FaultProxy, repo_name: str, tmp_path: Path
+    registry: Registry, other_registry: Registry, fault_proxy: FaultProxy, repo_name: str, tmp_path: Path
 ) -> None:
     image = push_image(registry.url, repo_name, "amd64", layer_size=200_000, gzip_layer=False)
     layer = image.layer_digests[0]
-    proxy.inject("GET", rf"/blobs/{layer}$", truncate(50_000), times=1)
-    the_spec = spec(f"{other_registry.host}/{repo_name}:v1", (f"{proxy.host}/{repo_name}:amd64", "amd64"))
+    fault_proxy.inject("GET", rf"/blobs/{layer}$", truncate(50_000), times=1)
+    the_spec = spec(f"{other_registry.host}/{repo_name}:v1", (f"{fault_proxy.host}/{repo_name}:amd64", "amd64"))
     result = push(tmp_path, the_spec)
     assert_ok(result)
-    assert proxy.requests("GET").count(f"/v2/{repo_name}/blobs/{layer}") == 2
+    assert fault_proxy.requests("GET").count(f"/v2/{repo_name}/blobs/{layer}") == 2
     assert get_blob(other_registry.url, repo_name, layer) == get_blob(registry.url, repo_name, layer)
     assert get_manifest(other_registry.url, repo_name, "v1")[2] == digest_line(result)[0]
 
@@ -238,7 +232,7 @@ def test_debug_logs_each_retry_without_query_strings_or_secrets(basic_registry: 
 
 
 def test_retries_run_out_in_one_line_without_the_upload_query(
-    registry: Registry, proxy: FaultProxy, repo_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    registry: Registry, fault_proxy: FaultProxy, repo_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from manifest_spec.registry import transport
 
@@ -246,11 +240,11 @@ def test_retries_run_out_in_one_line_without_the_upload_query(
     monkeypatch.setattr(transport, "make_retry", lambda attempts: original(attempts).new(backoff_factor=0, backoff_jitter=0))
     source, target = f"{repo_name}/src", f"{repo_name}/app"
     push_image(registry.url, source, "amd64")
-    proxy.inject("POST", r"mount=", lambda reply: Reply(202, (), b""), forward=False)  # refused, no session: a plain upload
-    resets = reset_connections(proxy, "PUT", r"/blobs/uploads/.*digest=", times=100)
-    the_spec = spec(f"{proxy.host}/{target}:v1", (f"{proxy.host}/{source}:amd64", "amd64"))
+    fault_proxy.inject("POST", r"mount=", lambda reply: Reply(202, (), b""), forward=False)  # refused, no session: a plain upload
+    resets = reset_connections(fault_proxy, "PUT", r"/blobs/uploads/.*digest=", times=100)
+    the_spec = spec(f"{fault_proxy.host}/{target}:v1", (f"{fault_proxy.host}/{source}:amd64", "amd64"))
     result = push(tmp_path, the_spec)
-    line = assert_clean_failure(result, "copy blob", proxy.host)
+    line = assert_clean_failure(result, "copy blob", fault_proxy.host)
     assert len(resets) == 5 * 2  # per blob (config and layer, in flight together): the first try and 4 retries, then stop
     assert "?" not in line and "_state" not in line and "digest=" not in line, line
     assert tag_digest(registry.url, target, "v1") is None

@@ -93,16 +93,15 @@ PROFILES: dict[str, Callable[[Front], None]] = {
 
 
 @pytest.fixture(params=sorted(PROFILES))
-def front(request: pytest.FixtureRequest, registry: Registry) -> Iterator[Front]:
-    with FaultProxy(registry.host) as proxy:
-        front = Front(proxy, registry, {})
-        front.seen["ledger"] = [watch_uploads(proxy)]
-        PROFILES[request.param](front)
-        try:
-            yield front
-        finally:
-            for cdn in front.seen.get("cdn", []):
-                cdn.stop()
+def front(request: pytest.FixtureRequest, registry: Registry, fault_proxy: FaultProxy) -> Iterator[Front]:
+    front = Front(fault_proxy, registry, {})
+    front.seen["ledger"] = [watch_uploads(fault_proxy)]
+    PROFILES[request.param](front)
+    try:
+        yield front
+    finally:
+        for cdn in front.seen.get("cdn", []):
+            cdn.stop()
 
 
 def test_a_users_flows_through_the_profile(front: Front, ggcr: GgcrRegistry, tmp_path: Path) -> None:

@@ -271,10 +271,6 @@ class FakeClient:
             if not any(repo == repository for repo, _ in self.registry.manifests):
                 raise _not_found(what, "NAME_UNKNOWN")
             return self._page("tags", self.registry.tags(repository), query, parts.path, {"name": repository}, "application/json")
-        if "/blobs/" in parts.path:  # carry/reads.py calls RegistryClient.get_blob itself, which comes here
-            repository, digest = parts.path[len("/v2/"):].split("/blobs/")
-            data = self.get_blob(repository, digest, limit, what)
-            return FakeResponse(200, {"Content-Length": str(len(data))}, data, url=self.base + path), data
         if "/referrers/" in parts.path:
             if not self.registry.referrers_api:
                 raise RegistryError(f"{what}: HTTP 404", status=404)

@@ -6,6 +6,11 @@ started, so the copies issue 15 removed do not grow back.
 - A registry is started for tests by the fixtures of tests/conftest.py: no fixture elsewhere
   starts one (`started_registry`, `started_ggcr_registry`, or a `...Registry(...)` of support).
   A test that needs a one-off configuration may still start one inside itself, in a `with`.
+- A proxy in front of a registry (fault, recording, chaos, TLS front) is a fixture only there too
+  (`fault_proxy`, `recording_proxy`, `token_front`): a test file takes it (and may set it up, as
+  test_engine's `slow` does) but does not define its own; a one-off one is a `with` in the test.
+- `support` is a package on the path pytest (`pythonpath = tests`) and the Makefile's tool targets
+  (`PYTHONPATH=tests`) set: no file of tests/ or tools/ edits `sys.path`.
 """
 
 from __future__ import annotations
@@ -15,9 +20,13 @@ from functools import lru_cache
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
+TOOLS = TESTS.parent / "tools"
 BUILDER = TESTS / "support" / "specs.py"
 FIXTURES = TESTS / "conftest.py"
 STARTERS = frozenset({"started_registry", "started_ggcr_registry", "Registry", "GgcrRegistry", "MTLSRegistry"})
+# What stands in front of a registry. Not support.forward_proxy.ForwardProxy: an HTTP forward proxy
+# the client is configured to use (HTTP_PROXY), fronting no registry in particular.
+FRONTS = frozenset({"FaultProxy", "RecordingProxy", "ChaosProxy", "TLSFront"})
 
 
 @lru_cache(maxsize=1)
@@ -70,20 +79,54 @@ def test_registries_are_started_only_by_the_shared_fixtures() -> None:
     assert found == [], f"fixtures starting a registry outside tests/conftest.py: {found}"
 
 
+def test_registry_proxies_are_fixtures_only_in_the_shared_conftest() -> None:
+    found = []
+    for path, tree in sources():
+        if path == FIXTURES:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and is_fixture(node) and called_names(node) & FRONTS:
+                found.append(f"{where(path, node)} {node.name}")
+    assert found == [], f"fixtures starting a proxy in front of a registry outside tests/conftest.py (take fault_proxy or recording_proxy): {found}"
+
+
+def sys_path_uses(tree: ast.AST) -> list[ast.Attribute]:
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "path" and isinstance(n.value, ast.Name) and n.value.id == "sys"]
+
+
+def test_no_file_edits_sys_path() -> None:
+    found = []
+    for path in sorted([*TESTS.rglob("*.py"), *TOOLS.rglob("*.py")]):
+        found += [where(path, node) for node in sys_path_uses(ast.parse(path.read_text(encoding="utf-8")))]
+    assert found == [], f"sys.path edited (support is on the path: pytest's pythonpath, PYTHONPATH=tests for tools/): {found}"
+
+
 def test_the_rules_see_what_they_forbid() -> None:
-    """The two checks above would fail on the copies they replaced (so an empty list means something)."""
+    """The checks above would fail on the copies they replaced (so an empty list means something)."""
     copy = ast.parse(
         "import pytest\n"
         "@pytest.fixture(scope='module')\n"
         "def other_registry():\n"
         "    with Registry() as registry:\n"
         "        yield registry\n"
+        "@pytest.fixture\n"
+        "def proxy(registry):\n"
+        "    with support.faults.FaultProxy(registry.host) as p:\n"
+        "        yield p\n"
+        "@pytest.fixture\n"
+        "def slow(fault_proxy):\n"
+        "    fault_proxy.delay = 0.15\n"
+        "    return fault_proxy\n"
         "def spec(target, arch):\n"
         "    return {'image': target, 'manifests': [{'image': target, 'platform': {'os': 'linux', 'architecture': arch}}]}\n"
     )
     fixtures = [n for n in ast.walk(copy) if isinstance(n, ast.FunctionDef) and is_fixture(n)]
-    assert [f.name for f in fixtures] == ["other_registry"] and called_names(fixtures[0]) & STARTERS == {"Registry"}
+    assert [f.name for f in fixtures] == ["other_registry", "proxy", "slow"]
+    assert [called_names(f) & STARTERS for f in fixtures] == [{"Registry"}, set(), set()]
+    assert [called_names(f) & FRONTS for f in fixtures] == [set(), {"FaultProxy"}, set()]  # taking one is fine
     assert len([n for n in ast.walk(copy) if is_spec_literal(n)]) == 1
+    tool = ast.parse("import sys\nsys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tests'))\nimport support\n")
+    assert [n.lineno for n in sys_path_uses(tool)] == [2]
 
 
 def test_test_file_names_are_unique_across_the_folders() -> None:
