@@ -136,11 +136,12 @@ def test_a_push_starts_threads_for_its_widest_round_not_per_request(registry: Re
          f"    main(['--plain-http', 'push', 'from-spec', {spec!r}])\n"
          "except SystemExit as e:\n"
          "    assert e.code == 0, e.code\n"
-         "print(json.dumps(names))\n"],
+         "print(json.dumps([names, sorted(m for m in sys.modules if m.startswith('manifest_spec.carry.'))]))\n"],
         capture_output=True, text=True, cwd=ROOT, timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    names = json.loads(result.stdout.splitlines()[-1])
+    names, carry = json.loads(result.stdout.splitlines()[-1])
+    assert carry == ["manifest_spec.carry.settings"], carry  # nothing from elsewhere: none of the carry code, not even to print nothing
     requests = [n for n in names if n.startswith(f"req-{registry.host}_")]
     logic = [n for n in names if n.startswith("logic_")]
     watchdog = [n for n in names if n == "manifest-spec-deadlines"]
