@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Optional
 
 import pytest
+from support.registry import Registry, htpasswd_config, started_registry, unique_repo_name
 
 from manifest_spec.registry.credentials import forget_helper_answers
 from manifest_spec.scrub import forget as forget_secrets
-from support.registry import Registry, htpasswd_config, started_registry, unique_repo_name
 
 if TYPE_CHECKING:  # only for the annotation: the unit tests need not import JWT and X.509 code
     from support.faults import FaultProxy

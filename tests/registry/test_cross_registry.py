@@ -26,8 +26,8 @@ from support.images import (
     sha256_digest,
 )
 from support.registry import Registry, unique_repo_name
-from support.tokenserver import TokenServer, grants, record_authorization
 from support.specs import spec
+from support.tokenserver import TokenServer, grants, record_authorization
 
 from manifest_spec.registry.upload import CHUNK_BYTES
 

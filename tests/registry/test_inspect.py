@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from support.clirun import assert_clean_failure, assert_ok, run_cli
 from support.images import (
     DOCKER_LAYER_GZIP,

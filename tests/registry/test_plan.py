@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from click.testing import Result
-
 import pytest
+from click.testing import Result
 from support.clirun import assert_clean_failure, assert_ok, push_spec, run_cli, tag_digest, write_spec
 from support.images import push_image
 from support.recorder import RecordingProxy

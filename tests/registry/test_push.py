@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from support.clirun import (
     assert_clean_failure,
     assert_ok,

@@ -29,7 +29,6 @@ from types import TracebackType
 from typing import IO, Iterator
 
 import pytest
-
 from support.served import ServedProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
