@@ -52,10 +52,13 @@ def _campaign(args: argparse.Namespace, registries: Registries, work: Path, scen
         outcome = run_schedule(registries, current, work)
         scenarios[outcome.scenario] += 1
         exits[outcome.exit_code] += 1
-        faults.update(outcome.injected)
+        faults.update(outcome.injected)  # a registry restart counts as a fault ("restart"); a client kill as "kill"
+        if outcome.killed:
+            faults["kill"] += 1
         walls.append(outcome.wall)
         if outcome.violations or args.seed is not None:
-            print(f"seed {current} ({outcome.scenario}) exit {outcome.exit_code}{' killed' if outcome.killed else ''} in {outcome.wall:.1f} s "
+            print(f"seed {current} ({outcome.scenario}) exit {outcome.exit_code}{' killed' if outcome.killed else ''}"
+                  f"{' registry restarted' if outcome.restarts else ''} in {outcome.wall:.1f} s "
                   f"(bound {outcome.bound:g} s), faults {dict(outcome.injected)}: {outcome.line}", flush=True)
         if outcome.violations:
             violations.append((current, outcome.scenario, outcome.violations))
@@ -69,7 +72,8 @@ def _summary(scenarios: Counter[str], exits: Counter[int], faults: Counter[str],
              walls: list[float]) -> None:
     total = sum(scenarios.values())
     print(f"\n{total} schedules ({', '.join(f'{n} {s}' for s, n in sorted(scenarios.items()))}); "
-          f"exit codes {dict(sorted(exits.items()))}; {sum(faults.values())} faults injected "
+          f"exit codes {dict(sorted(exits.items()))}; client kills {faults['kill']}, registry restarts {faults['restart']}; "
+          f"{sum(faults.values())} faults injected "
           f"({', '.join(f'{k} {n}' for k, n in faults.most_common())}); longest run {max(walls, default=0):.1f} s; "
           f"{len(violations)} violation(s){': seeds ' + ', '.join(str(s) for s, _, _ in violations) if violations else ''}")
 

@@ -1,6 +1,7 @@
 """Randomized fault schedules (issue 17), in the spirit of Jepsen: one integer seed gives a scenario
 and, for every request the client sends, a decision (pass, delay, reset, truncate, drip, 5xx/429
-with or without Retry-After, a transient 404, a 307 to another host name, a wrong digest header).
+with or without Retry-After, a transient 404, a 307 to another host name, a wrong digest header),
+and at times a restart of the registry itself when the proxy sees the run's N-th request (`Restart`).
 After the run the real registry is read directly (not through the proxy) and the promises checked.
 
 A plain seeded generator, not hypothesis: a decision is a hash of (seed, method, path with upload
@@ -20,7 +21,9 @@ balancers (AWS ELB 503 "Service Unavailable" on surge queue overflow).
 from __future__ import annotations
 
 import hashlib
+import http.client
 import re
+import signal
 import socket
 import struct
 import threading
@@ -30,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 from support.faults import FaultProxy, Reply, _Rule, drip, error, truncate
+from support.registry import Registry
 
 KINDS = ("delay", "reset", "truncate", "drip", "503", "503-retry-after", "429-retry-after", "500", "404", "307", "digest", "401",
          "lying-202", "cut-answer")
@@ -89,6 +93,46 @@ def _not_found(path: str) -> Reply:
 
 
 @dataclass
+class Restart:
+    """A restart of the registry behind a chaos proxy when it sees its `at`-th request of the run:
+    the process is stopped with `how` (SIGTERM or SIGKILL) there and then, and started again on the
+    same port, storage and config `down` seconds later, while the client keeps running. Requests in
+    between get connection refused, which the proxy passes on as a reset."""
+
+    registry: Registry
+    at: int
+    how: str  # "SIGTERM" or "SIGKILL"
+    down: float
+    counted: int = 0
+    done: bool = False
+    pids: tuple[int, int] = (0, 0)  # the registry's process before and after
+    _thread: Optional[threading.Thread] = None
+    _error: Optional[BaseException] = None
+
+    def begin(self) -> None:
+        assert self.registry.process is not None
+        before = self.registry.process.pid
+        self.registry.halt(getattr(signal, self.how))
+        self._thread = threading.Thread(target=self._resume, args=(before,), name="registry-restart", daemon=True)
+        self._thread.start()
+
+    def _resume(self, before: int) -> None:
+        time.sleep(self.down)
+        try:
+            self.registry.resume()
+            assert self.registry.process is not None
+            self.pids = (before, self.registry.process.pid)
+        except BaseException as exc:  # re-raised by wait(): the harness failed, not the client
+            self._error = exc
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+@dataclass
 class ChaosProxy(FaultProxy):
     """The fault proxy with a seeded decision for every request instead of hand-made rules."""
 
@@ -103,6 +147,7 @@ class ChaosProxy(FaultProxy):
     injected: Counter[str] = field(default_factory=Counter)
     log: list[tuple[str, str, str, int, str]] = field(default_factory=list)  # (label, method, path, occurrence, kind)
     occurrences: Counter[tuple[str, str]] = field(default_factory=Counter)
+    restart: Optional[Restart] = None  # the registry behind this proxy restarted once during the run (arm_restart)
 
     def reset_schedule(self, seed: int, blank: str, rate: float, excluded: frozenset[str],
                        suppressed: frozenset[tuple[str, str, str, int]]) -> None:
@@ -127,6 +172,35 @@ class ChaosProxy(FaultProxy):
             self.log.append((self.label, *key, self.occurrences[key], kind))
             return kind
 
+    def arm_restart(self, restart: Restart) -> None:
+        """From now on count requests; the `restart.at`-th one restarts the registry behind the proxy."""
+        with self._lock:
+            self.restart = restart
+
+    def disarm_restart(self) -> int:
+        """No more restarts; wait until the registry is up again. Returns how many happened (0 or 1)."""
+        with self._lock:
+            restart, self.restart = self.restart, None
+        if restart is None:
+            return 0
+        restart.wait()
+        if restart.done:
+            self.injected["restart"] += 1
+            self.log.append((self.label, "RESTART", restart.how, restart.at, "restart"))
+        return int(restart.done)
+
+    def _count_for_restart(self) -> Optional[Restart]:
+        """The restart this request sets off, if it is the chosen one (and shrinking did not leave it out)."""
+        with self._lock:
+            restart = self.restart
+            if restart is None or restart.done:
+                return None
+            restart.counted += 1
+            if restart.counted != restart.at or (self.label, "RESTART", restart.how, restart.at) in self.suppressed:
+                return None
+            restart.done = True
+            return restart
+
     def _rule_for(self, method: str, path: str) -> Optional[_Rule]:
         with self._lock:
             self.seen.append((method, path.split("?")[0]))
@@ -145,13 +219,23 @@ class ChaosProxy(FaultProxy):
         class Deciding(base):  # type: ignore[misc, valid-type]
             def forward(self) -> None:
                 _decided.kind = proxy.decide_next(self.command, self.path)
+                restart = proxy._count_for_restart()
+                if restart is not None:
+                    restart.begin()  # the registry is down from here: this request is refused too
                 if _decided.kind != "reset":
-                    return base.forward(self)  # type: ignore[no-any-return]
-                with proxy._lock:
-                    proxy.seen.append((self.command, self.path.split("?")[0]))
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    try:
+                        return base.forward(self)  # type: ignore[no-any-return]
+                    except (OSError, http.client.HTTPException):
+                        pass  # the registry is down or died mid-answer (a restart): the client sees a reset
+                else:
+                    with proxy._lock:
+                        proxy.seen.append((self.command, self.path.split("?")[0]))
                 self.close_connection = True
-                self.connection.close()
+                try:
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                except OSError:
+                    pass  # the client is gone already
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = forward
 

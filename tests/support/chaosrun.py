@@ -1,5 +1,6 @@
 """One randomized fault schedule, end to end (issue 17): the seed picks the scenario, the auth, the
-index type, `--timeout`, `--debug`, and at times a SIGKILL of the client; the chaos proxy
+index type, `--timeout`, `--debug`, at times a SIGKILL of the client, and at times a restart of the
+target registry (SIGTERM or SIGKILL, same port and storage, at the run's N-th request); the chaos proxy
 (support/chaos.py) decides every request's fault. Afterwards the real registry is read directly:
 
 - exit 0: every tag holds the index the run printed, complete (every child and blob pulls), and the
@@ -32,7 +33,7 @@ import bcrypt
 import requests
 from click.testing import CliRunner
 from support.artifacts import cosign_tag, push_sbom, push_signature
-from support.chaos import ChaosProxy
+from support.chaos import ChaosProxy, Restart
 from support.images import ACCEPT_ALL, push_image
 from support.registry import Registry
 from support.specs import spec
@@ -81,6 +82,8 @@ class Outcome:
     line: str = ""
     killed: bool = False
     faults: list[tuple[str, str, str, int, str]] = field(default_factory=list)  # every fault injected, in order
+    restarts: int = 0  # restarts of the target registry during the run (0 or 1)
+    registry_pids: tuple[int, int] = (0, 0)  # the target registry's process before and after a restart
 
 
 @dataclass
@@ -109,6 +112,9 @@ class Choice:
     timeout: int
     oci: bool
     rate: float  # the share of requests that get a fault
+    restart_at: Optional[int] = None  # restart the target registry when its proxy sees the run's N-th request ...
+    restart_how: str = "SIGTERM"  # ... stopping it with this signal (SIGTERM or SIGKILL) ...
+    restart_down: float = 0.0  # ... and starting it again (same port, storage, config) after this many seconds
 
 
 def choose(seed: int, registries: Registries) -> Choice:
@@ -120,8 +126,9 @@ def choose(seed: int, registries: Registries) -> Choice:
     if (auth == "basic" and registries.basic is None) or (auth == "token" and registries.token is None):
         auth = "none"
     kill = 0.3 + digest[4] / 255 * 2.0 if digest[5] % 8 == 0 else None
+    restart_at = 1 + digest[9] % 12 if digest[8] % 7 == 0 else None  # one schedule in 7, at one of its first 12 requests (a run makes 4-47)
     return Choice(scenario, auth, digest[2] % 4 == 0 or os.environ.get("CHAOS_DEBUG") == "1", kill, (2, 3, 5)[digest[3] % 3], digest[6] % 2 == 0 or scenario == "carry",
-                  (0.05, 0.1, 0.15, 0.25)[digest[7] % 4])
+                  (0.05, 0.1, 0.15, 0.25)[digest[7] % 4], restart_at, ("SIGTERM", "SIGKILL")[digest[10] % 2], round(0.2 + digest[11] / 255 * 1.3, 2))
 
 
 def _pulls(world: World, repo: str, ref: str) -> Optional[str]:
@@ -289,9 +296,13 @@ def run_schedule(registries: Registries, seed: int, workdir: Path, suppressed: f
         proxy.rate = far.rate = choice.rate
         if front is not None and choice.auth == "token":
             front.rate = choice.rate
+        restart = Restart(target, choice.restart_at, choice.restart_how, choice.restart_down) if choice.restart_at else None
+        if restart is not None:
+            proxy.arm_restart(restart)
         started = time.monotonic()
         code, out, err, exception, killed = _run(push, choice, _stdin(choice))
         wall = time.monotonic() - started
+        restarts = proxy.disarm_restart()  # the registry is up again before anything is read from it
         proxy.rate = far.rate = 0.0
         if front is not None:
             front.rate = 0.0
@@ -309,7 +320,8 @@ def run_schedule(registries: Registries, seed: int, workdir: Path, suppressed: f
     if os.environ.get("CHAOS_DEBUG") == "1":
         print(err)
     lines = err.strip().splitlines()
-    return Outcome(seed, choice.scenario, code, wall, bound, injected, violations, lines[-1] if lines else "", killed, faults)
+    return Outcome(seed, choice.scenario, code, wall, bound, injected, violations, lines[-1] if lines else "", killed, faults,
+                   restarts, restart.pids if restart is not None else (0, 0))
 
 
 def _quiesce(proxies: list[ChaosProxy], quiet: float = 0.5, limit: float = 15.0) -> None:

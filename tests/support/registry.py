@@ -16,6 +16,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -163,7 +164,13 @@ class Registry(ServedProcess):
         self.config_path = self.root / "config.json"
         self.config_path.write_text(json.dumps(self.config, indent=2), encoding="utf-8")
         self._stderr_path = self.root / "stderr.log"
-        self._stderr = open(self._stderr_path, "wb")
+        self._stderr_path.write_bytes(b"")  # a fresh log for each port tried; a restart appends to it
+        self._spawn(binary)
+
+    def _spawn(self, binary: str) -> None:
+        """Run the binary on the written config (its port, storage and secret) and wait until it answers."""
+        assert self.config_path is not None and self.root is not None and self._stderr_path is not None
+        self._stderr = open(self._stderr_path, "ab")
         self.process = subprocess.Popen(
             [binary, "serve", str(self.config_path)],
             stdin=subprocess.DEVNULL,
@@ -213,6 +220,34 @@ class Registry(ServedProcess):
             return False
         finally:
             conn.close()
+
+    def restart(self, how: signal.Signals = signal.SIGTERM) -> None:
+        """Stop the process and start it again on the same port, storage and config (see `halt`, `resume`)."""
+        self.halt(how)
+        self.resume()
+
+    def halt(self, how: signal.Signals = signal.SIGTERM) -> None:
+        """Stop the process but keep its storage, port and config, for `resume`: SIGTERM (distribution 2.8
+        closes its listener and, with no `http.draintimeout`, exits at once) or SIGKILL (nothing finished).
+        Connections then get refused; requests it was serving are cut off."""
+        assert self.process is not None, "start the registry first"
+        self.process.send_signal(how)
+        self.process.wait()
+        self.terminate_process()  # reaped already: closes its stderr file
+
+    def resume(self) -> None:
+        """Start the halted registry again on its port, storage and config (its secret included): what it
+        stored survives, clients keep their URLs (an upload session's state is in the storage too)."""
+        assert self.process is None and self.config_path is not None, "halt a started registry first"
+        for attempt in range(_PORT_ATTEMPTS * 20):  # the port is free again once the old listener is gone
+            try:
+                self._spawn(self.binary or find_registry_binary())
+                return
+            except RegistryStartError as exc:
+                self.terminate_process()
+                if "address already in use" not in str(exc).lower() or attempt == _PORT_ATTEMPTS * 20 - 1:
+                    raise
+                time.sleep(0.05)
 
     def stop(self) -> None:
         """SIGTERM the registry, wait for it, remove its storage. Idempotent."""
