@@ -107,7 +107,7 @@ class Engine:
         self.scheduler = scheduler
         self.listener = listener
         self.logic = ThreadPoolExecutor(MAX_LOGIC_THREADS, thread_name_prefix="logic")
-        self.placer = Placer(scheduler, self.logic, listener)
+        self.placer = Placer(scheduler, listener)
         self.carrying: dict[int, CarryReads] = {}  # per spec being prepared: its carry's reads, started while resolving
         self._carrying_lock = threading.Lock()
 

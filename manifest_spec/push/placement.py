@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Hashable, Optional
+from concurrent.futures import CancelledError, Future
+from typing import Callable, Hashable, Optional, TypeVar
 
 from manifest_spec.errors import RegistryError
 from manifest_spec.events import Listener
@@ -22,12 +22,12 @@ from manifest_spec.push.scheduler import Scheduler
 from manifest_spec.registry.client import RegistryClient
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Placer:
-    def __init__(self, scheduler: Scheduler, logic: ThreadPoolExecutor, listener: Optional[Listener]) -> None:
+    def __init__(self, scheduler: Scheduler, listener: Optional[Listener]) -> None:
         self.scheduler = scheduler
-        self.logic = logic
         self.listener = listener
         self._placing: dict[Hashable, Future[None]] = {}
         self._lock = threading.Lock()
@@ -41,12 +41,39 @@ class Placer:
         return f"copy {child.registry}/{child.repository}@{child.manifest.digest} into {target.repository}"
 
     def place(self, target: Reference, child: Child, present: Future[Optional[Descriptor]]) -> Future[None]:
-        """Make `child` exist in the target repository by digest; `present` is its HEAD there."""
+        """Make `child` exist in the target repository by digest; `present` is its HEAD there. Chained
+        on the answers (no thread waits for them): the HEAD, then every blob at once, then the PUT."""
         key = (target.api_host, target.repository, child.manifest.digest)
         with self._lock:
-            if key not in self._placing:
-                self._placing[key] = self.logic.submit(self._place, target, child, present)
-            return self._placing[key]
+            known = self._placing.get(key)
+            if known is not None:
+                return known
+            placed: Future[None] = Future()
+            placed.set_running_or_notify_cancel()
+            self._placing[key] = placed
+        present.add_done_callback(lambda head: _guarded(placed, lambda: self._present(target, child, head, placed)))
+        return placed
+
+    def _present(self, target: Reference, child: Child, head: Future[Optional[Descriptor]], placed: Future[None]) -> None:
+        what = self.what(target, child)
+        if _failed(head, placed):
+            return
+        if head.result() is not None:
+            log.debug("%s: already there", what)
+            placed.set_result(None)
+            return
+        blobs = [self._blob(target, child, digest, what) for digest in child.blobs]
+        _when_all(blobs, lambda: _guarded(placed, lambda: self._put(target, child, blobs, placed)))
+
+    def _put(self, target: Reference, child: Child, blobs: list[Future[None]], placed: Future[None]) -> None:
+        """Every blob is in (else the first failure, in the manifest's order): the manifest by digest."""
+        if any(_failed(blob, placed) for blob in blobs):
+            return
+        manifest, what = child.manifest, self.what(target, child)
+        put = self.scheduler.submit(
+            target, lambda client: client.put_manifest(target.repository, manifest.digest, manifest.data, manifest.media_type, what)
+        )
+        put.add_done_callback(lambda done: None if _failed(done, placed) else placed.set_result(None))
 
     def mount_if_first_push(self, target: Reference, child: Child, tag_heads: list[Future[Optional[Descriptor]]]) -> None:
         """On a first push (none of the spec's tags exists yet) mount the child's blobs as soon as it is
@@ -69,18 +96,6 @@ class Placer:
         for head in tag_heads:
             head.add_done_callback(start)
 
-    def _place(self, target: Reference, child: Child, present: Future[Optional[Descriptor]]) -> None:
-        what = self.what(target, child)
-        if present.result() is not None:
-            log.debug("%s: already there", what)
-            return
-        for blob in [self._blob(target, child, digest, what) for digest in child.blobs]:
-            blob.result()
-        manifest = child.manifest
-        self.scheduler.submit(
-            target, lambda client: client.put_manifest(target.repository, manifest.digest, manifest.data, manifest.media_type, what)
-        ).result()
-
     def _blob(self, target: Reference, child: Child, digest: str, what: str) -> Future[None]:
         source = Reference(child.registry, child.repository)
         same_registry = child.registry == target.registry
@@ -102,6 +117,45 @@ class Placer:
             copy_blob(self.scheduler.client(source), child.repository, client, target.repository, digest, self.listener, location)
 
         return self.scheduler.submit(target, place_blob, ("place-blob", target.api_host, target.repository, digest))
+
+
+def _failed(step: Future[T], placed: Future[None]) -> bool:
+    """A step that failed (or was cancelled: the run is closing) fails the placing with it."""
+    if step.cancelled():
+        placed.set_exception(CancelledError())
+        return True
+    error = step.exception()
+    if error is not None:
+        placed.set_exception(error)
+    return error is not None
+
+
+def _guarded(placed: Future[None], step: Callable[[], None]) -> None:
+    """A step run from a callback: whatever it raises fails the placing, never left waiting."""
+    try:
+        step()
+    except BaseException as e:  # noqa: BLE001 - handed to whoever waits on the placing
+        if not placed.done():
+            placed.set_exception(e)
+
+
+def _when_all(steps: list[Future[None]], then: Callable[[], None]) -> None:
+    """Call `then` once every one of `steps` is done (at once when there are none)."""
+    if not steps:
+        then()
+        return
+    left = [len(steps)]
+    lock = threading.Lock()
+
+    def one_done(_: object) -> None:
+        with lock:
+            left[0] -= 1
+            last = left[0] == 0
+        if last:
+            then()
+
+    for step in steps:
+        step.add_done_callback(one_done)
 
 
 REFUSED = "refused"  # a mount refused for scope: no session open, the blob not placed

@@ -3,7 +3,7 @@ registry, streamed across registries), then its manifest by digest — once per 
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Iterator, Optional
 
 import pytest
@@ -30,8 +30,8 @@ def events() -> list[Event]:
 
 @pytest.fixture
 def placer(source: FakeRegistry, target: FakeRegistry, events: list[Event]) -> Iterator[Placer]:
-    with Scheduler(FakePool(source, target), 4) as scheduler, ThreadPoolExecutor(4) as logic:  # type: ignore[arg-type]
-        yield Placer(scheduler, logic, events.append)
+    with Scheduler(FakePool(source, target), 4) as scheduler:  # type: ignore[arg-type]
+        yield Placer(scheduler, events.append)
 
 
 def child_in(registry: FakeRegistry, repository: str, manifest: Manifest) -> Child:
@@ -80,8 +80,8 @@ def test_a_refused_mount_streams_the_blob_into_the_session_it_opened(events: lis
     registry = FakeRegistry("target.test", mounts=False)  # 202 and an upload session for every mount
     manifest = registry.add_image("ci/app", "amd64", layers=(b"layer",))
     child = child_in(registry, "ci/app", manifest)
-    with Scheduler(FakePool(registry), 2) as scheduler, ThreadPoolExecutor(2) as logic:  # type: ignore[arg-type]
-        Placer(scheduler, logic, events.append).place(TARGET, child, absent()).result(WAIT)
+    with Scheduler(FakePool(registry), 2) as scheduler:  # type: ignore[arg-type]
+        Placer(scheduler, events.append).place(TARGET, child, absent()).result(WAIT)
 
     for digest in child.blobs:
         assert registry.blobs[("team/app", digest)] == registry.blobs[("ci/app", digest)]
