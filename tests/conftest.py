@@ -3,7 +3,8 @@ a second one, go-containerregistry's, one serving HTTPS and one requiring client
 module one behind Basic auth and one behind a token server, with the module's own account
 (`basic_account`) or token server (`tokens`). Also the only place a proxy in front of one is a
 fixture (`fault_proxy`, `recording_proxy`, `token_front`), a fresh repository name per test, and no
-ambient credentials for any test."""
+ambient credentials for any test. A test's `registry` is the plain one; a test or module marked
+`both_registries` runs once on it and once on go-containerregistry's (pytest_generate_tests)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Optional
 
 import pytest
+from support.registry import Registry, htpasswd_config, started_registry, unique_repo_name
 
 from manifest_spec.registry.credentials import forget_helper_answers
 from manifest_spec.scrub import forget as forget_secrets
-from support.registry import Registry, htpasswd_config, started_registry, unique_repo_name
 
 if TYPE_CHECKING:  # only for the annotation: the unit tests need not import JWT and X.509 code
     from support.faults import FaultProxy
@@ -24,6 +25,7 @@ if TYPE_CHECKING:  # only for the annotation: the unit tests need not import JWT
     from support.tokenserver import TokenServer
 
 GROUPS = ("unit", "registry", "clients")  # tests/<group>/ -> the marker of the same name (setup.cfg)
+BOTH_REGISTRIES = ("distribution", "ggcr")  # what a `both_registries` test's `registry` is, run by run
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> Optional[bool]:
@@ -48,13 +50,41 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(getattr(pytest.mark, group))
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked `both_registries` (a module: `pytestmark = pytest.mark.both_registries`) that
+    takes `registry`, itself or through a fixture, runs on CNCF distribution, then on
+    go-containerregistry's: `test_x[distribution]`, `test_x[ggcr]`. One parametrizing `registry`
+    itself (test_referrers' DISTRIBUTION_ONLY) keeps its own list."""
+    if metafunc.definition.get_closest_marker("both_registries") is None or "registry" not in metafunc.fixturenames:
+        return
+    if any("registry" in parametrized_names(mark) for mark in metafunc.definition.iter_markers("parametrize")):
+        return
+    metafunc.parametrize("registry", BOTH_REGISTRIES, indirect=True)
+
+
+def parametrized_names(mark: pytest.Mark) -> list[str]:
+    """The argument names of a `pytest.mark.parametrize` ("a, b", or a list or tuple of names)."""
+    names = mark.args[0] if mark.args else mark.kwargs["argnames"]
+    return [name.strip() for name in names.split(",")] if isinstance(names, str) else list(names)
+
+
 # -- the registries: every test file takes these, with its own account or token server -----------
 
 
 @pytest.fixture(scope="session")
-def registry() -> Iterator[Registry]:
+def distribution_registry() -> Iterator[Registry]:
     """A started ``docker-registry`` on a free loopback port (fails, never skips, if missing)."""
     yield from started_registry()
+
+
+@pytest.fixture
+def registry(request: pytest.FixtureRequest) -> Registry | GgcrRegistry:
+    """The test's registry: `distribution_registry`, or `ggcr_registry` for the `ggcr` run of a
+    `both_registries` test (see pytest_generate_tests). Both live for the session."""
+    kind = getattr(request, "param", "distribution")
+    assert kind in BOTH_REGISTRIES, kind
+    registry: Registry | GgcrRegistry = request.getfixturevalue(f"{kind}_registry")
+    return registry
 
 
 @pytest.fixture(scope="session")
@@ -138,7 +168,7 @@ def token_registry(tokens: TokenServer, token_realm: Optional[str]) -> Iterator[
 @pytest.fixture
 def fault_proxy(registry: Registry) -> Iterator[FaultProxy]:
     """A fault-injecting proxy in front of the test's `registry` (support/faults.py), stopped after
-    the test. A module that runs on both registries (`registry_on_both`) gets it in front of each."""
+    the test. A test that runs on both registries (`both_registries`) gets it in front of each."""
     from support.faults import FaultProxy
 
     with FaultProxy(registry.host) as proxy:

@@ -50,6 +50,8 @@ def drop_stdout() -> None:
 
 def carry_lines(prepared: Any, done: bool, prefix: str = "") -> None:
     """What travels with the members (signatures, attestations, SBOMs), on stderr: stdout stays manifest-tool's."""
+    if prepared.carry is None:
+        return  # nothing from elsewhere, or carrying off: no line, and none of the carry code (~10 ms) loaded to say so
     from manifest_spec.carry.view import carry_lines as lines
 
     for line in lines(prepared.carry, done=done):

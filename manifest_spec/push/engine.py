@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Generic, Optional, TypeVar, Union
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Callable, Generic, Optional, TypeVar, Union
 
 from manifest_spec.carry.settings import CarrySettings
 from manifest_spec.errors import ManifestSpecError, VerificationError
@@ -25,6 +25,7 @@ from manifest_spec.oci.index import OCI_MANIFEST, BuiltIndex, Descriptor, build_
 from manifest_spec.oci.manifest import Child
 from manifest_spec.oci.reference import Reference
 from manifest_spec.push.placement import Placer
+from manifest_spec.push.readahead import read_ahead
 from manifest_spec.push.resolve import (
     Resolution,
     ResolvedMember,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
+_Settled = tuple[Optional[T], Optional[ManifestSpecError]]  # a result, or the error that stopped it
 MAX_LOGIC_THREADS = 2048  # logic threads only wait; requests are bounded by the scheduler
 
 
@@ -98,20 +100,6 @@ class Outcome(Generic[T]):
     error: Optional[ManifestSpecError] = None
 
 
-@dataclass
-class _Counter:
-    """Members resolved so far, counted from several threads."""
-
-    total: int
-    done: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def step(self) -> int:
-        with self.lock:
-            self.done += 1
-            return self.done
-
-
 class Engine:
     """One run: shared clients, request pools and reads for every spec it prepares and pushes."""
 
@@ -156,7 +144,7 @@ class Engine:
         started = [self._start(spec, settings, pushing) for spec, settings in specs]
         return [self._finish(spec, settings, pending) for (spec, settings), pending in zip(specs, started)]
 
-    def _start(self, spec: Spec, settings: PushSettings, pushing: bool) -> Union[ManifestSpecError, list[Future[Optional[ResolvedMember]]]]:
+    def _start(self, spec: Spec, settings: PushSettings, pushing: bool) -> Union[ManifestSpecError, Future[list[_Settled[ResolvedMember]]]]:
         try:
             check_type(spec, settings.index_type)
         except ManifestSpecError as e:
@@ -167,23 +155,32 @@ class Engine:
 
         def child_seen(child: Child) -> None:
             if self.child_head(target, child) is not None:
-                # Its signatures' first round (tag lists, the referrers API) goes out beside the configs.
-                self.carry_reads(spec, settings).start(Reference(child.registry, child.repository, digest=child.manifest.digest))
                 # Not for a Docker list naming an OCI manifest: it is refused before anything is written.
+                # The mounts first: the carry below may still be loading its code (see warm_carry).
                 if pushing and not (settings.index_type != "oci" and child.manifest.media_type == OCI_MANIFEST):
                     self.placer.mount_if_first_push(target, child, tag_heads)
+                # Its signatures' first round (tag lists, the referrers API) goes out beside the configs.
+                self.carry_reads(spec, settings).start(Reference(child.registry, child.repository, digest=child.manifest.digest))
 
-        counter = _Counter(len(spec.members))
+        drop = spec.attestations == "drop"
+        for position, member in enumerate(spec.members):  # every read sent as soon as it can be, from callbacks
+            read_ahead(position, member, self.scheduler, child_seen=child_seen, drop_attestations=drop)
+        if any((m.image.registry, m.image.repository) != (target.registry, target.repository) for m in spec.members):
+            self.logic.submit(warm_carry)  # while the first round is out, not between its answers and the second
 
-        def work(position: int) -> Optional[ResolvedMember]:
-            resolved = resolve_member(
-                position, spec.members[position], self.scheduler, check_platform=settings.check_platform,
-                ignore_missing=settings.ignore_missing, child_seen=child_seen, drop_attestations=spec.attestations == "drop",
-            )
-            self.emit(MembersResolved(spec.path, counter.step(), counter.total))
-            return resolved
+        def work() -> list[_Settled[ResolvedMember]]:
+            """The members one after the other, in one thread: their reads are all out already."""
+            outcomes: list[_Settled[ResolvedMember]] = []
+            for position, member in enumerate(spec.members):
+                outcomes.append(_settle_call(lambda: resolve_member(
+                    position, member, self.scheduler, check_platform=settings.check_platform,
+                    ignore_missing=settings.ignore_missing, child_seen=child_seen, drop_attestations=drop,
+                )))
+                if outcomes[-1][1] is None:  # counted as resolved, as the bar shows
+                    self.emit(MembersResolved(spec.path, sum(e is None for _, e in outcomes), len(spec.members)))
+            return outcomes
 
-        return [self.logic.submit(work, position) for position in range(len(spec.members))]
+        return self.logic.submit(work)
 
     def carry_reads(self, spec: Spec, settings: PushSettings) -> CarryReads:
         """The spec's carry reads, made when its first child from elsewhere is read: a spec whose
@@ -201,13 +198,13 @@ class Engine:
             return carrying
 
     def _finish(
-        self, spec: Spec, settings: PushSettings, pending: Union[ManifestSpecError, list[Future[Optional[ResolvedMember]]]]
+        self, spec: Spec, settings: PushSettings, pending: Union[ManifestSpecError, Future[list[_Settled[ResolvedMember]]]]
     ) -> Outcome[Prepared]:
         if isinstance(pending, ManifestSpecError):
             return Outcome(spec, error=pending)
         try:
             # Wait for all, then report the first failure in spec order (as a sequential run would).
-            outcomes = [_settle(f) for f in pending]
+            outcomes = pending.result()
             with self._carrying_lock:  # made as members were read; none: no member from elsewhere
                 carrying = self.carrying.pop(id(spec), None)
             errors = [e for _, e in outcomes if e is not None]
@@ -284,6 +281,13 @@ class Engine:
         return self.scheduler.submit(target, write)
 
 
+def warm_carry() -> None:
+    """Load the carry code (~15-25 ms of imports) while the first round's requests are out: a spec with
+    members from elsewhere needs it as their manifests come back, and loaded then it would hold up the
+    second round (configs, child HEADs, mounts) by as much, a round trip longer at 50 ms."""
+    import manifest_spec.carry.reads  # noqa: F401
+
+
 def build_prepared(spec: Spec, settings: PushSettings, resolution: Resolution) -> Prepared:
     """The index bytes from verified members; a Docker list never points at OCI manifests."""
     oci = settings.index_type == "oci"
@@ -324,9 +328,13 @@ def labels_to_annotations(spec: Spec, resolution: Resolution) -> tuple[tuple[str
     return tuple(found)
 
 
-def _settle(future: Future[T]) -> tuple[Optional[T], Optional[ManifestSpecError]]:
+def _settle(future: Future[T]) -> _Settled[T]:
+    return _settle_call(future.result)
+
+
+def _settle_call(call: Callable[[], Optional[T]]) -> _Settled[T]:
     try:
-        return future.result(), None
+        return call(), None
     except ManifestSpecError as e:
         return None, e
 

@@ -87,7 +87,7 @@ def resolve_member(
     drop_attestations: bool = False,
 ) -> Optional[ResolvedMember]:
     """Read and verify one member; None when it is missing and --ignore-missing leaves it out."""
-    resolver = _MemberResolver(position, member, scheduler, check_platform, child_seen, drop_attestations)
+    resolver = MemberResolver(position, member, scheduler, check_platform, child_seen, drop_attestations)
     try:
         return resolver.resolve()
     except RegistryError as e:
@@ -110,7 +110,9 @@ def collect(members: tuple[Member, ...], results: list[Optional[ResolvedMember]]
     return Resolution(resolved, skipped)
 
 
-class _MemberResolver:
+class MemberResolver:
+    """One member's reads and checks (resolve_member(); readahead.py sends its reads early)."""
+
     def __init__(
         self, position: int, member: Member, scheduler: Scheduler, check_platform: bool, child_seen: Optional[ChildSeen],
         drop_attestations: bool = False,

@@ -8,9 +8,9 @@ from typing import Iterator
 
 import pytest
 from click.testing import CliRunner
+from support.lsp import LanguageServer
 
 from manifest_spec.cli.main import main
-from support.lsp import LanguageServer
 
 # The modeline the README shows, for a schema written by `manifest-spec schema > manifest-spec.schema.json`.
 MODELINE = "# yaml-language-server: $schema=manifest-spec.schema.json\n"

@@ -16,14 +16,13 @@ import termios
 from pathlib import Path
 
 import pytest
-
 from support.clirun import write_spec
 from support.images import push_image
 from support.registry import Registry
 from support.specs import spec
 
-from manifest_spec.events import BlobCopied, MembersResolved, TagWritten
 from manifest_spec.cli.progress import listener_for
+from manifest_spec.events import BlobCopied, MembersResolved, TagWritten
 
 CLI = Path(sys.executable).with_name("manifest-spec")
 LAYER = 3 * 1000 * 1000  # big enough to read as MB, small enough to stay quick

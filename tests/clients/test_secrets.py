@@ -22,8 +22,8 @@ import requests
 from support.clirun import write_spec
 from support.images import push_image
 from support.registry import Registry
-from support.tokenserver import TokenServer, grants
 from support.specs import spec
+from support.tokenserver import TokenServer, grants
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 USER, PASSWORD = "grace", "Gr4ce:s3cret/with+symbols=="

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from manifest_spec.cli.main import main
-from manifest_spec.cli.common import EXIT_STDOUT_CLOSED
 from support.clirun import assert_ok, digest_line, run_cli, tag_digest
 from support.images import push_image
 from support.registry import Registry
+
+from manifest_spec.cli.common import EXIT_STDOUT_CLOSED
+from manifest_spec.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = "image: registry.example.com/a/b:1\nmanifests:\n  - image: registry.example.com/a/b:1-amd64\n    platform: {os: linux, architecture: amd64}\n"

@@ -20,9 +20,10 @@ import requests
 from support.clirun import assert_clean_failure, assert_ok, digest_line, write_spec
 from support.clirun import run_cli as cli
 from support.faults import FaultProxy, Reply
-from support.loopback import Loopback
 from support.images import PushedImage, get_blob, get_manifest, list_tags, push_image
+from support.loopback import Loopback
 from support.registry import Registry, unique_repo_name
+from support.specs import spec
 from support.tokenserver import (
     SERVICE,
     TokenServer,
@@ -30,13 +31,12 @@ from support.tokenserver import (
     grants,
     record_authorization,
 )
-from support.specs import spec
 
+from manifest_spec.errors import RegistryError
 from manifest_spec.registry import auth as auth_module
 from manifest_spec.registry.auth import Challenge, parse_challenges, scopes_for
-from manifest_spec.registry.credentials import Credentials
-from manifest_spec.errors import RegistryError
 from manifest_spec.registry.client import ClientOptions, RegistryClient
+from manifest_spec.registry.credentials import Credentials
 
 ALICE, ALICE_PW = "alice", "alice-Pa55:w0rd!"  # a ':' in the password on purpose
 BOB, BOB_PW = "bob", "bob-pw-2"

@@ -26,12 +26,12 @@ from support.clirun import run_cli as cli
 from support.faults import FaultProxy, corrupt_body, serve
 from support.images import DOCKER_MANIFEST, PushedImage, push_image
 from support.registry import Registry
-from support.tokenserver import TokenServer
 from support.specs import repo_spec, spec
+from support.tokenserver import TokenServer
 
-from manifest_spec.registry import credentials
 from manifest_spec.cli.main import main
 from manifest_spec.oci.reference import parse_reference
+from manifest_spec.registry import credentials
 from manifest_spec.scrub import RedactingFormatter, remember
 from manifest_spec.specfile.spec import load_schema, python_pattern
 

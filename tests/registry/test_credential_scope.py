@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from support.clirun import run_cli, write_spec
 from support.faults import FaultProxy, Reply
 from support.registry import Registry
-from support.tokenserver import record_authorization
 from support.specs import repo_spec
+from support.tokenserver import record_authorization
 
 from manifest_spec.cli.main import main
 from manifest_spec.cli.output import redact

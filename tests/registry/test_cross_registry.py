@@ -15,7 +15,6 @@ from typing import Iterator
 
 import pytest
 import requests
-from support.ggcr import registry_on_both as registry  # noqa: F401  (each test on both registries)
 from support.clirun import assert_ok, digest_line, write_spec
 from support.clirun import run_cli as cli
 from support.faults import FaultProxy, upload_session_instead
@@ -27,10 +26,12 @@ from support.images import (
     sha256_digest,
 )
 from support.registry import Registry, unique_repo_name
-from support.tokenserver import TokenServer, grants, record_authorization
 from support.specs import spec
+from support.tokenserver import TokenServer, grants, record_authorization
 
 from manifest_spec.registry.upload import CHUNK_BYTES
+
+pytestmark = pytest.mark.both_registries  # each test on CNCF distribution, then on go-containerregistry's
 
 SRC_USER, SRC_PW = "source-user", "source:pw-1"
 ALICE, ALICE_PW = "alice", "alice:target-pw"

@@ -6,12 +6,14 @@ import hashlib
 import json
 from pathlib import Path
 
-from support.ggcr import registry_on_both as registry  # noqa: F401  (each test on both registries)
+import pytest
 from support.clirun import assert_clean_failure, assert_ok, digest_line, push_spec, run_cli, tag_digest
 from support.images import get_blob, get_manifest, list_tags, push_blob, push_image
 from support.recorder import RecordingProxy
 from support.registry import Registry
 from support.specs import AMD64, ARM64, member, repo_spec
+
+pytestmark = pytest.mark.both_registries  # each test on CNCF distribution, then on go-containerregistry's
 
 
 def _dry_run_output(stdout: str) -> tuple[bytes, str, int]:

@@ -20,11 +20,11 @@ from support.clirun import run_cli as cli
 from support.faults import FaultProxy, SilentServer, drip, error, redirect, reset_connections, serve, set_header, truncate, upload_session_instead
 from support.images import PushedImage, get_blob, push_blob, push_image
 from support.registry import Registry, free_port
-from support.tokenserver import TokenServer, record_authorization
 from support.specs import member, spec
+from support.tokenserver import TokenServer, record_authorization
 
-from manifest_spec.registry import transport
 from manifest_spec.cli.main import main
+from manifest_spec.registry import transport
 
 UNAVAILABLE = error(503, "UNAVAILABLE", "service unavailable")
 USER, PASSWORD = "ivy", "ivy:Fault-s3cret"
@@ -303,7 +303,6 @@ def token_image(tokens: TokenServer, token_registry: Registry, token_front: Faul
 def test_a_broken_auth_exchange_is_retried(
     token_registry: Registry, token_front: FaultProxy, token_image: PushedImage, repo_name: str, tmp_path: Path, fault: str
 ) -> None:
-    front = None
     if fault == "token-cut":
         token_front.inject("GET", r"^/token", truncate(20), times=1)
     elif fault == "token-reset":

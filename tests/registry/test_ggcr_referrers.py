@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from support.artifacts import SPDX_JSON, push_attestation, push_sbom, push_signature
 from support.clirun import assert_ok, digest_line, push_spec, run_cli, write_spec
 from support.ggcr import GgcrRegistry
 from support.images import OCI_INDEX, get_manifest, push_image
 from support.registry import Registry, unique_repo_name
 from support.specs import AMD64, spec
+
 
 def spec_for(source_host: str, source_repo: str, target_host: str, target_repo: str) -> dict[str, object]:
     return spec(f"{target_host}/{target_repo}:v1", (f"{source_host}/{source_repo}:amd64", AMD64), type="oci")

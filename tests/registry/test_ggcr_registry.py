@@ -12,7 +12,6 @@ from urllib.parse import urljoin
 
 import pytest
 import requests
-
 from support.artifacts import SPDX_JSON, push_sbom
 from support.clirun import assert_ok, digest_line, push_spec, served_document
 from support.ggcr import GgcrNotFoundError, GgcrRegistry

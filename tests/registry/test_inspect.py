@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from support.ggcr import registry_on_both as registry  # noqa: F401  (each test on both registries)
 from support.clirun import assert_clean_failure, assert_ok, run_cli
 from support.images import (
     DOCKER_LAYER_GZIP,
@@ -21,6 +19,8 @@ from support.images import (
     push_index,
 )
 from support.registry import Registry
+
+pytestmark = pytest.mark.both_registries  # each test on CNCF distribution, then on go-containerregistry's
 
 
 @pytest.fixture

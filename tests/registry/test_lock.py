@@ -6,11 +6,13 @@ import hashlib
 import json
 from pathlib import Path
 
-from support.ggcr import registry_on_both as registry  # noqa: F401  (each test on both registries)
+import pytest
 from support.clirun import assert_clean_failure, assert_ok, digest_line, run_cli, served_document, tag_digest, write_spec
 from support.images import OCI_INDEX, list_tags, push_image, push_index
 from support.registry import Registry
 from support.specs import AMD64, ARM64, repo_spec
+
+pytestmark = pytest.mark.both_registries  # each test on CNCF distribution, then on go-containerregistry's
 
 VARIABLE_SPEC = """\
 image: ${{REGISTRY}}/{repo}:${{VERSION:-1.0}}

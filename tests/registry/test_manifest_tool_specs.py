@@ -15,8 +15,6 @@ from typing import Any
 
 import pytest
 import yaml
-
-from manifest_spec.oci.index import build_index, parse_index
 from support.clirun import (
     assert_ok,
     digest_line,
@@ -34,6 +32,8 @@ from support.images import (
     push_image,
 )
 from support.registry import Registry
+
+from manifest_spec.oci.index import build_index, parse_index
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 VECTOR_HOST = "127.0.0.1:5000"

@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from support.specs import repo_spec
 from support.clirun import assert_clean_failure, write_spec
 from support.clirun import run_cli as cli
 from support.faults import SilentServer
 from support.images import push_image
 from support.registry import Registry
+from support.specs import repo_spec
 from support.tokenserver import TokenServer
 
 from manifest_spec.registry.deadline import worst_case

@@ -6,14 +6,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import Result
-
-from support.ggcr import registry_on_both as registry  # noqa: F401  (each test on both registries)
 from support.clirun import assert_clean_failure, assert_ok, push_spec, run_cli, tag_digest, write_spec
 from support.images import push_image
 from support.recorder import RecordingProxy
 from support.registry import Registry
 from support.specs import AMD64, ARM64, S390X, repo_spec
+
+pytestmark = pytest.mark.both_registries  # each test on CNCF distribution, then on go-containerregistry's
 
 
 def plan_json(tmp_path: Path, spec: dict[str, Any], *flags: str) -> tuple[Result, dict[str, Any]]:

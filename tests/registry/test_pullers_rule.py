@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from support.clirun import assert_clean_failure, assert_ok, entry_platforms, push_spec, run_cli, served_document, tag_digest
 from support.images import PushedImage, PushedIndex, push_image, push_index
 from support.registry import Registry

@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from support.ggcr import registry_on_both as registry  # noqa: F401  (each test on both registries)
 from support.clirun import (
     assert_clean_failure,
     assert_ok,
@@ -38,6 +36,8 @@ from support.images import (
 )
 from support.registry import Registry
 from support.specs import member, spec
+
+pytestmark = pytest.mark.both_registries  # each test on CNCF distribution, then on go-containerregistry's
 
 LINUX_AMD64 = {"os": "linux", "architecture": "amd64"}
 LINUX_ARM64 = {"os": "linux", "architecture": "arm64"}

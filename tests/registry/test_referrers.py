@@ -31,9 +31,10 @@ from support.clirun import assert_clean_failure, assert_ok, digest_line, push_sp
 from support.faults import FaultProxy, corrupt_body
 from support.images import PushedImage, get_blob, get_manifest, list_tags, push_image, push_index
 from support.referrers_api import ReferrersProxy
-from support.ggcr import registry_on_both as registry  # noqa: F401  (each test on both registries)
 from support.registry import Registry, unique_repo_name
 from support.specs import AMD64, Member, spec
+
+pytestmark = pytest.mark.both_registries  # each test on CNCF distribution, then on go-containerregistry's
 
 DISTRIBUTION_ONLY = pytest.mark.parametrize("registry", ["distribution"], indirect=True)
 

@@ -14,9 +14,6 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-
-from manifest_spec.errors import RegistryError, VerificationError
-from manifest_spec.registry.client import MAX_MANIFEST_BYTES, ClientOptions, RegistryClient
 from support.clirun import assert_clean_failure, push_spec, run_cli, tag_digest
 from support.faults import (
     SCHEMA1,
@@ -47,6 +44,9 @@ from support.images import (
 )
 from support.registry import Registry, free_port
 from support.specs import repo_spec, spec
+
+from manifest_spec.errors import RegistryError, VerificationError
+from manifest_spec.registry.client import MAX_MANIFEST_BYTES, ClientOptions, RegistryClient
 
 OPTIONS = ClientOptions(plain_http=True, timeout=10.0)
 NO_RETRIES = ClientOptions(plain_http=True, timeout=10.0, attempts=0)  # a fault is answered once, at once

@@ -8,15 +8,14 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-
 from support.clirun import assert_ok, digest_line, push_spec, run_cli, served_document, write_spec
 from support.faults import FaultProxy
 from support.ggcr import GgcrRegistry
 from support.images import get_blob, get_manifest, push_image
 from support.profiles import MiB, honour_one_scope, refuse_large_patches, watch_uploads
 from support.registry import Registry, unique_repo_name
-from support.tokenserver import TokenServer, grants
 from support.specs import AMD64, spec
+from support.tokenserver import TokenServer, grants
 
 NINE_MIB = 9 * MiB
 

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from support.specs import repo_spec, spec
+from support.artifacts import push_signature
 from support.clirun import assert_clean_failure, run_cli, write_spec
 from support.faults import FaultProxy, Reply, drip, error, reset_connections, truncate
-from support.artifacts import push_signature
 from support.images import push_image
 from support.registry import Registry
+from support.specs import repo_spec, spec
 
 from manifest_spec.registry.deadline import worst_case
 

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.specs import repo_spec, spec
 from support.artifacts import PushedArtifact, cosign_tag, push_attestation, push_sbom, push_signature, referrers_tag_entries
 from support.clirun import assert_clean_failure, assert_ok, digest_line, push_spec, tag_digest
 from support.faults import FaultProxy, Reply, error, truncate
 from support.images import PushedImage, get_manifest, push_image
 from support.registry import Registry, unique_repo_name
+from support.specs import repo_spec, spec
 
 AMD64 = {"os": "linux", "architecture": "amd64"}
 NAME_UNKNOWN = error(404, "NAME_UNKNOWN", "repository name not known to registry")

@@ -12,7 +12,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 import requests
-
+import support.registry as registry_module
 from support.images import (
     ATTESTATION_PLATFORM,
     DOCKER_CONFIG,
@@ -33,7 +33,6 @@ from support.images import (
     push_index,
     sha256_digest,
 )
-import support.registry as registry_module
 from support.registry import (
     NOT_FOUND_HINT,
     Registry,

@@ -16,9 +16,9 @@ from click.testing import CliRunner, Result
 from support.clirun import assert_clean_failure, assert_ok, digest_line, write_spec
 from support.images import PushedImage, get_manifest, push_image
 from support.registry import Registry, deep_merge
+from support.specs import spec
 from support.tls import PKI, certs_dir, tls_registry_config
 from support.tokenserver import TokenServer
-from support.specs import spec
 
 from manifest_spec.cli.main import main
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-
 from support.clirun import assert_clean_failure, assert_ok, digest_line, push_spec, run_cli, served_document, write_spec
 from support.images import get_manifest, push_image, push_index
 from support.registry import Registry

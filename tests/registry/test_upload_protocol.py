@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from support.clirun import assert_clean_failure, assert_ok, push_spec, tag_digest
 from support.faults import FaultProxy, Reply, set_header
 from support.ggcr import GgcrRegistry
@@ -16,6 +15,7 @@ from support.images import get_blob, push_image
 from support.profiles import MiB, record_patch_sizes, watch_uploads
 from support.registry import Registry, unique_repo_name
 from support.specs import AMD64, spec
+
 
 def copy_spec(ggcr: GgcrRegistry, source_repo: str, target_host: str, target_repo: str) -> dict[str, object]:
     return spec(f"{target_host}/{target_repo}:v1", (f"{ggcr.host}/{source_repo}:amd64", AMD64))

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-
 from support.artifacts import push_sbom, push_signature
 from support.clirun import assert_clean_failure, assert_ok, digest_line, run_cli, served_document, write_spec
 from support.faults import FaultProxy
@@ -38,6 +37,7 @@ from support.profiles import (
 from support.registry import Registry, unique_repo_name
 from support.specs import AMD64, ARM64, spec
 from support.tokenserver import record_authorization
+
 
 @dataclass
 class Front:

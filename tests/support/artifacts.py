@@ -29,7 +29,6 @@ from typing import Any, Optional
 import requests
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-
 from support.images import (
     ACCEPT_ALL,
     OCI_CONFIG,

@@ -30,14 +30,13 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import bcrypt
-
 import requests
 from click.testing import CliRunner
-from support.specs import spec
 from support.artifacts import cosign_tag, push_sbom, push_signature
 from support.chaos import ChaosProxy, Restart
 from support.images import ACCEPT_ALL, push_image
 from support.registry import Registry
+from support.specs import spec
 from support.tokenserver import TokenServer
 
 from manifest_spec.cli.main import main

@@ -9,9 +9,9 @@ from typing import Any, Optional
 import requests
 import yaml
 from click.testing import CliRunner, Result
+from support.images import ACCEPT_ALL, get_manifest
 
 from manifest_spec.cli.main import main
-from support.images import ACCEPT_ALL, get_manifest
 
 
 def run_cli(*args: str, input: Optional[str] = None, env: Optional[dict[str, str]] = None) -> Result:

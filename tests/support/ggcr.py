@@ -26,10 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Iterator
+from typing import IO, Iterator
 
 import pytest
-
 from support.served import ServedProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -143,9 +142,3 @@ def started_ggcr_registry() -> Iterator[GgcrRegistry]:
     finally:
         registry.stop()
 
-
-@pytest.fixture(params=["distribution", "ggcr"])
-def registry_on_both(request: pytest.FixtureRequest, registry: Any) -> Any:
-    """The test's registry: CNCF distribution, then go-containerregistry's. A module runs its tests on
-    both by importing this as its ``registry`` (``from support.ggcr import registry_on_both as registry``)."""
-    return registry if request.param == "distribution" else request.getfixturevalue("ggcr_registry")

@@ -17,6 +17,7 @@ import threading
 from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Optional
+
 from support.loopback import Loopback
 
 WRITE_METHODS = frozenset({"PUT", "POST", "PATCH", "DELETE"})

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from support.images import push_image
 from support.specs import spec
 

@@ -8,8 +8,6 @@ from typing import Any
 import pytest
 
 from manifest_spec.carry.plan import merge_cosign_tag, merge_referrers_index
-from manifest_spec.errors import VerificationError
-from manifest_spec.oci.index import OCI_INDEX, OCI_MANIFEST, digest_of
 from manifest_spec.carry.referrers import (
     ATTESTATION,
     OTHER,
@@ -23,6 +21,8 @@ from manifest_spec.carry.referrers import (
     referrers_tag,
     wanted,
 )
+from manifest_spec.errors import VerificationError
+from manifest_spec.oci.index import OCI_INDEX, OCI_MANIFEST, digest_of
 from manifest_spec.oci.manifest import Manifest
 
 HEX = "ab" * 32

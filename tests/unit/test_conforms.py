@@ -8,6 +8,7 @@ from typing import Any, Iterator
 
 import jsonschema
 import pytest
+
 from manifest_spec.specfile.conforms import conforms
 from manifest_spec.specfile.document import read_document
 from manifest_spec.specfile.spec import load_schema

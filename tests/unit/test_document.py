@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from manifest_spec.specfile.document import MAX_BYTES, MAX_DEPTH, MAX_NODES, Document, json_path, read_document
 from manifest_spec.errors import SpecError
+from manifest_spec.specfile.document import MAX_BYTES, MAX_DEPTH, MAX_NODES, Document, json_path, read_document
 from manifest_spec.specfile.spec import parse_spec
 
 

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from manifest_spec.cli.main import main
-from manifest_spec.specfile.document import MAX_BYTES
 from manifest_spec.errors import SpecError
 from manifest_spec.oci.reference import Reference
+from manifest_spec.specfile.document import MAX_BYTES
 from manifest_spec.specfile.spec import check_type, load_spec
 
 TESTS = Path(__file__).resolve().parents[1]

@@ -11,6 +11,9 @@ started, so the copies issue 15 removed do not grow back.
   test_engine's `slow` does) but does not define its own; a one-off one is a `with` in the test.
 - `support` is a package on the path pytest (`pythonpath = tests`) and the Makefile's tool targets
   (`PYTHONPATH=tests`) set: no file of tests/ or tools/ edits `sys.path`.
+- A fixture reaches a test through pytest (conftest.py, or the test's own file), never by import:
+  no `from support.ggcr import registry_on_both as registry`. A test file runs on both registries by
+  the `both_registries` marker (tests/conftest.py's pytest_generate_tests).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import ast
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 TESTS = Path(__file__).resolve().parents[1]
 TOOLS = TESTS.parent / "tools"
@@ -90,6 +94,28 @@ def test_registry_proxies_are_fixtures_only_in_the_shared_conftest() -> None:
     assert found == [], f"fixtures starting a proxy in front of a registry outside tests/conftest.py (take fault_proxy or recording_proxy): {found}"
 
 
+def imported_fixtures(tree: ast.AST, fixtures_of: Callable[[str], set[str]]) -> list[str]:
+    """`module.name` for each fixture imported by `from module import name` (`fixtures_of(module)`:
+    the fixtures a module of tests/ defines)."""
+    return [f"{node.module}.{alias.name}" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+            for alias in node.names if alias.name in fixtures_of(node.module)]
+
+
+def fixtures_in(module: str) -> set[str]:
+    """The fixtures defined by a module of tests/ (`conftest`, `support.ggcr`); none for any other."""
+    path = TESTS.joinpath(*module.split(".")).with_suffix(".py")
+    if not path.is_file():
+        return set()
+    return {node.name for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))) if isinstance(node, ast.FunctionDef) and is_fixture(node)}
+
+
+def test_no_file_imports_a_fixture() -> None:
+    found = []
+    for path, tree in sources():
+        found += [f"{path.relative_to(TESTS.parent)} {name}" for name in imported_fixtures(tree, fixtures_in)]
+    assert found == [], f"fixtures imported (define them in tests/conftest.py; mark a module both_registries to run it on both): {found}"
+
+
 def sys_path_uses(tree: ast.AST) -> list[ast.Attribute]:
     return [n for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "path" and isinstance(n.value, ast.Name) and n.value.id == "sys"]
 
@@ -127,6 +153,9 @@ def test_the_rules_see_what_they_forbid() -> None:
     assert len([n for n in ast.walk(copy) if is_spec_literal(n)]) == 1
     tool = ast.parse("import sys\nsys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tests'))\nimport support\n")
     assert [n.lineno for n in sys_path_uses(tool)] == [2]
+    trick = ast.parse("from support.ggcr import registry_on_both as registry\nfrom support.images import push_image\nfrom conftest import GROUPS\n")
+    made_up = {"support.ggcr": {"registry_on_both"}, "conftest": {"registry"}}
+    assert imported_fixtures(trick, lambda module: made_up.get(module, set())) == ["support.ggcr.registry_on_both"]
 
 
 def test_test_file_names_are_unique_across_the_folders() -> None:
