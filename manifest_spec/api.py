@@ -188,11 +188,14 @@ class Run:
         return self
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
-        # On an error (Ctrl-C included) do not wait for requests still in flight: they only read,
-        # or write what a repeat would write again.
-        wait = exc_type is None
-        self.engine.close(wait)
-        self.scheduler.close(wait)
+        # Ctrl-C: out now (what is in flight reads, or writes what a repeat writes again). A failure:
+        # nothing queued goes out, but what is in flight (a tag HEAD, a first push's mount or its copy)
+        # ends first, within its deadline: the error line is the run's last, no upload cut half-way.
+        failed, interrupted = exc_type is not None, isinstance(exc_type, type) and issubclass(exc_type, KeyboardInterrupt)
+        if failed:
+            self.scheduler.close(not interrupted)
+        self.engine.close(not interrupted)
+        self.scheduler.close(not interrupted)
         self.pool.__exit__()
 
     def prepare(self, specs: Sequence[Spec], jobs: Sequence[Job], finish: Optional[Finish] = None, *,

@@ -1,0 +1,97 @@
+"""The push engine's callback-driven reads and placement (push/readahead.py, push/placement.py),
+tested from outside: at the smallest --jobs a callback that waited on a request of its own pool
+would deadlock; a failed run's last stderr line is its error line, even with --debug."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from support.clirun import tag_digest
+from support.faults import Fault, FaultProxy, Reply, error
+from support.registry import Registry
+from support.scenarios import batch, scenario_a, scenario_c
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def late(seconds: float) -> Fault:
+    """An answer held back `seconds`: a registry slow on one request (all on loopback)."""
+
+    def fault(reply: Reply) -> Reply:
+        time.sleep(seconds)
+        return reply
+
+    return fault
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "manifest_spec", "--plain-http", *args],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_members_elsewhere_and_a_batch_complete_at_the_smallest_jobs(
+    registry: Registry, fault_proxy: FaultProxy, repo_name: str, tmp_path: Path, jobs: int
+) -> None:
+    spec = scenario_c(registry.url, fault_proxy.host, f"{repo_name}-c", tmp_path)
+    specs = batch(registry.url, fault_proxy.host, f"{repo_name}-b", tmp_path, 3)
+    for _ in range(2):  # a first push (mounts while reading), then a repeat (nothing written)
+        done = run("--jobs", str(jobs), "push", "from-spec", spec)
+        assert done.returncode == 0, done.stderr
+        done = run("--jobs", str(jobs), "push", "from-spec", *specs)
+        assert done.returncode == 0, done.stderr
+    assert tag_digest(registry.url, f"{repo_name}-c/app", "latest") == tag_digest(registry.url, f"{repo_name}-c/app", "v1") is not None
+    for s in range(3):
+        assert tag_digest(registry.url, f"{repo_name}-b/s{s}", "v1") is not None
+
+
+def test_a_failed_run_with_debug_ends_on_its_error_line(registry: Registry, fault_proxy: FaultProxy, repo_name: str, tmp_path: Path) -> None:
+    """One member missing at once, a tag HEAD still out: the error is reported after the read in
+    flight ends (bounded by its deadline), not before its DEBUG lines (chaosrun checks the same)."""
+    spec = scenario_a(registry.url, fault_proxy.host, repo_name, tmp_path, count=3)
+    fault_proxy.inject("GET", r"/manifests/amd64$", error(404, "MANIFEST_UNKNOWN", "manifest unknown"), forward=False)
+    fault_proxy.inject("HEAD", r"/manifests/1\.0$", late(1.5))  # a tag HEAD still out when the member fails
+    done = run("--debug", "push", "from-spec", spec)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: "), lines[-6:]
+    assert any("/manifests/1.0 ->" in line for line in lines), lines  # the slow read was waited for, and logged
+    assert tag_digest(registry.url, repo_name, "v1") is None
+
+
+def _two_members_elsewhere(registry: Registry, proxy: FaultProxy, repo_name: str, tmp_path: Path) -> tuple[str, str]:
+    """The target tag already holds an index of one member; the spec now has a second: a repeat, so
+    every placement step (child HEAD, mounts, child PUT) runs in the push phase, from callbacks."""
+    first = scenario_c(registry.url, proxy.host, f"{repo_name}-one", tmp_path, count=1)
+    spec = scenario_c(registry.url, proxy.host, repo_name, tmp_path, count=2)
+    old = Path(first).read_text(encoding="utf-8").replace(f"{repo_name}-one/app", f"{repo_name}/app")
+    Path(first).write_text(old, encoding="utf-8")
+    done = run("push", "from-spec", first)
+    assert done.returncode == 0, done.stderr
+    return spec, tag_digest(registry.url, f"{repo_name}/app", "v1") or ""
+
+
+@pytest.mark.parametrize("method,where,fault", [
+    ("HEAD", r"/app/manifests/sha256:", error(500, "UNKNOWN", "the child HEAD broke")),
+    ("POST", r"/app/blobs/uploads/\?mount=", error(403, "DENIED", "no mounts today")),
+    ("PUT", r"/app/manifests/sha256:", error(400, "MANIFEST_INVALID", "the child PUT refused")),
+])
+def test_a_failed_placement_step_fails_the_push_and_moves_no_tag(
+    registry: Registry, fault_proxy: FaultProxy, repo_name: str, tmp_path: Path, method: str, where: str, fault: Fault
+) -> None:
+    spec, before = _two_members_elsewhere(registry, fault_proxy, repo_name, tmp_path)
+    rule = fault_proxy.inject(method, where, fault)
+    fault_proxy.forget()
+    done = run("--debug", "push", "from-spec", spec)
+    assert done.returncode == 1, done.stderr
+    assert rule.hits >= 1
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: "), lines[-6:]
+    assert [line for line in lines if line.startswith("error: ")] == [lines[-1]], lines
+    for tag in ("v1", "latest", "1", "1.0"):
+        assert tag_digest(registry.url, f"{repo_name}/app", tag) == before, tag
+    assert not [p for p in fault_proxy.requests("PUT") if "/manifests/sha256:" not in p], fault_proxy.requests("PUT")
