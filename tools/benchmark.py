@@ -144,7 +144,8 @@ def startup(runs: int) -> list[str]:
     lines = []
     for label, command in [
         ("python -c pass", [benchpeers.PYTHON[0], "-c", "pass"]),
-        # The floor of a push's start-up with the libraries it is built on: parse, read YAML, speak HTTP.
+        # The floors set by the libraries it is built on: validate parses flags and reads YAML; a push also speaks HTTP.
+        ("python -c 'import click, yaml'", [benchpeers.PYTHON[0], "-c", "import click, yaml"]),
         ("python -c 'import click, yaml, urllib3'", [benchpeers.PYTHON[0], "-c", "import click, yaml, urllib3"]),
         ("manifest-spec --version", [benchpeers.PYTHON[0], "-m", "manifest_spec", "--version"]),
         ("manifest-spec validate (one spec)", [benchpeers.PYTHON[0], "-m", "manifest_spec", "validate", str(benchpeers.ROOT / "specs" / "app.yaml")]),

@@ -1,8 +1,8 @@
 """A campaign of randomized fault schedules (issue 17) against the real registry.
 
-    .venv/bin/python tools/chaos.py --minutes 30          # new seeds until the time is up
-    .venv/bin/python tools/chaos.py --seed 1234           # replay one seed
-    .venv/bin/python tools/chaos.py --seed 1234 --shrink  # and shrink it to the fewest faults that still fail
+    PYTHONPATH=tests .venv/bin/python tools/chaos.py --minutes 30          # new seeds until the time is up
+    PYTHONPATH=tests .venv/bin/python tools/chaos.py --seed 1234           # replay one seed
+    PYTHONPATH=tests .venv/bin/python tools/chaos.py --seed 1234 --shrink  # and shrink it to the fewest faults that still fail
 
 Every violation is printed with its seed as it is found; the end prints the summary the README
 keeps (schedules per scenario, exits, faults injected by kind, violations). tests/support/chaos.py

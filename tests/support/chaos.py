@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import io
 import re
 import signal
 import socket
@@ -42,14 +43,16 @@ _UPLOAD_ID = re.compile(r"/blobs/uploads/[^/?]+")
 _decided = threading.local()  # the fault decided for the request this proxy thread is handling
 
 
-def request_key(method: str, path: str, blank: str) -> tuple[str, str]:
+def request_key(method: str, path: str, blank: str, body: bytes = b"") -> tuple[str, str]:
     """A request's identity, the same whatever order concurrent requests arrive in: its path without the
     upload session's id or the run's own name part, with the query fields that name content (a mount's
-    digest and source, a commit's digest) and not the registry's session state. Left alike: the PATCHes
-    of two uploads into one repository at once (nothing in their URL tells them apart)."""
+    digest and source, a commit's digest) and not the registry's session state. A PATCH's URL names only
+    the session, so the PATCHes of two uploads into one repository at once are told apart by what they
+    carry: the first 12 hex digits of their body's sha256."""
     bare, _, query = path.partition("?")
     named = sorted(field for field in query.split("&") if field.split("=")[0] in ("mount", "from", "digest"))
-    return method, (_UPLOAD_ID.sub("/blobs/uploads/ID", bare) + ("?" + "&".join(named) if named else "")).replace(blank, "")
+    carried = f"#{hashlib.sha256(body).hexdigest()[:12]}" if method == "PATCH" else ""
+    return method, (_UPLOAD_ID.sub("/blobs/uploads/ID", bare) + ("?" + "&".join(named) if named else "")).replace(blank, "") + carried
 
 
 def decide(seed: int, key: tuple[str, str], occurrence: int, rate: float, kinds: tuple[str, ...],
@@ -159,10 +162,10 @@ class ChaosProxy(FaultProxy):
             self.log.clear()
             self.seen.clear()
 
-    def decide_next(self, method: str, path: str) -> Optional[str]:
+    def decide_next(self, method: str, path: str, body: bytes = b"") -> Optional[str]:
         """Count this request's occurrence and decide its fault, atomically (same seed, same faults)."""
         with self._lock:
-            key = request_key(method, path, self.blank)
+            key = request_key(method, path, self.blank, body)
             self.occurrences[key] += 1
             kind = decide(self.seed, key, self.occurrences[key], self.rate, self.kinds, hot_kinds(method, path))
             # Excluded or suppressed after deciding, so every other request keeps its decision (shrinking is monotone).
@@ -218,7 +221,19 @@ class ChaosProxy(FaultProxy):
 
         class Deciding(base):  # type: ignore[misc, valid-type]
             def forward(self) -> None:
-                _decided.kind = proxy.decide_next(self.command, self.path)
+                body = b""
+                if self.command == "PATCH":  # read first, to key the decision by it; forwarded from a copy
+                    length = int(self.headers.get("Content-Length") or 0)
+                    body = self.rfile.read(length) if length else b""
+                    self.rfile, rest = io.BytesIO(body), self.rfile
+                _decided.kind = proxy.decide_next(self.command, self.path, body)
+                try:
+                    self._decided_forward()
+                finally:
+                    if self.command == "PATCH":
+                        self.rfile = rest  # the connection's next request is read from the socket again
+
+            def _decided_forward(self) -> None:
                 restart = proxy._count_for_restart()
                 if restart is not None:
                     restart.begin()  # the registry is down from here: this request is refused too
