@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 from support.clirun import tag_digest
-from support.faults import Fault, FaultProxy, Reply, error
+from support.faults import Fault, FaultProxy, Reply, drip, error, upload_session_instead
+from support.images import push_image
 from support.registry import Registry
-from support.scenarios import batch, scenario_a, scenario_c
+from support.scenarios import batch, scenario_a, scenario_c, spec_data, write
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,3 +96,42 @@ def test_a_failed_placement_step_fails_the_push_and_moves_no_tag(
     for tag in ("v1", "latest", "1", "1.0"):
         assert tag_digest(registry.url, f"{repo_name}/app", tag) == before, tag
     assert not [p for p in fault_proxy.requests("PUT") if "/manifests/sha256:" not in p], fault_proxy.requests("PUT")
+
+
+def test_mounts_answered_with_upload_sessions_complete_at_one_job(
+    registry: Registry, fault_proxy: FaultProxy, repo_name: str, tmp_path: Path
+) -> None:
+    """A registry without cross-repository mounts opens a session instead: each blob is then streamed
+    from the request thread that asked, on the one request slot (--jobs 1), none left open."""
+    spec = scenario_c(registry.url, fault_proxy.host, repo_name, tmp_path, count=3)
+    rule = fault_proxy.inject("POST", r"/app/blobs/uploads/\?mount=", upload_session_instead(registry.url, fault_proxy.host, f"{repo_name}/app"),
+                              forward=False)
+    done = run("--jobs", "1", "push", "from-spec", spec)
+    assert done.returncode == 0, done.stderr
+    assert rule.hits >= 3
+    sessions_closed = [p for p in fault_proxy.requests("PUT") if "/blobs/uploads/" in p]
+    assert len(sessions_closed) == rule.hits, (rule.hits, fault_proxy.requests("PUT"))
+    assert tag_digest(registry.url, f"{repo_name}/app", "v1") is not None
+
+
+def test_a_failed_first_push_leaves_no_upload_session_cut_off(
+    registry: Registry, fault_proxy: FaultProxy, repo_name: str, tmp_path: Path
+) -> None:
+    """A first push mounts while it reads; a registry answering the mount with a session gets the
+    blob streamed into it. Another member then fails its check: the copy in flight is not cut off by
+    the exit (its session committed or cancelled), and still no manifest and no tag is written."""
+    push_image(registry.url, f"{repo_name}/amd64", "amd64", architecture="amd64", layer_size=8000, seed=repo_name)
+    push_image(registry.url, f"{repo_name}/arm64", "arm64", architecture="arm64", variant="v8", seed=repo_name)
+    members = [(f"{repo_name}/amd64:amd64", {"os": "linux", "architecture": "amd64"}),
+               (f"{repo_name}/arm64:arm64", {"os": "linux", "architecture": "s390x"})]  # not what its config says
+    spec = write(tmp_path / "spec.yaml", spec_data(fault_proxy.host, f"{repo_name}/app:v1", members, []))
+    mounts = fault_proxy.inject("POST", r"/app/blobs/uploads/\?mount=", upload_session_instead(registry.url, fault_proxy.host, f"{repo_name}/app"),
+                                forward=False)
+    fault_proxy.inject("GET", rf"/{repo_name}/amd64/blobs/", drip(0.0005))  # the 8 kB layer: ~4 s; its config: ~0.1 s
+    done = run("push", "from-spec", spec)
+    assert done.returncode == 1 and "s390x" in done.stderr.strip().splitlines()[-1], done.stderr
+    assert mounts.hits >= 1
+    ended = [(m, p) for m, p in fault_proxy.seen if m in ("PUT", "DELETE") and "/blobs/uploads/" in p]
+    assert len(ended) == mounts.hits, (mounts.hits, fault_proxy.seen)
+    assert not [p for m, p in fault_proxy.seen if m == "PUT" and "/manifests/" in p]
+    assert tag_digest(registry.url, f"{repo_name}/app", "v1") is None
