@@ -109,6 +109,7 @@ class Engine:
         self.logic = ThreadPoolExecutor(MAX_LOGIC_THREADS, thread_name_prefix="logic")
         self.placer = Placer(scheduler, listener)
         self.carrying: dict[int, CarryReads] = {}  # per spec being prepared: its carry's reads, started while resolving
+        self._prepared: set[int] = set()  # specs whose carry reads were taken: a late read-ahead starts none again
         self._carrying_lock = threading.Lock()
 
     def close(self, wait: bool = True) -> None:
@@ -160,9 +161,13 @@ class Engine:
                 if pushing and not (settings.index_type != "oci" and child.manifest.media_type == OCI_MANIFEST):
                     self.placer.mount_if_first_push(target, child, tag_heads)
                 # Its signatures' first round (tag lists, the referrers API) goes out beside the configs.
-                self.carry_reads(spec, settings).start(Reference(child.registry, child.repository, digest=child.manifest.digest))
+                carrying = self.carry_reads(spec, settings)
+                if carrying is not None:  # None: a read-ahead's callback after the spec was prepared
+                    carrying.start(Reference(child.registry, child.repository, digest=child.manifest.digest))
 
         drop = spec.attestations == "drop"
+        with self._carrying_lock:
+            self._prepared.discard(id(spec))
         for position, member in enumerate(spec.members):  # every read sent as soon as it can be, from callbacks
             read_ahead(position, member, self.scheduler, child_seen=child_seen, drop_attestations=drop)
         if any((m.image.registry, m.image.repository) != (target.registry, target.repository) for m in spec.members):
@@ -182,10 +187,13 @@ class Engine:
 
         return self.logic.submit(work)
 
-    def carry_reads(self, spec: Spec, settings: PushSettings) -> CarryReads:
+    def carry_reads(self, spec: Spec, settings: PushSettings) -> Optional[CarryReads]:
         """The spec's carry reads, made when its first child from elsewhere is read: a spec whose
-        members all live in its target repository never imports the carry machinery."""
+        members all live in its target repository never imports the carry machinery. None once the
+        spec is prepared (its reads taken by _finish): a read-ahead's callback may run after that."""
         with self._carrying_lock:
+            if id(spec) in self._prepared:
+                return None
             carrying = self.carrying.get(id(spec))
             if carrying is None:
                 from manifest_spec.carry.reads import CarryReads
@@ -207,6 +215,7 @@ class Engine:
             outcomes = pending.result()
             with self._carrying_lock:  # made as members were read; none: no member from elsewhere
                 carrying = self.carrying.pop(id(spec), None)
+                self._prepared.add(id(spec))
             errors = [e for _, e in outcomes if e is not None]
             if errors:
                 raise errors[0]
