@@ -138,3 +138,17 @@ def test_a_failed_first_push_leaves_no_upload_session_cut_off(
     assert len(ended) == mounts.hits, (mounts.hits, fault_proxy.seen)
     assert not [p for m, p in fault_proxy.seen if m == "PUT" and "/manifests/" in p]
     assert tag_digest(registry.url, f"{repo_name}/app", "v1") is None
+
+
+def test_a_batch_with_a_failing_spec_at_one_job_ends_on_an_error_line(
+    registry: Registry, fault_proxy: FaultProxy, repo_name: str, tmp_path: Path
+) -> None:
+    """One spec's member missing, the others fine, one request slot, --debug: the run ends (no
+    callback waits on its own pool), exit 1, writes nothing, its last stderr line an error line."""
+    specs = batch(registry.url, fault_proxy.host, repo_name, tmp_path, 3)
+    fault_proxy.inject("GET", rf"/{repo_name}/s1/manifests/arm64v8$", error(404, "MANIFEST_UNKNOWN", "manifest unknown"), forward=False)
+    fault_proxy.inject("HEAD", r"/manifests/latest$", late(0.5))
+    done = run("--debug", "--jobs", "1", "push", "from-spec", *specs)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("error: "), done.stderr.strip().splitlines()[-6:]
+    assert not [p for m, p in fault_proxy.seen if m in ("PUT", "POST", "PATCH", "DELETE")], fault_proxy.seen
