@@ -72,25 +72,25 @@ def test_specs_are_built_by_the_one_builder() -> None:
     assert found == [], f"hand-written specs (use support.specs.spec / repo_spec / member): {found}"
 
 
-def test_registries_are_started_only_by_the_shared_fixtures() -> None:
+def fixtures_outside_conftest_calling(callees: frozenset[str]) -> list[str]:
+    """`file:line name` of each fixture, outside tests/conftest.py, that calls one of `callees`."""
     found = []
     for path, tree in sources():
         if path == FIXTURES:
             continue
         for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef) and is_fixture(node) and called_names(node) & STARTERS:
+            if isinstance(node, ast.FunctionDef) and is_fixture(node) and called_names(node) & callees:
                 found.append(f"{where(path, node)} {node.name}")
+    return found
+
+
+def test_registries_are_started_only_by_the_shared_fixtures() -> None:
+    found = fixtures_outside_conftest_calling(STARTERS)
     assert found == [], f"fixtures starting a registry outside tests/conftest.py: {found}"
 
 
 def test_registry_proxies_are_fixtures_only_in_the_shared_conftest() -> None:
-    found = []
-    for path, tree in sources():
-        if path == FIXTURES:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef) and is_fixture(node) and called_names(node) & FRONTS:
-                found.append(f"{where(path, node)} {node.name}")
+    found = fixtures_outside_conftest_calling(FRONTS)
     assert found == [], f"fixtures starting a proxy in front of a registry outside tests/conftest.py (take fault_proxy or recording_proxy): {found}"
 
 
