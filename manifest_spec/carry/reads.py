@@ -39,6 +39,7 @@ from manifest_spec.oci.index import IMAGE_TYPES, Descriptor
 from manifest_spec.oci.manifest import Child, Manifest
 from manifest_spec.oci.reference import Reference
 from manifest_spec.registry.client import MAX_CONFIG_BYTES, RegistryClient
+from manifest_spec.registry.singleflight import when_all
 
 
 @dataclass(frozen=True)
@@ -163,14 +164,7 @@ def _confirmed(submit: Submit, target: Reference, tag: str, reads: tuple[Future[
     if it stays missing; "no such repository" is read again if another read found something there)."""
     result: Future[Optional[Manifest]] = Future()
     what = f"target tag {target.registry}/{target.repository}:{tag}"
-    left = [len(reads)]
-    lock = threading.Lock()
-
-    def settle(_: Future[Optional[Manifest]]) -> None:
-        with lock:
-            left[0] -= 1
-            if left[0]:
-                return
+    def settle() -> None:
         try:
             found = next((m for m in (r.result() for r in reads) if m is not None), None)
             if found is not None or listed is None:
@@ -199,8 +193,7 @@ def _confirmed(submit: Submit, target: Reference, tag: str, reads: tuple[Future[
             return
         again.add_done_callback(lambda done: _settle(done, result))
 
-    for read in reads:
-        read.add_done_callback(settle)
+    when_all(reads, settle)
     return result
 
 

@@ -20,6 +20,7 @@ from manifest_spec.oci.manifest import Child
 from manifest_spec.oci.reference import Reference
 from manifest_spec.push.scheduler import Scheduler
 from manifest_spec.registry.client import RegistryClient
+from manifest_spec.registry.singleflight import when_all
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -63,7 +64,7 @@ class Placer:
             placed.set_result(None)
             return
         blobs = [self._blob(target, child, digest, what) for digest in child.blobs]
-        _when_all(blobs, lambda: _guarded(placed, lambda: self._put(target, child, blobs, placed)))
+        when_all(blobs, lambda: _guarded(placed, lambda: self._put(target, child, blobs, placed)))
 
     def _put(self, target: Reference, child: Child, blobs: list[Future[None]], placed: Future[None]) -> None:
         """Every blob is in (else the first failure, in the manifest's order): the manifest by digest."""
@@ -137,25 +138,6 @@ def _guarded(placed: Future[None], step: Callable[[], None]) -> None:
     except BaseException as e:  # noqa: BLE001 - handed to whoever waits on the placing
         if not placed.done():
             placed.set_exception(e)
-
-
-def _when_all(steps: list[Future[None]], then: Callable[[], None]) -> None:
-    """Call `then` once every one of `steps` is done (at once when there are none)."""
-    if not steps:
-        then()
-        return
-    left = [len(steps)]
-    lock = threading.Lock()
-
-    def one_done(_: object) -> None:
-        with lock:
-            left[0] -= 1
-            last = left[0] == 0
-        if last:
-            then()
-
-    for step in steps:
-        step.add_done_callback(one_done)
 
 
 REFUSED = "refused"  # a mount refused for scope: no session open, the blob not placed

@@ -1,4 +1,5 @@
-"""One exchange, one verdict: work that several threads wait for is done once, and its end is theirs.
+"""One exchange, one verdict: work that several threads wait for is done once, and its end is theirs
+(and when_all: a step run once several futures are done, from their callbacks, no thread waiting).
 
 Concurrent requests to a registry all get the same first 401 and all want the same token. Without
 this each would, in turn, repeat the whole exchange (with its retries) after the previous one
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import Future
-from typing import Callable, Generic, Hashable, TypeVar
+from typing import Any, Callable, Generic, Hashable, Sequence, TypeVar
 
 T = TypeVar("T")
 
@@ -59,3 +60,22 @@ class SingleFlight(Generic[T]):
             del self._flights[key]
         flight.set_result(value)
         return value
+
+
+def when_all(steps: Sequence[Future[Any]], then: Callable[[], None]) -> None:
+    """Call `then` once every one of `steps` is done (at once when there are none), from the last one's callback."""
+    if not steps:
+        then()
+        return
+    left = [len(steps)]
+    lock = threading.Lock()
+
+    def one_done(_: object) -> None:
+        with lock:
+            left[0] -= 1
+            last = left[0] == 0
+        if last:
+            then()
+
+    for step in steps:
+        step.add_done_callback(one_done)
