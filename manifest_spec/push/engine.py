@@ -176,13 +176,15 @@ class Engine:
         def work() -> list[_Settled[ResolvedMember]]:
             """The members one after the other, in one thread: their reads are all out already."""
             outcomes: list[_Settled[ResolvedMember]] = []
+            resolved = 0
             for position, member in enumerate(spec.members):
                 outcomes.append(_settle_call(lambda: resolve_member(
                     position, member, self.scheduler, check_platform=settings.check_platform,
                     ignore_missing=settings.ignore_missing, child_seen=child_seen, drop_attestations=drop,
                 )))
                 if outcomes[-1][1] is None:  # counted as resolved, as the bar shows
-                    self.emit(MembersResolved(spec.path, sum(e is None for _, e in outcomes), len(spec.members)))
+                    resolved += 1
+                    self.emit(MembersResolved(spec.path, resolved, len(spec.members)))
             return outcomes
 
         return self.logic.submit(work)
@@ -244,7 +246,7 @@ class Engine:
     def push(self, prepared: list[Prepared]) -> list[Outcome[PushResult]]:
         """Every spec at once: its children, then its index under the target tag, then its extra tags."""
         running = [self.logic.submit(self._push_one, p) for p in prepared]
-        return [Outcome(p.spec, *_settle(future)) for p, future in zip(prepared, running)]
+        return [Outcome(p.spec, *_settle_call(future.result)) for p, future in zip(prepared, running)]
 
     def to_place(self, prepared: Prepared) -> list[Child]:
         """What must exist in the target repository before the index may point at it: the members'
@@ -335,10 +337,6 @@ def labels_to_annotations(spec: Spec, resolution: Resolution) -> tuple[tuple[str
             "annotations: (--annotations) to settle it"
         )
     return tuple(found)
-
-
-def _settle(future: Future[T]) -> _Settled[T]:
-    return _settle_call(future.result)
 
 
 def _settle_call(call: Callable[[], Optional[T]]) -> _Settled[T]:
