@@ -6,27 +6,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from support.clirun import tag_digest
-from support.faults import Fault, FaultProxy, Reply, drip, error, upload_session_instead
+from support.faults import Fault, FaultProxy, Reply, drip, error, late, upload_session_instead
 from support.images import push_image
 from support.registry import Registry
 from support.scenarios import batch, scenario_a, scenario_c, spec_data, write
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def late(seconds: float) -> Fault:
-    """An answer held back `seconds`: a registry slow on one request (all on loopback)."""
-
-    def fault(reply: Reply) -> Reply:
-        time.sleep(seconds)
-        return reply
-
-    return fault
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -33,7 +33,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
-from support.faults import FaultProxy, Reply, _Rule, drip, error, truncate
+from support.faults import FaultProxy, Reply, _Rule, drip, error, late, truncate
 from support.registry import Registry
 
 KINDS = ("delay", "reset", "truncate", "drip", "503", "503-retry-after", "429-retry-after", "500", "404", "307", "digest", "401",
@@ -263,7 +263,7 @@ class ChaosProxy(FaultProxy):
     def _fault(self, kind: str, path: str) -> Any:
         port = self.host.rsplit(":", 1)[1]
         faults: dict[str, Any] = {
-            "delay": lambda r: (time.sleep(0.3), r)[1],
+            "delay": late(0.3),
             "truncate": truncate(7),
             # An answer (a 201 to a PUT included) that announces a body and breaks off after 5 bytes of it.
             "cut-answer": lambda r: truncate(5)(replace(r, body=b'{"note": "the rest never arrives"}' if not r.body else r.body)),

@@ -112,6 +112,16 @@ def drip(seconds_per_byte: float) -> Fault:
     return lambda reply: replace(reply, drip=seconds_per_byte)
 
 
+def late(seconds: float) -> Fault:
+    """An answer held back `seconds`: a registry slow on one request (all on loopback)."""
+
+    def fault(reply: Reply) -> Reply:
+        time.sleep(seconds)
+        return reply
+
+    return fault
+
+
 def without_length() -> Fault:
     """Send the body with no Content-Length, delimited by closing the connection."""
     return lambda reply: replace(reply, close_delimited=True)
