@@ -101,12 +101,13 @@ def imported_fixtures(tree: ast.AST, fixtures_of: Callable[[str], set[str]]) -> 
             for alias in node.names if alias.name in fixtures_of(node.module)]
 
 
+@lru_cache(maxsize=None)
 def fixtures_in(module: str) -> set[str]:
     """The fixtures defined by a module of tests/ (`conftest`, `support.ggcr`); none for any other."""
-    path = TESTS.joinpath(*module.split(".")).with_suffix(".py")
-    if not path.is_file():
+    tree = dict(sources()).get(TESTS.joinpath(*module.split(".")).with_suffix(".py"))
+    if tree is None:
         return set()
-    return {node.name for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))) if isinstance(node, ast.FunctionDef) and is_fixture(node)}
+    return {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) and is_fixture(node)}
 
 
 def test_no_file_imports_a_fixture() -> None:
