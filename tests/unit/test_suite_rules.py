@@ -123,8 +123,9 @@ def sys_path_uses(tree: ast.AST) -> list[ast.Attribute]:
 
 def test_no_file_edits_sys_path() -> None:
     found = []
-    for path in sorted([*TESTS.rglob("*.py"), *TOOLS.rglob("*.py")]):
-        found += [where(path, node) for node in sys_path_uses(ast.parse(path.read_text(encoding="utf-8")))]
+    tools = [(path, ast.parse(path.read_text(encoding="utf-8"))) for path in sorted(TOOLS.rglob("*.py"))]
+    for path, tree in [*sources(), *tools]:
+        found += [where(path, node) for node in sys_path_uses(tree)]
     assert found == [], f"sys.path edited (support is on the path: pytest's pythonpath, PYTHONPATH=tests for tools/): {found}"
 
 
