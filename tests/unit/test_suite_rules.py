@@ -101,12 +101,13 @@ def imported_fixtures(tree: ast.AST, fixtures_of: Callable[[str], set[str]]) -> 
             for alias in node.names if alias.name in fixtures_of(node.module)]
 
 
+@lru_cache(maxsize=None)
 def fixtures_in(module: str) -> set[str]:
     """The fixtures defined by a module of tests/ (`conftest`, `support.ggcr`); none for any other."""
-    path = TESTS.joinpath(*module.split(".")).with_suffix(".py")
-    if not path.is_file():
+    tree = dict(sources()).get(TESTS.joinpath(*module.split(".")).with_suffix(".py"))
+    if tree is None:
         return set()
-    return {node.name for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))) if isinstance(node, ast.FunctionDef) and is_fixture(node)}
+    return {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) and is_fixture(node)}
 
 
 def test_no_file_imports_a_fixture() -> None:
@@ -122,8 +123,9 @@ def sys_path_uses(tree: ast.AST) -> list[ast.Attribute]:
 
 def test_no_file_edits_sys_path() -> None:
     found = []
-    for path in sorted([*TESTS.rglob("*.py"), *TOOLS.rglob("*.py")]):
-        found += [where(path, node) for node in sys_path_uses(ast.parse(path.read_text(encoding="utf-8")))]
+    tools = [(path, ast.parse(path.read_text(encoding="utf-8"))) for path in sorted(TOOLS.rglob("*.py"))]
+    for path, tree in [*sources(), *tools]:
+        found += [where(path, node) for node in sys_path_uses(tree)]
     assert found == [], f"sys.path edited (support is on the path: pytest's pythonpath, PYTHONPATH=tests for tools/): {found}"
 
 
