@@ -34,20 +34,15 @@ def repository_tags(client: RegistryClient, repository: str, known: bool = False
     `known`: the run has just read manifests from it, so a 404 NAME_UNKNOWN is a passing fault: read
     again, and an error if it stays (never "no tags", which would carry nothing)."""
     if not known:
-        return _tags_once(client, repository) or frozenset()
+        return tags_or_none(client, repository) or frozenset()
     what = f"tags of {client.host}/{repository}"
-    tags, reads = again_while_missing(lambda: _tags_once(client, repository), what, client.timeout)
+    tags, reads = again_while_missing(lambda: tags_or_none(client, repository), what, client.timeout)
     if tags is None:
         raise missing_after_seen(what, client.host, reads, f"this run has just read manifests from {repository}")
     return tags
 
 
 def tags_or_none(client: RegistryClient, repository: str) -> Optional[frozenset[str]]:
-    """The tag list, or None when the registry says the repository does not exist (404 NAME_UNKNOWN)."""
-    return _tags_once(client, repository)
-
-
-def _tags_once(client: RegistryClient, repository: str) -> Optional[frozenset[str]]:
     """The tag list; None when the registry says the repository does not exist (404 NAME_UNKNOWN)."""
     what = f"tags of {client.host}/{repository}"
     tags: set[str] = set()
